@@ -1,0 +1,17 @@
+//! RIDE — recurrent image density estimator (Theis & Bethge, NIPS 2015): spatial LSTMs and a
+//! mixture of conditional Gaussian scale mixtures, exact and fast.
+//!
+//! One paper concept per module; each fast kernel sits beside its plain reference.
+
+pub mod eval;
+pub mod gates;
+pub mod images;
+pub mod linalg;
+pub mod mcgsm;
+pub mod model;
+pub mod modelfile;
+pub mod neighbourhood;
+pub mod real;
+pub mod slstm;
+pub mod wavefront;
+pub mod whitening;

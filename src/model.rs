@@ -1,0 +1,280 @@
+//! RIDE = conditional whitening + SLSTM stack + MCGSM (spec §2–4): per-pixel log-likelihoods
+//! and the gradient of the mean negative log-likelihood w.r.t. every trainable parameter.
+//!
+//! A batch of equally sized patches is split into chunks; each chunk is laid out in wavefront
+//! order and runs the whole pipeline (layers forward, MCGSM, layers backward) single-threaded,
+//! chunks in parallel under rayon. Gradients are reduced in chunk order, so results do not
+//! depend on scheduling.
+
+use crate::mcgsm::{Mcgsm, McgsmWork};
+use crate::neighbourhood::Neighbourhood;
+use crate::real::Real;
+use crate::slstm::{LayerCache, SlstmGrad, SlstmLayer};
+use crate::wavefront::Wavefront;
+use crate::whitening::Whitening;
+use anyhow::{bail, Result};
+use rayon::prelude::*;
+
+/// How raw images become model inputs (stored with the model).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preprocessing {
+    /// Grayscale conversion of colour images ("pil": ITU-R 601-2 luma, integer rounding).
+    pub gray: String,
+    /// Pixel values are divided by this (255 → the [0,1] scale).
+    pub scale: f64,
+}
+
+impl Default for Preprocessing {
+    fn default() -> Self {
+        Self {
+            gray: "pil".into(),
+            scale: 255.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ride<T> {
+    pub nb: Neighbourhood,
+    pub whitening: Whitening,
+    pub layers: Vec<SlstmLayer<T>>,
+    pub mcgsm: Mcgsm<T>,
+    pub preprocessing: Preprocessing,
+}
+
+/// Gradient of a RIDE model (same shapes as its trainable parameters).
+#[derive(Clone, Debug)]
+pub struct RideGrad<T> {
+    pub layers: Vec<SlstmGrad<T>>,
+    pub mcgsm: Mcgsm<T>,
+}
+
+impl<T: Real> RideGrad<T> {
+    /// Flat list of gradient tensors in the order of [`Ride::params_mut`].
+    pub fn tensors(&self) -> Vec<&Vec<T>> {
+        let mut v: Vec<&Vec<T>> = vec![];
+        for l in &self.layers {
+            v.push(&l.w);
+            v.push(&l.b);
+        }
+        v.extend(self.mcgsm.tensors().into_iter().map(|t| t.2));
+        v
+    }
+
+    fn add(&mut self, o: &Self) {
+        let mine: Vec<&mut Vec<T>> = {
+            let mut v: Vec<&mut Vec<T>> = vec![];
+            for l in &mut self.layers {
+                v.push(&mut l.w);
+                v.push(&mut l.b);
+            }
+            v.extend(self.mcgsm.tensors_mut());
+            v
+        };
+        for (a, b) in mine.into_iter().zip(o.tensors()) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += *y);
+        }
+    }
+}
+
+/// One chunk of a batch in wavefront order: whitened inputs `[rows, N]` and outputs `[rows]`.
+pub struct Chunk<T> {
+    pub wf: Wavefront,
+    pub x: Vec<T>,
+    pub y: Vec<T>,
+}
+
+/// A batch of equally sized patches, ready for the model.
+pub struct Batch<T> {
+    pub chunks: Vec<Chunk<T>>,
+    /// grid (rows, cols) of cells per patch
+    pub grid: (usize, usize),
+    pub patches: usize,
+}
+
+impl<T> Batch<T> {
+    pub fn cells(&self) -> usize {
+        self.patches * self.grid.0 * self.grid.1
+    }
+}
+
+impl<T: Real> Ride<T> {
+    pub fn num_params(&self) -> usize {
+        self.layers.iter().map(|l| l.num_params()).sum::<usize>() + self.mcgsm.num_params()
+    }
+
+    pub fn num_hiddens(&self) -> usize {
+        self.layers.last().map_or(self.nb.n_inputs(), |l| l.h)
+    }
+
+    /// Trainable tensors in a fixed order (layer w, b for each layer; then the MCGSM's).
+    pub fn params_mut(&mut self) -> Vec<&mut Vec<T>> {
+        let mut v: Vec<&mut Vec<T>> = vec![];
+        for l in &mut self.layers {
+            v.push(&mut l.w);
+            v.push(&mut l.b);
+        }
+        v.extend(self.mcgsm.tensors_mut());
+        v
+    }
+
+    pub fn zero_grad(&self) -> RideGrad<T> {
+        RideGrad {
+            layers: self.layers.iter().map(|l| l.zero_grad()).collect(),
+            mcgsm: self.mcgsm.zeros_like(),
+        }
+    }
+
+    /// Whitens and lays out `patches` (row-major `h × w` each, on the model's value scale) in
+    /// `n_chunks` chunks of nearly equal size.
+    pub fn prepare(
+        &self,
+        patches: &[&[f64]],
+        h: usize,
+        w: usize,
+        n_chunks: usize,
+    ) -> Result<Batch<T>> {
+        let Some(grid) = self.nb.grid(h, w) else {
+            bail!(
+                "patches of {h}×{w} are smaller than the {}×{} neighbourhood",
+                self.nb.rows,
+                self.nb.cols
+            );
+        };
+        let n = self.nb.n_inputs();
+        let nb = patches.len();
+        let n_chunks = n_chunks.clamp(1, nb.max(1));
+        let chunks = (0..n_chunks)
+            .into_par_iter()
+            .map(|k| {
+                let (b0, b1) = (k * nb / n_chunks, (k + 1) * nb / n_chunks);
+                let mut xs = Vec::with_capacity((b1 - b0) * grid.0 * grid.1 * n);
+                let mut ys = Vec::with_capacity((b1 - b0) * grid.0 * grid.1);
+                for p in &patches[b0..b1] {
+                    if p.len() != h * w {
+                        bail!("patch has {} values, expected {h}×{w}", p.len());
+                    }
+                    let (x, y, _, _) = self.nb.extract(p, h, w)?;
+                    let (xw, yw) = self.whitening.apply(&x, &y);
+                    xs.extend(xw.into_iter().map(T::of));
+                    ys.extend(yw.into_iter().map(T::of));
+                }
+                let wf = Wavefront::new(b1 - b0, grid.0, grid.1);
+                let x = wf.to_wavefront(&xs, n);
+                let y = wf.to_wavefront(&ys, 1);
+                Ok(Chunk { wf, x, y })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Batch {
+            chunks,
+            grid,
+            patches: nb,
+        })
+    }
+
+    /// Forward of the SLSTM stack over one chunk; returns the caches (last one = top output).
+    fn stack_forward(&self, ch: &Chunk<T>) -> Vec<LayerCache<T>> {
+        let mut caches: Vec<LayerCache<T>> = Vec::with_capacity(self.layers.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let mut cache = LayerCache::default();
+            let input = if l == 0 { &ch.x } else { &caches[l - 1].h };
+            layer.forward(&ch.wf, input, &mut cache);
+            caches.push(cache);
+        }
+        caches
+    }
+
+    /// MCGSM log-likelihoods (nats, without the log-Jacobian) of one chunk, wavefront order.
+    fn chunk_loglik(&self, ch: &Chunk<T>) -> Vec<T> {
+        let caches = self.stack_forward(ch);
+        let top = caches.last().map_or(&ch.x, |c| &c.h);
+        let mut ll = vec![T::zero(); ch.y.len()];
+        self.mcgsm
+            .loglik(top, &ch.y, &mut ll, &mut McgsmWork::default(), None);
+        ll
+    }
+
+    /// Per-pixel log-likelihood (nats, data units: includes log|det P_out|) of every cell of
+    /// every patch, raster order per patch: `[patches][grid.0 · grid.1]`.
+    pub fn loglik_map(&self, batch: &Batch<T>) -> Vec<Vec<f64>> {
+        let lj = self.whitening.log_jacobian();
+        let cells = batch.grid.0 * batch.grid.1;
+        let per_chunk: Vec<Vec<f64>> = batch
+            .chunks
+            .par_iter()
+            .map(|ch| {
+                let ll = self.chunk_loglik(ch);
+                ch.wf
+                    .to_raster(&ll, 1)
+                    .into_iter()
+                    .map(|v| v.as_f64() + lj)
+                    .collect()
+            })
+            .collect();
+        per_chunk
+            .into_iter()
+            .flat_map(|v| {
+                v.chunks(cells.max(1))
+                    .map(|c| c.to_vec())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Mean negative log-likelihood over all cells of the batch (nats per pixel, data units)
+    /// and its gradient w.r.t. every trainable parameter.
+    pub fn loss_and_grad(&self, batch: &Batch<T>) -> (f64, RideGrad<T>) {
+        let total = batch.cells().max(1);
+        let gl = T::of(-1.0 / total as f64);
+        let parts: Vec<(f64, RideGrad<T>)> = batch
+            .chunks
+            .par_iter()
+            .map(|ch| self.chunk_grad(ch, gl))
+            .collect();
+        let mut grad = self.zero_grad();
+        let mut sum = 0.0;
+        for (s, g) in &parts {
+            sum += s;
+            grad.add(g);
+        }
+        let lj = self.whitening.log_jacobian();
+        (-(sum / total as f64) - lj, grad)
+    }
+
+    /// Sum of MCGSM log-likelihoods of one chunk and the gradient of `gl · Σ loglik`.
+    fn chunk_grad(&self, ch: &Chunk<T>, gl: T) -> (f64, RideGrad<T>) {
+        let caches = self.stack_forward(ch);
+        let rows = ch.y.len();
+        let mut grad = self.zero_grad();
+        let top = caches.last().map_or(&ch.x, |c| &c.h);
+        let d = self.mcgsm.d;
+        let mut ll = vec![T::zero(); rows];
+        let mut du = vec![T::zero(); rows * d];
+        let glv = vec![gl; rows];
+        self.mcgsm.loglik(
+            top,
+            &ch.y,
+            &mut ll,
+            &mut McgsmWork::default(),
+            Some((&glv, &mut grad.mcgsm, &mut du)),
+        );
+        let sum: f64 = ll.iter().map(|v| v.as_f64()).sum();
+        let mut dh = du;
+        for l in (0..self.layers.len()).rev() {
+            let input = if l == 0 { &ch.x } else { &caches[l - 1].h };
+            let mut dinput = (l > 0).then(|| vec![T::zero(); input.len()]);
+            self.layers[l].backward(
+                &ch.wf,
+                input,
+                &caches[l],
+                &mut dh,
+                &mut grad.layers[l],
+                dinput.as_deref_mut(),
+            );
+            if let Some(di) = dinput {
+                dh = di;
+            }
+        }
+        (sum, grad)
+    }
+}

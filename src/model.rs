@@ -42,6 +42,22 @@ pub struct Ride<T> {
     pub preprocessing: Preprocessing,
 }
 
+/// Size of the MCGSM (spec §4; defaults C = 32, S = 4, F = 32, no linear features or means).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MixtureSize {
+    pub components: usize,
+    pub scales: usize,
+    pub features: usize,
+    pub linear_features: bool,
+    pub means: bool,
+}
+
+impl Default for MixtureSize {
+    fn default() -> Self {
+        Self { components: 32, scales: 4, features: 32, linear_features: false, means: false }
+    }
+}
+
 /// Gradient of a RIDE model (same shapes as its trainable parameters).
 #[derive(Clone, Debug)]
 pub struct RideGrad<T> {
@@ -101,6 +117,55 @@ impl<T> Batch<T> {
 impl<T: Real> Ride<T> {
     pub fn num_params(&self) -> usize {
         self.layers.iter().map(|l| l.num_params()).sum::<usize>() + self.mcgsm.num_params()
+    }
+
+    /// A freshly initialised model (the original's init) on top of a fitted whitening.
+    #[allow(clippy::too_many_arguments)]
+    pub fn init(
+        nb: Neighbourhood,
+        whitening: Whitening,
+        hiddens: &[usize],
+        extended: bool,
+        mixture: MixtureSize,
+        rng: &mut impl rand::RngExt,
+    ) -> Self {
+        let mut n_in = nb.n_inputs();
+        let mut layers = vec![];
+        for &h in hiddens {
+            layers.push(SlstmLayer::init(n_in, h, extended, rng));
+            n_in = h;
+        }
+        let m = mixture;
+        let mcgsm = Mcgsm::init(n_in, m.components, m.scales, m.features, m.linear_features, m.means, rng);
+        Self { nb, whitening, layers, mcgsm, preprocessing: Preprocessing::default() }
+    }
+
+    /// The same model in another float type (e.g. f64 for finite-difference checks).
+    pub fn cast<U: Real>(&self) -> Ride<U> {
+        let cv = |v: &Vec<T>| v.iter().map(|x| U::of(x.as_f64())).collect::<Vec<U>>();
+        Ride {
+            nb: self.nb.clone(),
+            whitening: self.whitening.clone(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| SlstmLayer { n_in: l.n_in, h: l.h, extended: l.extended, w: cv(&l.w), b: cv(&l.b) })
+                .collect(),
+            mcgsm: Mcgsm {
+                d: self.mcgsm.d,
+                c: self.mcgsm.c,
+                s: self.mcgsm.s,
+                f: self.mcgsm.f,
+                priors: cv(&self.mcgsm.priors),
+                scales: cv(&self.mcgsm.scales),
+                weights: cv(&self.mcgsm.weights),
+                features: cv(&self.mcgsm.features),
+                predictors: cv(&self.mcgsm.predictors),
+                linear_features: self.mcgsm.linear_features.as_ref().map(cv),
+                means: self.mcgsm.means.as_ref().map(cv),
+            },
+            preprocessing: self.preprocessing.clone(),
+        }
     }
 
     pub fn num_hiddens(&self) -> usize {

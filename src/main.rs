@@ -81,7 +81,14 @@ fn run(cli: Cli) -> Result<()> {
             let m = ride::modelfile::load(&model)
                 .with_context(|| format!("loading model {}", model.display()))?;
             let inputs = if inputs.is_empty() {
-                vec![cli.data_dir.join("bsds300/gray/test")]
+                let default = cli.data_dir.join("bsds300/gray/test");
+                if !default.is_dir() {
+                    anyhow::bail!(
+                        "no images given and {} does not exist: run `make data` or pass --data-dir / RIDE_DATA_DIR",
+                        default.display()
+                    );
+                }
+                vec![default]
             } else {
                 inputs
             };

@@ -97,8 +97,8 @@ fn tanh_v<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     let x = s.min_f32s(s.max_f32s(x, s.splat_f32s(-7.905_311)), lim);
     let x2 = s.mul_f32s(x, x);
     let mut p = s.splat_f32s(-2.760_768_5e-16);
-    p = s.mul_add_f32s(p, x2, s.splat_f32s(2.000_187_9e-13));
-    p = s.mul_add_f32s(p, x2, s.splat_f32s(-8.604_671_5e-11));
+    p = s.mul_add_f32s(p, x2, s.splat_f32s(2.000_188e-13));
+    p = s.mul_add_f32s(p, x2, s.splat_f32s(-8.604_672e-11));
     p = s.mul_add_f32s(p, x2, s.splat_f32s(5.122_297e-8));
     p = s.mul_add_f32s(p, x2, s.splat_f32s(1.485_722_4e-5));
     p = s.mul_add_f32s(p, x2, s.splat_f32s(6.372_619e-4));

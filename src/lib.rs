@@ -4,6 +4,7 @@
 //! One paper concept per module; each fast kernel sits beside its plain reference.
 
 pub mod eval;
+pub mod flops;
 pub mod gates;
 pub mod images;
 pub mod linalg;

@@ -54,7 +54,13 @@ pub struct MixtureSize {
 
 impl Default for MixtureSize {
     fn default() -> Self {
-        Self { components: 32, scales: 4, features: 32, linear_features: false, means: false }
+        Self {
+            components: 32,
+            scales: 4,
+            features: 32,
+            linear_features: false,
+            means: false,
+        }
     }
 }
 
@@ -136,8 +142,22 @@ impl<T: Real> Ride<T> {
             n_in = h;
         }
         let m = mixture;
-        let mcgsm = Mcgsm::init(n_in, m.components, m.scales, m.features, m.linear_features, m.means, rng);
-        Self { nb, whitening, layers, mcgsm, preprocessing: Preprocessing::default() }
+        let mcgsm = Mcgsm::init(
+            n_in,
+            m.components,
+            m.scales,
+            m.features,
+            m.linear_features,
+            m.means,
+            rng,
+        );
+        Self {
+            nb,
+            whitening,
+            layers,
+            mcgsm,
+            preprocessing: Preprocessing::default(),
+        }
     }
 
     /// The same model in another float type (e.g. f64 for finite-difference checks).
@@ -149,7 +169,13 @@ impl<T: Real> Ride<T> {
             layers: self
                 .layers
                 .iter()
-                .map(|l| SlstmLayer { n_in: l.n_in, h: l.h, extended: l.extended, w: cv(&l.w), b: cv(&l.b) })
+                .map(|l| SlstmLayer {
+                    n_in: l.n_in,
+                    h: l.h,
+                    extended: l.extended,
+                    w: cv(&l.w),
+                    b: cv(&l.b),
+                })
                 .collect(),
             mcgsm: Mcgsm {
                 d: self.mcgsm.d,
@@ -250,12 +276,30 @@ impl<T: Real> Ride<T> {
     }
 
     /// MCGSM log-likelihoods (nats, without the log-Jacobian) of one chunk, wavefront order.
+    /// Inference path: only hidden states are kept; the MCGSM runs in cache-sized row blocks.
     fn chunk_loglik(&self, ch: &Chunk<T>) -> Vec<T> {
-        let caches = self.stack_forward(ch);
-        let top = caches.last().map_or(&ch.x, |c| &c.h);
+        let mut ws = crate::slstm::InferWork::default();
+        let (mut below, mut above) = (Vec::new(), Vec::new());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let input = if l == 0 { &ch.x } else { &below };
+            layer.forward_inference(&ch.wf, input, &mut above, &mut ws);
+            std::mem::swap(&mut below, &mut above);
+        }
+        let top = if self.layers.is_empty() {
+            &ch.x
+        } else {
+            &below
+        };
+        let d = self.mcgsm.d;
         let mut ll = vec![T::zero(); ch.y.len()];
-        self.mcgsm
-            .loglik(top, &ch.y, &mut ll, &mut McgsmWork::default(), None);
+        let mut work = McgsmWork::default();
+        const BLOCK: usize = 1024;
+        for (b, out) in ll.chunks_mut(BLOCK).enumerate() {
+            let r0 = b * BLOCK;
+            let r1 = r0 + out.len();
+            self.mcgsm
+                .loglik(&top[r0 * d..r1 * d], &ch.y[r0..r1], out, &mut work, None);
+        }
         ll
     }
 

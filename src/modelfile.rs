@@ -405,8 +405,8 @@ pub fn load_safetensors(path: &Path) -> Result<Ride<f32>> {
 }
 
 pub fn from_safetensors(bytes: &[u8]) -> Result<Ride<f32>> {
-    let (_, header) =
-        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("truncated or corrupt file: {e}"))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| anyhow!("truncated or corrupt file: {e}"))?;
     let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| anyhow!("truncated or corrupt: {e}"))?;
     let meta = header.metadata().clone().unwrap_or_default();

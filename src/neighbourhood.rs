@@ -16,7 +16,7 @@ impl Neighbourhood {
     /// The standard mask for odd `nb_size`: (n+1)/2 rows × n columns, all pixels of the first
     /// (n−1)/2 rows plus the (n−1)/2 pixels left of centre in the last row; output at the centre.
     pub fn causal(nb_size: usize) -> Result<Self> {
-        if nb_size < 3 || nb_size % 2 == 0 {
+        if nb_size < 3 || nb_size.is_multiple_of(2) {
             bail!("nb_size must be an odd number ≥ 3, got {nb_size}");
         }
         let rows = nb_size.div_ceil(2);

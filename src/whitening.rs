@@ -88,12 +88,12 @@ impl Whitening {
     #[inline]
     pub fn whiten_input(&self, x: &[f64], out: &mut [f64]) {
         let n = self.n;
-        for i in 0..n {
-            let mut s = 0.0;
-            for k in 0..n {
-                s += self.white_in[i * n + k] * (x[k] - self.mean_in[k]);
-            }
-            out[i] = s;
+        for (o, row) in out.iter_mut().zip(self.white_in.chunks_exact(n)) {
+            *o = row
+                .iter()
+                .zip(x.iter().zip(&self.mean_in))
+                .map(|(p, (x, m))| p * (x - m))
+                .sum();
         }
     }
 
@@ -114,9 +114,12 @@ impl Whitening {
     /// Inverse of [`Self::whiten_input`].
     pub fn unwhiten_input(&self, xw: &[f64], out: &mut [f64]) {
         let n = self.n;
-        for i in 0..n {
-            let s: f64 = (0..n).map(|k| self.white_in_inv[i * n + k] * xw[k]).sum();
-            out[i] = s + self.mean_in[i];
+        for ((o, row), m) in out
+            .iter_mut()
+            .zip(self.white_in_inv.chunks_exact(n))
+            .zip(&self.mean_in)
+        {
+            *o = row.iter().zip(xw).map(|(p, x)| p * x).sum::<f64>() + m;
         }
     }
 

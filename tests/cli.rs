@@ -1,13 +1,23 @@
 //! The `ride` command line: the fixture model's score on BSDS300 test and clear errors.
 
+// Finite-difference loops index several parallel arrays by position.
+#![allow(clippy::needless_range_loop)]
+
 use std::process::Command;
 
 const MODEL: &str = "../shared/models/ride1_bsds300.npz";
 const TEST_DIR: &str = "../shared/data/bsds300/gray/test";
 
 fn ride(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ride")).args(args).output().expect("runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_ride"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn last_json(stdout: &str) -> serde_json::Value {
@@ -22,7 +32,10 @@ fn fixture_model_scores_bsds300_test_as_documented() {
     let v = last_json(&out);
     let bits = v["bits_per_px"].as_f64().unwrap();
     let sem = v["sem"].as_f64().unwrap();
-    println!("fixture model on BSDS300 test: {bits:.4} ± {sem:.4} bit/px in {:.1} s", v["seconds"].as_f64().unwrap());
+    println!(
+        "fixture model on BSDS300 test: {bits:.4} ± {sem:.4} bit/px in {:.1} s",
+        v["seconds"].as_f64().unwrap()
+    );
     assert_eq!(v["tiles"].as_u64(), Some(3500));
     assert_eq!(v["pixels"].as_u64(), Some(3500 * 62 * 60));
     assert!((bits - 3.7981).abs() < 0.002, "bits/px {bits}");
@@ -55,7 +68,10 @@ fn bad_inputs_give_clear_errors() {
     std::fs::write(&txt, b"this is not an image").unwrap();
     let (rc, _, err) = ride(&["eval", "--model", MODEL, txt.to_str().unwrap()]);
     assert_ne!(rc, 0);
-    assert!(err.contains("notes.png") && err.contains("not a readable image"), "{err}");
+    assert!(
+        err.contains("notes.png") && err.contains("not a readable image"),
+        "{err}"
+    );
     // a truncated npz model
     let cut = dir.path().join("cut.npz");
     let bytes = std::fs::read(MODEL).unwrap();
@@ -70,7 +86,13 @@ fn bad_inputs_give_clear_errors() {
     assert_ne!(rc, 0);
     assert!(err.contains("no images"), "{err}");
     // no images and no data directory
-    let (rc, _, err) = ride(&["--data-dir", dir.path().join("nowhere").to_str().unwrap(), "eval", "--model", MODEL]);
+    let (rc, _, err) = ride(&[
+        "--data-dir",
+        dir.path().join("nowhere").to_str().unwrap(),
+        "eval",
+        "--model",
+        MODEL,
+    ]);
     assert_ne!(rc, 0);
     assert!(err.contains("make data"), "{err}");
     // a missing model file
@@ -83,5 +105,8 @@ fn bad_inputs_give_clear_errors() {
 fn help_says_what_bits_per_pixel_means() {
     let (rc, out, _) = ride(&["eval", "--help"]);
     assert_eq!(rc, 0);
-    assert!(out.contains("HIGHER IS BETTER") && out.contains("log-likelihood rate"), "{out}");
+    assert!(
+        out.contains("HIGHER IS BETTER") && out.contains("log-likelihood rate"),
+        "{out}"
+    );
 }

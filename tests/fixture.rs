@@ -1,6 +1,9 @@
 //! The original code's trained model must reproduce the fixture's intermediate values and
 //! per-pixel log-likelihoods (shared/models/README.md gives the tolerances).
 
+// Finite-difference loops index several parallel arrays by position.
+#![allow(clippy::needless_range_loop)]
+
 use ride::mcgsm::McgsmWork;
 use ride::modelfile::{import_npz, Npz};
 use ride::slstm::LayerCache;

@@ -1,6 +1,9 @@
 //! The SIMD gate kernel against its scalar reference, forward and backward, for hidden sizes
 //! that do and do not fill the SIMD lanes.
 
+// Finite-difference loops index several parallel arrays by position.
+#![allow(clippy::needless_range_loop)]
+
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use ride::gates;
@@ -10,7 +13,10 @@ fn rand_vec(rng: &mut Xoshiro256PlusPlus, n: usize, scale: f32) -> Vec<f32> {
 }
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -18,7 +24,11 @@ fn tanh_approximation_error() {
     let xs: Vec<f32> = (-200_000..=200_000).map(|i| i as f32 * 1e-4).collect();
     let mut v = xs.clone();
     gates::tanh_simd(&mut v);
-    let err = xs.iter().zip(&v).map(|(x, t)| (x.tanh() - t).abs()).fold(0.0, f32::max);
+    let err = xs
+        .iter()
+        .zip(&v)
+        .map(|(x, t)| (x.tanh() - t).abs())
+        .fold(0.0, f32::max);
     println!("SIMD tanh max abs error on [-20, 20]: {err:.2e}");
     assert!(err < 2e-6, "tanh error {err}");
 }
@@ -36,7 +46,9 @@ fn simd_matches_scalar_forward_and_backward() {
             let (mut ha, mut hb) = (vec![0f32; rows * h], vec![0f32; rows * h]);
             gates::forward_scalar(h, &mut za, &rcat, &mut ca, &mut ha);
             gates::forward_simd(h, &mut zb, &rcat, &mut cb, &mut hb);
-            let ef = max_abs(&za, &zb).max(max_abs(&ca, &cb)).max(max_abs(&ha, &hb));
+            let ef = max_abs(&za, &zb)
+                .max(max_abs(&ca, &cb))
+                .max(max_abs(&ha, &hb));
             let dh = rand_vec(&mut rng, rows * h, 1.0);
             let dc = rand_vec(&mut rng, rows * h, 1.0);
             let (mut dza, mut dzb) = (vec![0f32; rows * 5 * h], vec![0f32; rows * 5 * h]);
@@ -48,8 +60,13 @@ fn simd_matches_scalar_forward_and_backward() {
             assert!(ef < 5e-6, "forward h={h} rows={rows}: {ef}");
             assert!(eb < 1e-5, "backward h={h} rows={rows}: {eb}");
             // the backward kernel leaves the h-part of drcat alone (it belongs to the GEMM)
-            assert!(drb.chunks(4 * h).all(|r| r[..2 * h].iter().all(|&v| v == 0.0)));
+            assert!(drb
+                .chunks(4 * h)
+                .all(|r| r[..2 * h].iter().all(|&v| v == 0.0)));
         }
     }
-    println!("gate kernel SIMD vs scalar max abs error: forward {:.2e}, backward {:.2e}", worst.0, worst.1);
+    println!(
+        "gate kernel SIMD vs scalar max abs error: forward {:.2e}, backward {:.2e}",
+        worst.0, worst.1
+    );
 }

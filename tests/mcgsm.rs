@@ -2,6 +2,9 @@
 //! differences (all parameters incl. the optional linear features and means, and the input),
 //! and sampling against the model's own density.
 
+// Finite-difference loops index several parallel arrays by position.
+#![allow(clippy::needless_range_loop)]
+
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use ride::mcgsm::{Mcgsm, McgsmWork};
@@ -10,9 +13,15 @@ fn model(d: usize, c: usize, s: usize, f: usize, extras: bool, seed: u64) -> Mcg
     let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut m = Mcgsm::<f64>::init(d, c, s, f, extras, extras, &mut r);
     // move away from the init so that every term matters
-    m.priors.iter_mut().for_each(|v| *v = r.random_range(-1.0..1.0));
-    m.weights.iter_mut().for_each(|v| *v = r.random_range(-1.0..1.0));
-    m.features.iter_mut().for_each(|v| *v = r.random_range(-0.5..0.5));
+    m.priors
+        .iter_mut()
+        .for_each(|v| *v = r.random_range(-1.0..1.0));
+    m.weights
+        .iter_mut()
+        .for_each(|v| *v = r.random_range(-1.0..1.0));
+    m.features
+        .iter_mut()
+        .for_each(|v| *v = r.random_range(-0.5..0.5));
     for t in [&mut m.linear_features, &mut m.means].into_iter().flatten() {
         t.iter_mut().for_each(|v| *v = r.random_range(-0.3..0.3));
     }
@@ -21,7 +30,10 @@ fn model(d: usize, c: usize, s: usize, f: usize, extras: bool, seed: u64) -> Mcg
 
 fn data(rows: usize, d: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
     let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
-    ((0..rows * d).map(|_| r.random_range(-1.0..1.0)).collect(), (0..rows).map(|_| r.random_range(-2.0..2.0)).collect())
+    (
+        (0..rows * d).map(|_| r.random_range(-1.0..1.0)).collect(),
+        (0..rows).map(|_| r.random_range(-2.0..2.0)).collect(),
+    )
 }
 
 #[test]
@@ -53,7 +65,13 @@ fn gradients_match_finite_differences() {
         let mut g = m.zeros_like();
         let mut du = vec![0.0; u.len()];
         let mut ll = vec![0.0; 17];
-        m.loglik(&u, &y, &mut ll, &mut McgsmWork::default(), Some((&gl, &mut g, &mut du)));
+        m.loglik(
+            &u,
+            &y,
+            &mut ll,
+            &mut McgsmWork::default(),
+            Some((&gl, &mut g, &mut du)),
+        );
         let eps = 1e-6;
         let names: Vec<&str> = m.tensors().iter().map(|t| t.0).collect();
         let grads: Vec<Vec<f64>> = g.tensors().iter().map(|t| t.2.clone()).collect();
@@ -71,7 +89,10 @@ fn gradients_match_finite_differences() {
                 let a = grads[ti][k];
                 let err = (a - num).abs() / (1e-6 + a.abs().max(num.abs()));
                 // absolute floor: central-difference round-off is ~1e-16·|objective|/eps ≈ 1e-9
-                assert!(err < 1e-5 || (a - num).abs() < 1e-8, "{name}[{k}]: analytic {a} numeric {num}");
+                assert!(
+                    err < 1e-5 || (a - num).abs() < 1e-8,
+                    "{name}[{k}]: analytic {a} numeric {num}"
+                );
                 worst = worst.max(err);
             }
             println!("d{name}: worst rel err {worst:.1e}");
@@ -84,7 +105,11 @@ fn gradients_match_finite_differences() {
             let fm = total(&m, &up, &y, &gl);
             up[k] = u[k];
             let num = (fp - fm) / (2.0 * eps);
-            assert!((du[k] - num).abs() < 1e-6 * (1.0 + num.abs()), "du[{k}]: {} vs {num}", du[k]);
+            assert!(
+                (du[k] - num).abs() < 1e-6 * (1.0 + num.abs()),
+                "du[{k}]: {} vs {num}",
+                du[k]
+            );
         }
     }
 }
@@ -123,5 +148,8 @@ fn sampling_follows_the_density() {
     }
     println!("sampling: chi² = {chi2:.1} over {dof} bins");
     // 99.9 % quantile of χ² with ~20 degrees of freedom is about 45
-    assert!(dof >= 8 && chi2 < 2.5 * dof as f64 + 10.0, "chi² {chi2} over {dof} bins");
+    assert!(
+        dof >= 8 && chi2 < 2.5 * dof as f64 + 10.0,
+        "chi² {chi2} over {dof} bins"
+    );
 }

@@ -1,5 +1,8 @@
 //! Neighbourhood masks, whitening, and the whole RIDE model's gradient.
 
+// Finite-difference loops index several parallel arrays by position.
+#![allow(clippy::needless_range_loop)]
+
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use ride::model::{MixtureSize, Ride};
@@ -9,9 +12,18 @@ use ride::whitening::Whitening;
 #[test]
 fn causal_masks_match_the_spec_table() {
     // nb_size, rows, cols, N, output (row, col)
-    for &(n, rows, cols, ni, out) in &[(3, 2, 3, 4, (1, 1)), (5, 3, 5, 12, (2, 2)), (7, 4, 7, 24, (3, 3)), (9, 5, 9, 40, (4, 4))] {
+    for &(n, rows, cols, ni, out) in &[
+        (3, 2, 3, 4, (1, 1)),
+        (5, 3, 5, 12, (2, 2)),
+        (7, 4, 7, 24, (3, 3)),
+        (9, 5, 9, 40, (4, 4)),
+    ] {
         let nb = Neighbourhood::causal(n).unwrap();
-        assert_eq!((nb.rows, nb.cols, nb.n_inputs(), nb.output_pos()), (rows, cols, ni, out), "nb_size {n}");
+        assert_eq!(
+            (nb.rows, nb.cols, nb.n_inputs(), nb.output_pos()),
+            (rows, cols, ni, out),
+            "nb_size {n}"
+        );
         for r in 0..rows {
             for c in 0..cols {
                 let expect_in = r < rows - 1 || c < (n - 1) / 2;
@@ -35,13 +47,15 @@ fn extraction_reads_the_right_pixels_without_padding() {
     let (x, y, gr, gc) = nb.extract(&img, h, w).unwrap();
     assert_eq!((gr, gc), (4, 5));
     // cell (1,2) predicts pixel (1+2, 2+2); its first input is pixel (1,2), its last (3,3)
-    let cell = 1 * gc + 2;
+    let (row, col) = (1, 2);
+    let cell = row * gc + col;
     assert_eq!(y[cell], (3 * w + 4) as f64);
     assert_eq!(x[cell * 12], (w + 2) as f64);
     assert_eq!(x[cell * 12 + 11], (3 * w + 3) as f64);
     assert!(nb.extract(&img, 2, 9).is_err());
     // an arbitrary mask: inputs = the two pixels left of the output
-    let nb2 = Neighbourhood::from_masks(1, 3, vec![true, true, false], vec![false, false, true]).unwrap();
+    let nb2 =
+        Neighbourhood::from_masks(1, 3, vec![true, true, false], vec![false, false, true]).unwrap();
     let (x2, y2, _, gc2) = nb2.extract(&img, h, w).unwrap();
     assert_eq!(gc2, 7);
     assert_eq!((x2[0], x2[1], y2[0]), (0.0, 1.0, 2.0));
@@ -74,7 +88,12 @@ fn smooth_images(n: usize, h: usize, w: usize, seed: u64) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn fit_whitening(nb: &Neighbourhood, imgs: &[Vec<f64>], h: usize, w: usize) -> (Whitening, Vec<f64>, Vec<f64>) {
+fn fit_whitening(
+    nb: &Neighbourhood,
+    imgs: &[Vec<f64>],
+    h: usize,
+    w: usize,
+) -> (Whitening, Vec<f64>, Vec<f64>) {
     let (mut xs, mut ys) = (vec![], vec![]);
     for img in imgs {
         let (x, y, _, _) = nb.extract(img, h, w).unwrap();
@@ -95,20 +114,29 @@ fn whitening_gives_identity_covariance_on_its_fit_data() {
     let d = n + 1;
     let mut cov = vec![0.0; d * d];
     for s in 0..ys.len() {
-        let v: Vec<f64> = xw[s * n..(s + 1) * n].iter().cloned().chain([yw[s]]).collect();
+        let v: Vec<f64> = xw[s * n..(s + 1) * n]
+            .iter()
+            .cloned()
+            .chain([yw[s]])
+            .collect();
         for i in 0..d {
             for j in 0..d {
                 cov[i * d + j] += v[i] * v[j] / m;
             }
         }
     }
-    let err = (0..d * d).map(|k| (cov[k] - if k / d == k % d { 1.0 } else { 0.0 }).abs()).fold(0.0, f64::max);
+    let err = (0..d * d)
+        .map(|k| (cov[k] - if k / d == k % d { 1.0 } else { 0.0 }).abs())
+        .fold(0.0, f64::max);
     println!("whitened covariance vs identity: max abs error {err:.1e}");
     assert!(err < 1e-9);
     // inverse transforms
     let mut back = vec![0.0; n];
     wh.unwhiten_input(&xw[..n], &mut back);
-    assert!(back.iter().zip(&xs[..n]).all(|(a, b)| (a - b).abs() < 1e-10));
+    assert!(back
+        .iter()
+        .zip(&xs[..n])
+        .all(|(a, b)| (a - b).abs() < 1e-10));
     assert!((wh.unwhiten_output(&xw[..n], yw[0]) - ys[0]).abs() < 1e-10);
     assert!((wh.log_jacobian() - wh.white_out.ln()).abs() < 1e-15);
 }
@@ -118,7 +146,13 @@ fn small_model(seed: u64, hiddens: &[usize], extended: bool) -> (Ride<f64>, Vec<
     let imgs = smooth_images(5, 7, 8, seed);
     let (wh, _, _) = fit_whitening(&nb, &imgs, 7, 8);
     let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mix = MixtureSize { components: 3, scales: 2, features: 4, linear_features: true, means: true };
+    let mix = MixtureSize {
+        components: 3,
+        scales: 2,
+        features: 4,
+        linear_features: true,
+        means: true,
+    };
     let mut m = Ride::<f64>::init(nb, wh, hiddens, extended, mix, &mut r);
     for t in m.params_mut() {
         t.iter_mut().for_each(|v| *v += r.random_range(-0.2..0.2));
@@ -148,7 +182,10 @@ fn whole_model_gradient_matches_finite_differences() {
                 m.params_mut()[ti][k] = orig;
                 let num = (fp - fm) / (2.0 * eps);
                 let a = grads[ti][k];
-                assert!((a - num).abs() < 1e-6 * (1.0 + num.abs()), "tensor {ti}[{k}]: analytic {a} numeric {num}");
+                assert!(
+                    (a - num).abs() < 1e-6 * (1.0 + num.abs()),
+                    "tensor {ti}[{k}]: analytic {a} numeric {num}"
+                );
                 checked += 1;
             }
         }

@@ -2,6 +2,9 @@
 //! against central finite differences in f64 (weights, biases, inputs, both recurrent
 //! directions, the extended variant and a 2-layer stack).
 
+// Finite-difference loops index several parallel arrays by position.
+#![allow(clippy::needless_range_loop)]
+
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use ride::slstm::{reference_forward, LayerCache, SlstmLayer};
@@ -21,7 +24,13 @@ fn layer(n_in: usize, h: usize, extended: bool, seed: u64) -> SlstmLayer<f64> {
 }
 
 fn cast(l: &SlstmLayer<f64>) -> SlstmLayer<f32> {
-    SlstmLayer { n_in: l.n_in, h: l.h, extended: l.extended, w: l.w.iter().map(|&v| v as f32).collect(), b: l.b.iter().map(|&v| v as f32).collect() }
+    SlstmLayer {
+        n_in: l.n_in,
+        h: l.h,
+        extended: l.extended,
+        w: l.w.iter().map(|&v| v as f32).collect(),
+        b: l.b.iter().map(|&v| v as f32).collect(),
+    }
 }
 
 fn rand_vec(r: &mut Xoshiro256PlusPlus, n: usize) -> Vec<f64> {
@@ -36,10 +45,12 @@ fn wavefront_links_cover_every_neighbour_once() {
         let mut left = 0;
         let mut up = 0;
         for d in 0..wf.ndiag() {
-            for l in wf.left_link(d) {
+            if let Some(l) = wf.left_link(d) {
                 left += l.count;
                 for k in 0..l.count {
-                    assert!(wf.diag(d).contains(&(l.dst + k)) && wf.diag(d - 1).contains(&(l.src + k)));
+                    assert!(
+                        wf.diag(d).contains(&(l.dst + k)) && wf.diag(d - 1).contains(&(l.src + k))
+                    );
                 }
             }
             up += wf.up_link(d).map_or(0, |l| l.count);
@@ -58,7 +69,13 @@ fn fast_forward_matches_reference() {
     let mut worst32 = 0.0f64;
     for &extended in &[false, true] {
         for &(n_in, h) in &[(3usize, 5usize), (4, 8), (2, 11)] {
-            for &(b, r, c) in &[(1usize, 1usize, 1usize), (3, 1, 6), (2, 6, 1), (3, 5, 4), (1, 4, 7)] {
+            for &(b, r, c) in &[
+                (1usize, 1usize, 1usize),
+                (3, 1, 6),
+                (2, 6, 1),
+                (3, 5, 4),
+                (1, 4, 7),
+            ] {
                 let l = layer(n_in, h, extended, 11);
                 let l32 = cast(&l);
                 let mut rr = rng(3);
@@ -69,14 +86,22 @@ fn fast_forward_matches_reference() {
                 l.forward(&wf, &uw, &mut cache);
                 let fast = wf.to_raster(&cache.h, h);
                 let mut c32 = LayerCache::default();
-                l32.forward(&wf, &uw.iter().map(|&v| v as f32).collect::<Vec<_>>(), &mut c32);
+                l32.forward(
+                    &wf,
+                    &uw.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+                    &mut c32,
+                );
                 let fast32 = wf.to_raster(&c32.h, h);
                 for bi in 0..b {
-                    let (href, _, _) = reference_forward(&l, &u[bi * r * c * n_in..(bi + 1) * r * c * n_in], r, c);
+                    let (href, _, _) =
+                        reference_forward(&l, &u[bi * r * c * n_in..(bi + 1) * r * c * n_in], r, c);
                     let off = bi * r * c * h;
                     for k in 0..r * c * h {
                         let e = (fast[off + k] - href[k]).abs();
-                        assert!(e < 1e-12, "f64 fast vs reference: {e} (ext {extended}, {b}x{r}x{c})");
+                        assert!(
+                            e < 1e-12,
+                            "f64 fast vs reference: {e} (ext {extended}, {b}x{r}x{c})"
+                        );
                         worst32 = worst32.max((fast32[off + k] as f64 - href[k]).abs());
                     }
                 }
@@ -96,7 +121,10 @@ fn objective(l: &SlstmLayer<f64>, wf: &Wavefront, u: &[f64], proj: &[f64]) -> f6
 
 fn check(name: &str, analytic: f64, numeric: f64) -> f64 {
     let err = (analytic - numeric).abs() / (1e-6 + analytic.abs().max(numeric.abs()));
-    assert!(err < 1e-5 || (analytic - numeric).abs() < 1e-9, "{name}: analytic {analytic} vs numeric {numeric}");
+    assert!(
+        err < 1e-5 || (analytic - numeric).abs() < 1e-9,
+        "{name}: analytic {analytic} vs numeric {numeric}"
+    );
     err
 }
 
@@ -125,8 +153,16 @@ fn fd_layer(extended: bool, b: usize, r: usize, c: usize) {
         l.w[k] = orig;
         let col = k % wd;
         // block: 0 = input, 1 = h_left, 2 = h_up, 3 = c_left/c_up (extended)
-        let block = if col < n_in { 0 } else { (1 + (col - n_in) / h).min(3) };
-        let e = check(&format!("dW[{k}] (block {block})"), grad.w[k], (fp - fm) / (2.0 * eps));
+        let block = if col < n_in {
+            0
+        } else {
+            (1 + (col - n_in) / h).min(3)
+        };
+        let e = check(
+            &format!("dW[{k}] (block {block})"),
+            grad.w[k],
+            (fp - fm) / (2.0 * eps),
+        );
         worst[block] = worst[block].max(e);
     }
     for k in 0..l.b.len() {
@@ -149,7 +185,10 @@ fn fd_layer(extended: bool, b: usize, r: usize, c: usize) {
     }
     // a direction that does not exist on this grid must have exactly zero gradient
     let block_norm = |blk: usize| -> f64 {
-        (0..l.w.len()).filter(|k| k % wd >= n_in + blk * h && k % wd < n_in + (blk + 1) * h).map(|k| grad.w[k].abs()).sum()
+        (0..l.w.len())
+            .filter(|k| k % wd >= n_in + blk * h && k % wd < n_in + (blk + 1) * h)
+            .map(|k| grad.w[k].abs())
+            .sum()
     };
     if c == 1 {
         assert_eq!(block_norm(0), 0.0, "no left neighbours on a N×1 grid");
@@ -161,7 +200,10 @@ fn fd_layer(extended: bool, b: usize, r: usize, c: usize) {
     } else {
         assert!(block_norm(1) > 0.0);
     }
-    println!("ext {extended} {b}×{r}×{c}: worst rel err input {:.1e} left {:.1e} up {:.1e} cells {:.1e}", worst[0], worst[1], worst[2], worst[3]);
+    println!(
+        "ext {extended} {b}×{r}×{c}: worst rel err input {:.1e} left {:.1e} up {:.1e} cells {:.1e}",
+        worst[0], worst[1], worst[2], worst[3]
+    );
 }
 
 #[test]
@@ -211,7 +253,11 @@ fn two_layer_stack_matches_finite_differences() {
         l1.w[k] = orig - eps;
         let fm = obj(&l1, &u);
         l1.w[k] = orig;
-        check(&format!("layer-1 dW[{k}]"), g1.w[k], (fp - fm) / (2.0 * eps));
+        check(
+            &format!("layer-1 dW[{k}]"),
+            g1.w[k],
+            (fp - fm) / (2.0 * eps),
+        );
     }
     let mut up = u.clone();
     for k in 0..u.len() {
@@ -246,7 +292,33 @@ fn f32_backward_matches_f64() {
     let mut dh32: Vec<f32> = proj.iter().map(|&v| v as f32).collect();
     l32.backward(&wf, &u32v, &c32, &mut dh32, &mut g32, None);
     let scale = g.w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let err = g.w.iter().zip(&g32.w).map(|(a, b)| (a - *b as f64).abs()).fold(0.0, f64::max) / scale;
+    let err =
+        g.w.iter()
+            .zip(&g32.w)
+            .map(|(a, b)| (a - *b as f64).abs())
+            .fold(0.0, f64::max)
+            / scale;
     println!("f32 vs f64 weight gradient: max error {err:.2e} relative to the largest entry");
     assert!(err < 1e-4);
+}
+
+/// The inference forward (one diagonal of scratch) gives bit-identical hidden states.
+#[test]
+fn inference_forward_matches_training_forward() {
+    for extended in [false, true] {
+        let l = cast(&layer(6, 16, extended, 31));
+        for &(b, r, c) in &[(1usize, 1usize, 1usize), (3, 1, 6), (2, 6, 1), (4, 7, 5)] {
+            let wf = Wavefront::new(b, r, c);
+            let mut rr = rng(5);
+            let u: Vec<f32> = rand_vec(&mut rr, wf.total_rows() * 6)
+                .into_iter()
+                .map(|v| v as f32)
+                .collect();
+            let mut cache = LayerCache::default();
+            l.forward(&wf, &u, &mut cache);
+            let mut h = vec![];
+            l.forward_inference(&wf, &u, &mut h, &mut Default::default());
+            assert_eq!(h, cache.h, "ext {extended} {b}×{r}×{c}");
+        }
+    }
 }

@@ -1,0 +1,70 @@
+# RIDE (spatial LSTM + MCGSM) — build, test, data and evaluation entry points.
+#
+#   make reproduce   score the original code's trained 1-layer model on the BSDS300 test set
+#   make test        the test suite (release build; needs ../shared)
+
+CARGO      ?= cargo
+SHARED     ?= ../shared
+SHARED_DATA = $(SHARED)/data
+DATA_DIR   ?= $(or $(RIDE_DATA_DIR),data)
+MODEL      ?= $(SHARED)/models/ride1_bsds300.npz
+RIDE        = ./target/release/ride
+DATASETS    = bsds300 vanhateren brodatz
+
+.DEFAULT_GOAL := build
+.PHONY: data build test eval-fixture reproduce bench fmt clippy clean
+
+# Link the data sets from $(SHARED_DATA) into $(DATA_DIR); an existing real directory of the same
+# name is left alone. Without $(SHARED_DATA), say where the official archives are and fail
+# (unless $(DATA_DIR) already holds all three).
+data:
+	@set -e; \
+	if [ -d "$(SHARED_DATA)" ]; then \
+	  mkdir -p "$(DATA_DIR)"; \
+	  for d in $(DATASETS); do \
+	    if [ -e "$(DATA_DIR)/$$d" ] && [ ! -L "$(DATA_DIR)/$$d" ]; then \
+	      echo "$(DATA_DIR)/$$d: present (not a link), left alone"; \
+	    elif [ -d "$(SHARED_DATA)/$$d" ]; then \
+	      target=$$(realpath --relative-to="$(DATA_DIR)" "$(SHARED_DATA)/$$d"); \
+	      ln -sfn "$$target" "$(DATA_DIR)/$$d"; \
+	      echo "$(DATA_DIR)/$$d -> $$target"; \
+	    else \
+	      echo "warning: $(SHARED_DATA)/$$d not found" >&2; \
+	    fi; \
+	  done; \
+	elif [ -d "$(DATA_DIR)/bsds300" ] && [ -d "$(DATA_DIR)/vanhateren" ] && [ -d "$(DATA_DIR)/brodatz" ]; then \
+	  echo "$(DATA_DIR): all data sets present"; \
+	else \
+	  echo "No $(SHARED_DATA) here. Download the official archives into $(DATA_DIR)/:" >&2; \
+	  echo "  BSDS300     https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/   -> $(DATA_DIR)/bsds300" >&2; \
+	  echo "  van Hateren http://bethgelab.org/datasets/vanhateren/                          -> $(DATA_DIR)/vanhateren" >&2; \
+	  echo "  Brodatz     http://www.ux.uis.no/~tranden/brodatz.html                          -> $(DATA_DIR)/brodatz" >&2; \
+	  echo "(or point DATA_DIR / RIDE_DATA_DIR at an existing copy)" >&2; \
+	  exit 1; \
+	fi
+
+build:
+	$(CARGO) build --release
+
+# Release build so the numerical tests run fast; the tests read ../shared (models, fixtures).
+test:
+	$(CARGO) test --release
+
+# Score the original code's trained 1-layer BSDS300 model on the 100 test images (bit/px).
+eval-fixture: data build
+	$(RIDE) --data-dir $(DATA_DIR) eval --model $(MODEL) $(DATA_DIR)/bsds300/gray/test
+
+# For now the reproduction is the fixture evaluation (the full harness is issue 4).
+reproduce: eval-fixture
+
+bench:
+	$(CARGO) bench --bench recurrence
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean

@@ -13,6 +13,7 @@ pub mod model;
 pub mod modelfile;
 pub mod neighbourhood;
 pub mod real;
+pub mod simd_math;
 pub mod slstm;
 pub mod wavefront;
 pub mod whitening;

@@ -38,19 +38,27 @@ pub struct Mcgsm<T> {
     pub means: Option<Vec<T>>,
 }
 
-/// Scratch for one chunk of rows (reused between calls).
+/// Scratch for one block of rows (reused between calls).
 #[derive(Default)]
 pub struct McgsmWork<T> {
     fb: Vec<T>,
     q: Vec<T>,
-    qq: Vec<T>,
+    a: Vec<T>,
+    r2: Vec<T>,
     pred: Vec<T>,
-    lin: Vec<T>,
+    e: Vec<T>,
+    x: Vec<T>,
+    expand: Vec<T>,
     beta2: Vec<T>,
-    d_qq: Vec<T>,
-    d_pred: Vec<T>,
-    d_lin: Vec<T>,
-    mix: Vec<T>,
+    gc: Vec<T>,
+    gc2: Vec<T>,
+    gcs: Vec<T>,
+    gcs2: Vec<T>,
+}
+
+fn resize<T: Real>(v: &mut Vec<T>, n: usize) {
+    v.clear();
+    v.resize(n, T::zero());
 }
 
 impl<T: Real> Mcgsm<T> {
@@ -145,7 +153,10 @@ impl<T: Real> Mcgsm<T> {
 
     /// Log-likelihoods (nats) of `y` `[rows]` given `u` `[rows, D]` written to `ll`; if `grad`
     /// is given, adds `Σ_r gl[r] · ∂ll_r/∂θ` into it and writes `Σ gl[r] ∂ll_r/∂u` into `du`.
-    #[allow(clippy::too_many_arguments)]
+    ///
+    /// Everything but the row-wise log-sum-exp is a GEMM. With a_rc = −½ Σ_n β_cn² (b_nᵀu_r)²
+    /// plus w_cᵀu_r, r2_rc = ½ (y_r − A_c u_r − m_c)², and the expansion M `[C, C·S]` with
+    /// M[c, (c,s)] = e^{α_cs}: energies E = a·M + η, X = E + (½α − ½ log 2π) − r2·M.
     pub fn loglik(
         &self,
         u: &[T],
@@ -155,159 +166,202 @@ impl<T: Real> Mcgsm<T> {
         grad: Option<(&[T], &mut Mcgsm<T>, &mut [T])>,
     ) {
         let (d, nc, ns, nf) = (self.d, self.c, self.s, self.f);
+        let ncs = nc * ns;
         let rows = y.len();
         let half = T::of(0.5);
-        let resize = |v: &mut Vec<T>, n: usize| {
-            v.clear();
-            v.resize(n, T::zero());
-        };
-        resize(&mut work.fb, rows * nf);
-        resize(&mut work.q, rows * nf);
-        resize(&mut work.qq, rows * nc);
-        resize(&mut work.pred, rows * nc);
-        resize(&mut work.lin, rows * nc);
-        resize(&mut work.mix, 2 * nc * ns);
-        work.beta2.clear();
-        work.beta2.extend(self.weights.iter().map(|b| *b * *b));
+        let w = work;
+        for (v, n) in [
+            (&mut w.fb, rows * nf),
+            (&mut w.q, rows * nf),
+            (&mut w.a, rows * nc),
+            (&mut w.r2, rows * nc),
+        ] {
+            resize(v, n);
+        }
+        for (v, n) in [
+            (&mut w.pred, rows * nc),
+            (&mut w.e, rows * ncs),
+            (&mut w.x, rows * ncs),
+            (&mut w.expand, nc * ncs),
+        ] {
+            resize(v, n);
+        }
+        w.beta2.clear();
+        w.beta2.extend(self.weights.iter().map(|b| *b * *b));
+        let ea: Vec<T> = self.scales.iter().map(|a| a.exp()).collect();
+        for (k, &e) in ea.iter().enumerate() {
+            w.expand[(k / ns) * ncs + k] = e;
+        }
         let uv = view(u, rows, d, d);
-        // features fb = U b; q = fb²; Q = q · (β²)ᵀ; predictions U Aᵀ (+ m); linear U wᵀ
+        let mv = view(&w.expand, nc, ncs, ncs);
+        // features fb = U b; q = fb²; a = −½ q·(β²)ᵀ (+ U wᵀ); predictions U Aᵀ (+ m)
         gemm(
-            view_mut(&mut work.fb, rows, nf, nf),
+            view_mut(&mut w.fb, rows, nf, nf),
             false,
             uv,
             view(&self.features, d, nf, nf),
         );
-        work.q
-            .iter_mut()
-            .zip(&work.fb)
-            .for_each(|(q, f)| *q = *f * *f);
+        w.q.iter_mut().zip(&w.fb).for_each(|(q, f)| *q = *f * *f);
         gemm(
-            view_mut(&mut work.qq, rows, nc, nc),
+            view_mut(&mut w.a, rows, nc, nc),
             false,
-            view(&work.q, rows, nf, nf),
-            view(&work.beta2, nc, nf, nf).transpose(),
+            view(&w.q, rows, nf, nf),
+            view(&w.beta2, nc, nf, nf).transpose(),
         );
+        w.a.iter_mut().for_each(|v| *v = -half * *v);
+        if let Some(wl) = &self.linear_features {
+            gemm(
+                view_mut(&mut w.a, rows, nc, nc),
+                true,
+                uv,
+                view(wl, nc, d, d).transpose(),
+            );
+        }
         gemm(
-            view_mut(&mut work.pred, rows, nc, nc),
+            view_mut(&mut w.pred, rows, nc, nc),
             false,
             uv,
             view(&self.predictors, nc, d, d).transpose(),
         );
         if let Some(m) = &self.means {
-            work.pred
+            w.pred
                 .chunks_exact_mut(nc)
                 .for_each(|r| r.iter_mut().zip(m).for_each(|(p, m)| *p += *m));
         }
-        if let Some(w) = &self.linear_features {
-            gemm(
-                view_mut(&mut work.lin, rows, nc, nc),
-                false,
-                uv,
-                view(w, nc, d, d).transpose(),
-            );
+        for (r, (r2, p)) in
+            w.r2.chunks_exact_mut(nc)
+                .zip(w.pred.chunks_exact(nc))
+                .enumerate()
+        {
+            r2.iter_mut()
+                .zip(p)
+                .for_each(|(r2, p)| *r2 = half * (y[r] - *p) * (y[r] - *p));
         }
-        let ea: Vec<T> = self.scales.iter().map(|a| a.exp()).collect();
-        let const_term: Vec<T> = self
+        // energies: E = a·M + η; X = E + const − r2·M
+        gemm(
+            view_mut(&mut w.e, rows, ncs, ncs),
+            false,
+            view(&w.a, rows, nc, nc),
+            mv,
+        );
+        gemm(
+            view_mut(&mut w.x, rows, ncs, ncs),
+            false,
+            view(&w.r2, rows, nc, nc),
+            mv,
+        );
+        let cst: Vec<T> = self
             .scales
             .iter()
             .map(|a| half * *a - T::of(HALF_LN_2PI))
             .collect();
-        let want_grad = grad.is_some();
-        if want_grad {
-            resize(&mut work.d_qq, rows * nc);
-            resize(&mut work.d_pred, rows * nc);
-            resize(&mut work.d_lin, rows * nc);
-        }
-        let (mut gl, mut g) = match grad {
-            Some((gl, g, du)) => (Some(gl), Some((g, du))),
-            None => (None, None),
-        };
-        let (e, x) = work.mix.split_at_mut(nc * ns);
-        for r in 0..rows {
-            let yr = y[r];
-            let (mut emax, mut xmax) = (T::neg_infinity(), T::neg_infinity());
-            for c in 0..nc {
-                let a = -half * work.qq[r * nc + c] + work.lin[r * nc + c];
-                let res = yr - work.pred[r * nc + c];
-                let res2 = half * res * res;
-                for s in 0..ns {
-                    let k = c * ns + s;
-                    let ek = self.priors[k] + ea[k] * a;
-                    let xk = ek + const_term[k] - ea[k] * res2;
-                    e[k] = ek;
-                    x[k] = xk;
-                    emax = emax.max(ek);
-                    xmax = xmax.max(xk);
-                }
+        let mut sums = vec![(T::zero(), T::zero()); rows];
+        for (r, (er, xr)) in
+            w.e.chunks_exact_mut(ncs)
+                .zip(w.x.chunks_exact_mut(ncs))
+                .enumerate()
+        {
+            for k in 0..ncs {
+                er[k] += self.priors[k];
+                xr[k] = er[k] + cst[k] - xr[k];
             }
-            let (mut se, mut sx) = (T::zero(), T::zero());
-            for k in 0..nc * ns {
-                e[k] = (e[k] - emax).exp();
-                x[k] = (x[k] - xmax).exp();
-                se += e[k];
-                sx += x[k];
-            }
+            let (emax, xmax) = (T::max_of(er), T::max_of(xr));
+            let (se, sx) = (T::exp_shift_sum(er, emax), T::exp_shift_sum(xr, xmax));
             ll[r] = (xmax + sx.ln()) - (emax + se.ln());
-            let (Some(glv), Some((g, _))) = (gl.as_mut(), g.as_mut()) else {
-                continue;
-            };
-            // posteriors: δe = gl (r − p), δx = gl r
-            let w = glv[r];
-            let (ie, ix) = (w / se, w / sx);
-            for c in 0..nc {
-                let a = -half * work.qq[r * nc + c] + work.lin[r * nc + c];
-                let res = yr - work.pred[r * nc + c];
-                let res2 = half * res * res;
-                let (mut dq, mut dl, mut dp) = (T::zero(), T::zero(), T::zero());
-                for s in 0..ns {
-                    let k = c * ns + s;
-                    let dx = x[k] * ix;
-                    let de = dx - e[k] * ie;
-                    g.priors[k] += de;
-                    g.scales[k] += de * ea[k] * a + dx * (half - ea[k] * res2);
-                    dq += de * ea[k];
-                    dl += de * ea[k];
-                    dp += dx * ea[k];
-                }
-                work.d_qq[r * nc + c] = -half * dq;
-                work.d_lin[r * nc + c] = dl;
-                work.d_pred[r * nc + c] = dp * res;
+            sums[r] = (se, sx);
+        }
+        let Some((gl, g, du)) = grad else { return };
+        // posteriors: δX = gl·softmax(X), δE = δX − gl·softmax(E)
+        for (r, (er, xr)) in
+            w.e.chunks_exact_mut(ncs)
+                .zip(w.x.chunks_exact_mut(ncs))
+                .enumerate()
+        {
+            let (ie, ix) = (gl[r] / sums[r].0, gl[r] / sums[r].1);
+            for k in 0..ncs {
+                xr[k] *= ix;
+                er[k] = xr[k] - er[k] * ie;
             }
         }
-        let Some((g, du)) = g else { return };
-        // Back through the GEMMs.
-        let dqq = view(&work.d_qq, rows, nc, nc);
-        // dβ² = dQᵀ q; dβ = 2β ⊙ dβ²
+        let (dev, dxv) = (view(&w.e, rows, ncs, ncs), view(&w.x, rows, ncs, ncs));
+        for (er, xr) in w.e.chunks_exact(ncs).zip(w.x.chunks_exact(ncs)) {
+            for k in 0..ncs {
+                g.priors[k] += er[k];
+                g.scales[k] += half * xr[k];
+            }
+        }
+        // dα_cs += e^{α_cs} (Σ_r δE_r,cs a_rc − Σ_r δX_r,cs r2_rc)
+        resize(&mut w.gcs, nc * ncs);
+        resize(&mut w.gcs2, nc * ncs);
+        gemm(
+            view_mut(&mut w.gcs, nc, ncs, ncs),
+            false,
+            view(&w.a, rows, nc, nc).transpose(),
+            dev,
+        );
+        gemm(
+            view_mut(&mut w.gcs2, nc, ncs, ncs),
+            false,
+            view(&w.r2, rows, nc, nc).transpose(),
+            dxv,
+        );
+        for (k, (gs, &e)) in g.scales.iter_mut().zip(&ea).enumerate() {
+            let c = k / ns;
+            *gs += e * (w.gcs[c * ncs + k] - w.gcs2[c * ncs + k]);
+        }
+        // d a = δE·Mᵀ; d pred = (δX·Mᵀ) ⊙ (y − pred)
+        resize(&mut w.gc, rows * nc);
+        resize(&mut w.gc2, rows * nc);
+        gemm(
+            view_mut(&mut w.gc, rows, nc, nc),
+            false,
+            dev,
+            mv.transpose(),
+        );
+        gemm(
+            view_mut(&mut w.gc2, rows, nc, nc),
+            false,
+            dxv,
+            mv.transpose(),
+        );
+        for (r, (dp, p)) in w
+            .gc2
+            .chunks_exact_mut(nc)
+            .zip(w.pred.chunks_exact(nc))
+            .enumerate()
+        {
+            dp.iter_mut().zip(p).for_each(|(dp, p)| *dp *= y[r] - *p);
+        }
+        let da = view(&w.gc, rows, nc, nc);
+        let dpred = view(&w.gc2, rows, nc, nc);
+        // a = −½ q·(β²)ᵀ: dβ² = −½ daᵀ q, dβ = 2β ⊙ dβ²; dq = −½ da·β²; dfb = 2 fb ⊙ dq
         let mut db2 = vec![T::zero(); nc * nf];
         gemm(
             view_mut(&mut db2, nc, nf, nf),
             false,
-            dqq.transpose(),
-            view(&work.q, rows, nf, nf),
+            da.transpose(),
+            view(&w.q, rows, nf, nf),
         );
         g.weights
             .iter_mut()
             .zip(db2.iter().zip(&self.weights))
-            .for_each(|(gw, (d2, b))| *gw += T::of(2.0) * *b * *d2);
-        // dq = dQ β²; dfb = 2 fb ⊙ dq (reuse q's buffer)
+            .for_each(|(gw, (d2, b))| *gw -= *b * *d2);
         gemm(
-            view_mut(&mut work.q, rows, nf, nf),
+            view_mut(&mut w.q, rows, nf, nf),
             false,
-            dqq,
-            view(&work.beta2, nc, nf, nf),
+            da,
+            view(&w.beta2, nc, nf, nf),
         );
-        work.q
-            .iter_mut()
-            .zip(&work.fb)
-            .for_each(|(dq, fb)| *dq = T::of(2.0) * *fb * *dq);
-        let dfb = view(&work.q, rows, nf, nf);
+        w.q.iter_mut()
+            .zip(&w.fb)
+            .for_each(|(dq, fb)| *dq = -*fb * *dq);
+        let dfb = view(&w.q, rows, nf, nf);
         gemm(
             view_mut(&mut g.features, d, nf, nf),
             true,
             uv.transpose(),
             dfb,
         );
-        let dpred = view(&work.d_pred, rows, nc, nc);
         gemm(
             view_mut(&mut g.predictors, nc, d, d),
             true,
@@ -323,14 +377,13 @@ impl<T: Real> Mcgsm<T> {
         );
         gemm(duv.rb_mut(), true, dpred, view(&self.predictors, nc, d, d));
         if let Some(gm) = &mut g.means {
-            for row in work.d_pred.chunks_exact(nc) {
+            for row in w.gc2.chunks_exact(nc) {
                 gm.iter_mut().zip(row).for_each(|(a, b)| *a += *b);
             }
         }
-        if let (Some(w), Some(gw)) = (&self.linear_features, &mut g.linear_features) {
-            let dlin = view(&work.d_lin, rows, nc, nc);
-            gemm(view_mut(gw, nc, d, d), true, dlin.transpose(), uv);
-            gemm(duv.rb_mut(), true, dlin, view(w, nc, d, d));
+        if let (Some(wl), Some(gw)) = (&self.linear_features, &mut g.linear_features) {
+            gemm(view_mut(gw, nc, d, d), true, da.transpose(), uv);
+            gemm(duv.rb_mut(), true, da, view(wl, nc, d, d));
         }
     }
 

@@ -28,6 +28,12 @@ pub trait Real:
     fn of(x: f64) -> Self;
     fn as_f64(self) -> f64;
 
+    /// x ← exp(x − shift), returning Σ x (SIMD for f32).
+    fn exp_shift_sum(x: &mut [Self], shift: Self) -> Self;
+
+    /// Maximum of a slice (SIMD for f32).
+    fn max_of(x: &[Self]) -> Self;
+
     /// Fused SLSTM gate forward over `rows` rows (see [`gates::forward_scalar`]).
     fn gate_forward(h: usize, z: &mut [Self], rcat: &[Self], c: &mut [Self], hout: &mut [Self]);
 
@@ -56,6 +62,12 @@ impl Real for f32 {
     fn as_f64(self) -> f64 {
         self as f64
     }
+    fn exp_shift_sum(x: &mut [f32], shift: f32) -> f32 {
+        crate::simd_math::exp_shift_sum_simd(x, shift)
+    }
+    fn max_of(x: &[f32]) -> f32 {
+        crate::simd_math::max_simd(x)
+    }
     fn gate_forward(h: usize, z: &mut [f32], rcat: &[f32], c: &mut [f32], hout: &mut [f32]) {
         gates::forward_simd(h, z, rcat, c, hout)
     }
@@ -83,6 +95,12 @@ impl Real for f64 {
     #[inline(always)]
     fn as_f64(self) -> f64 {
         self
+    }
+    fn exp_shift_sum(x: &mut [f64], shift: f64) -> f64 {
+        crate::simd_math::exp_shift_sum_scalar(x, shift)
+    }
+    fn max_of(x: &[f64]) -> f64 {
+        crate::simd_math::max_scalar(x)
     }
     fn gate_forward(h: usize, z: &mut [f64], rcat: &[f64], c: &mut [f64], hout: &mut [f64]) {
         gates::forward_scalar(h, z, rcat, c, hout)

@@ -12,6 +12,7 @@ pub mod mcgsm;
 pub mod model;
 pub mod modelfile;
 pub mod neighbourhood;
+pub mod optim;
 pub mod real;
 pub mod simd_math;
 pub mod slstm;

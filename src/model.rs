@@ -9,7 +9,7 @@
 use crate::mcgsm::{Mcgsm, McgsmWork};
 use crate::neighbourhood::Neighbourhood;
 use crate::real::Real;
-use crate::slstm::{LayerCache, SlstmGrad, SlstmLayer};
+use crate::slstm::{BackwardWork, LayerCache, SlstmGrad, SlstmLayer};
 use crate::wavefront::Wavefront;
 use crate::whitening::Whitening;
 use anyhow::{bail, Result};
@@ -81,6 +81,15 @@ impl<T: Real> RideGrad<T> {
         }
         v.extend(self.mcgsm.tensors().into_iter().map(|t| t.2));
         v
+    }
+
+    /// Sets every entry to zero.
+    pub fn zero(&mut self) {
+        for l in &mut self.layers {
+            l.w.fill(T::zero());
+            l.b.fill(T::zero());
+        }
+        self.mcgsm.tensors_mut().into_iter().for_each(|t| t.fill(T::zero()));
     }
 
     fn add(&mut self, o: &Self) {
@@ -263,18 +272,6 @@ impl<T: Real> Ride<T> {
         })
     }
 
-    /// Forward of the SLSTM stack over one chunk; returns the caches (last one = top output).
-    fn stack_forward(&self, ch: &Chunk<T>) -> Vec<LayerCache<T>> {
-        let mut caches: Vec<LayerCache<T>> = Vec::with_capacity(self.layers.len());
-        for (l, layer) in self.layers.iter().enumerate() {
-            let mut cache = LayerCache::default();
-            let input = if l == 0 { &ch.x } else { &caches[l - 1].h };
-            layer.forward(&ch.wf, input, &mut cache);
-            caches.push(cache);
-        }
-        caches
-    }
-
     /// MCGSM log-likelihoods (nats, without the log-Jacobian) of one chunk, wavefront order.
     /// Inference path: only hidden states are kept; the MCGSM runs in cache-sized row blocks.
     fn chunk_loglik(&self, ch: &Chunk<T>) -> Vec<T> {
@@ -333,57 +330,85 @@ impl<T: Real> Ride<T> {
     /// Mean negative log-likelihood over all cells of the batch (nats per pixel, data units)
     /// and its gradient w.r.t. every trainable parameter.
     pub fn loss_and_grad(&self, batch: &Batch<T>) -> (f64, RideGrad<T>) {
-        let total = batch.cells().max(1);
-        let gl = T::of(-1.0 / total as f64);
-        let parts: Vec<(f64, RideGrad<T>)> = batch
-            .chunks
-            .par_iter()
-            .map(|ch| self.chunk_grad(ch, gl))
-            .collect();
-        let mut grad = self.zero_grad();
-        let mut sum = 0.0;
-        for (s, g) in &parts {
-            sum += s;
-            grad.add(g);
-        }
-        let lj = self.whitening.log_jacobian();
-        (-(sum / total as f64) - lj, grad)
+        let mut work = TrainWork::default();
+        let loss = self.loss_and_grad_with(batch, &mut work);
+        (loss, work.grad.unwrap_or_else(|| self.zero_grad()))
     }
 
-    /// Sum of MCGSM log-likelihoods of one chunk and the gradient of `gl · Σ loglik`.
-    fn chunk_grad(&self, ch: &Chunk<T>, gl: T) -> (f64, RideGrad<T>) {
-        let caches = self.stack_forward(ch);
-        let rows = ch.y.len();
-        let mut grad = self.zero_grad();
-        let top = caches.last().map_or(&ch.x, |c| &c.h);
-        let d = self.mcgsm.d;
-        let mut ll = vec![T::zero(); rows];
-        let mut du = vec![T::zero(); rows * d];
-        let glv = vec![gl; rows];
-        self.mcgsm.loglik(
-            top,
-            &ch.y,
-            &mut ll,
-            &mut McgsmWork::default(),
-            Some((&glv, &mut grad.mcgsm, &mut du)),
-        );
-        let sum: f64 = ll.iter().map(|v| v.as_f64()).sum();
-        let mut dh = du;
-        for l in (0..self.layers.len()).rev() {
-            let input = if l == 0 { &ch.x } else { &caches[l - 1].h };
-            let mut dinput = (l > 0).then(|| vec![T::zero(); input.len()]);
-            self.layers[l].backward(
-                &ch.wf,
-                input,
-                &caches[l],
-                &mut dh,
-                &mut grad.layers[l],
-                dinput.as_deref_mut(),
-            );
-            if let Some(di) = dinput {
-                dh = di;
+    /// [`Self::loss_and_grad`] with caller-owned buffers (no allocation after the first step);
+    /// the gradient is left in `work.grad`.
+    pub fn loss_and_grad_with(&self, batch: &Batch<T>, work: &mut TrainWork<T>) -> f64 {
+        let total = batch.cells().max(1);
+        let gl = T::of(-1.0 / total as f64);
+        if work.chunks.len() != batch.chunks.len() {
+            work.chunks = (0..batch.chunks.len()).map(|_| ChunkWork::default()).collect();
+        }
+        let sums: Vec<f64> =
+            batch.chunks.par_iter().zip(work.chunks.par_iter_mut()).map(|(ch, cw)| self.chunk_grad(ch, gl, cw)).collect();
+        let grad = work.grad.get_or_insert_with(|| self.zero_grad());
+        grad.zero();
+        for cw in &work.chunks {
+            if let Some(g) = &cw.grad {
+                grad.add(g);
             }
         }
-        (sum, grad)
+        let lj = self.whitening.log_jacobian();
+        -(sums.iter().sum::<f64>() / total as f64) - lj
     }
+
+    /// Sum of MCGSM log-likelihoods of one chunk; the gradient of `gl · Σ loglik` in `cw.grad`.
+    fn chunk_grad(&self, ch: &Chunk<T>, gl: T, cw: &mut ChunkWork<T>) -> f64 {
+        let rows = ch.y.len();
+        cw.caches.resize_with(self.layers.len(), LayerCache::default);
+        for l in 0..self.layers.len() {
+            let (below, this) = cw.caches.split_at_mut(l);
+            let input = if l == 0 { &ch.x } else { &below[l - 1].h };
+            self.layers[l].forward(&ch.wf, input, &mut this[0]);
+        }
+        let grad = cw.grad.get_or_insert_with(|| self.zero_grad());
+        grad.zero();
+        let top = cw.caches.last().map_or(&ch.x, |c| &c.h);
+        let d = self.mcgsm.d;
+        cw.ll.resize(rows, T::zero());
+        cw.dh.resize(rows * d, T::zero());
+        cw.gl.clear();
+        cw.gl.resize(rows, gl);
+        self.mcgsm.loglik(top, &ch.y, &mut cw.ll, &mut cw.mcgsm, Some((&cw.gl, &mut grad.mcgsm, &mut cw.dh)));
+        let sum: f64 = cw.ll.iter().map(|v| v.as_f64()).sum();
+        for l in (0..self.layers.len()).rev() {
+            let input = if l == 0 { &ch.x } else { &cw.caches[l - 1].h };
+            let du = if l > 0 {
+                cw.dinput.resize(input.len(), T::zero());
+                Some(cw.dinput.as_mut_slice())
+            } else {
+                None
+            };
+            self.layers[l].backward_with(&ch.wf, input, &cw.caches[l], &mut cw.dh, &mut grad.layers[l], du, &mut cw.backward);
+            if l > 0 {
+                std::mem::swap(&mut cw.dh, &mut cw.dinput);
+            }
+        }
+        sum
+    }
+}
+
+/// Reusable buffers of one chunk's training step.
+#[derive(Default)]
+pub struct ChunkWork<T> {
+    caches: Vec<LayerCache<T>>,
+    backward: BackwardWork<T>,
+    mcgsm: McgsmWork<T>,
+    ll: Vec<T>,
+    gl: Vec<T>,
+    dh: Vec<T>,
+    dinput: Vec<T>,
+    grad: Option<RideGrad<T>>,
+}
+
+/// Reusable buffers of a training step; after [`Ride::loss_and_grad_with`] the gradient of the
+/// mean negative log-likelihood is in `grad`.
+#[derive(Default)]
+pub struct TrainWork<T> {
+    chunks: Vec<ChunkWork<T>>,
+    pub grad: Option<RideGrad<T>>,
 }

@@ -37,6 +37,14 @@ pub struct SlstmGrad<T> {
     pub b: Vec<T>,
 }
 
+/// Scratch of the backward pass (kept between steps to avoid allocation).
+#[derive(Clone, Debug, Default)]
+pub struct BackwardWork<T> {
+    dz: Vec<T>,
+    dc: Vec<T>,
+    drcat: Vec<T>,
+}
+
 /// What the forward pass keeps for the backward pass (one chunk, wavefront order).
 #[derive(Clone, Debug, Default)]
 pub struct LayerCache<T> {
@@ -97,11 +105,9 @@ impl<T: Real> SlstmLayer<T> {
         let (h, h5, n_in, wd) = (self.h, 5 * self.h, self.n_in, self.width());
         let rows = wf.total_rows();
         assert_eq!(u.len(), rows * n_in, "SLSTM input has the wrong size");
-        cache.act.clear();
+        // act, c and h are fully overwritten below; rcat must start at zero (grid borders)
         cache.act.resize(rows * h5, T::zero());
-        cache.c.clear();
         cache.c.resize(rows * h, T::zero());
-        cache.h.clear();
         cache.h.resize(rows * h, T::zero());
         cache.rcat.clear();
         cache.rcat.resize(rows * 4 * h, T::zero());
@@ -168,17 +174,30 @@ impl<T: Real> SlstmLayer<T> {
         grad: &mut SlstmGrad<T>,
         du: Option<&mut [T]>,
     ) {
+        self.backward_with(wf, u, cache, dh, grad, du, &mut BackwardWork::default())
+    }
+
+    /// [`Self::backward`] with caller-owned scratch, so repeated steps do not allocate.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_with(
+        &self,
+        wf: &Wavefront,
+        u: &[T],
+        cache: &LayerCache<T>,
+        dh: &mut [T],
+        grad: &mut SlstmGrad<T>,
+        du: Option<&mut [T]>,
+        work: &mut BackwardWork<T>,
+    ) {
         let (h, h5, n_in, wd, k) = (self.h, 5 * self.h, self.n_in, self.width(), self.k());
         let rows = wf.total_rows();
-        let LayerCache {
-            act,
-            c,
-            h: hout,
-            rcat,
-        } = cache;
-        let mut dz = vec![T::zero(); rows * h5];
-        let mut dc = vec![T::zero(); rows * h];
-        let mut drcat = vec![T::zero(); wf.max_diag_rows() * 4 * h];
+        let LayerCache { act, c, h: hout, rcat } = cache;
+        let BackwardWork { dz, dc, drcat } = work;
+        // dz is fully written by the gate kernel; dc accumulates and must start at zero
+        dz.resize(rows * h5, T::zero());
+        dc.clear();
+        dc.resize(rows * h, T::zero());
+        drcat.resize(wf.max_diag_rows() * 4 * h, T::zero());
         let wr = view(&self.w[n_in..], h5, k, wd);
         for d in (0..wf.ndiag()).rev() {
             let rg = wf.diag(d);
@@ -208,14 +227,14 @@ impl<T: Real> SlstmLayer<T> {
             // Send the gradients back to the left and upper neighbours on diagonal d − 1.
             let base = rg.start;
             if let Some(l) = wf.left_link(d) {
-                add_state_grads(l, base, h, 0, drc, dh, &mut dc);
+                add_state_grads(l, base, h, 0, drc, dh, dc);
             }
             if let Some(l) = wf.up_link(d) {
-                add_state_grads(l, base, h, 1, drc, dh, &mut dc);
+                add_state_grads(l, base, h, 1, drc, dh, dc);
             }
         }
         // Weight gradients: dW_x += dZᵀ U, dW_r += dZᵀ R, db += Σ dZ.
-        let dzv = view(&dz, rows, h5, h5);
+        let dzv = view(&dz[..rows * h5], rows, h5, h5);
         gemm(
             view_mut(&mut grad.w, h5, n_in, wd),
             true,
@@ -228,7 +247,7 @@ impl<T: Real> SlstmLayer<T> {
             dzv.transpose(),
             view(rcat, rows, k, 4 * h),
         );
-        for row in dz.chunks_exact(h5) {
+        for row in dz[..rows * h5].chunks_exact(h5) {
             grad.b.iter_mut().zip(row).for_each(|(g, z)| *g += *z);
         }
         if let Some(du) = du {

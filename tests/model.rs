@@ -217,3 +217,20 @@ fn results_do_not_depend_on_chunking_and_f32_agrees() {
     assert_eq!(la.to_bits(), lb.to_bits());
     assert!(ga.tensors().iter().zip(gb.tensors()).all(|(x, y)| x == &y));
 }
+
+/// Reused training buffers give the same loss and gradient as fresh ones, across batch shapes.
+#[test]
+fn reused_train_work_matches_fresh_buffers() {
+    let (m, imgs) = small_model(6, &[4, 3], false);
+    let m = m.cast::<f32>();
+    let mut work = ride::model::TrainWork::default();
+    for (count, chunks) in [(5usize, 2usize), (3, 3), (5, 2)] {
+        let refs: Vec<&[f64]> = imgs[..count].iter().map(|v| v.as_slice()).collect();
+        let b = m.prepare(&refs, 7, 8, chunks).unwrap();
+        let (l_fresh, g_fresh) = m.loss_and_grad(&b);
+        let l = m.loss_and_grad_with(&b, &mut work);
+        assert_eq!(l.to_bits(), l_fresh.to_bits());
+        let g = work.grad.as_ref().unwrap();
+        assert!(g.tensors().iter().zip(g_fresh.tensors()).all(|(a, b)| *a == b));
+    }
+}

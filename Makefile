@@ -57,8 +57,11 @@ eval-fixture: data build
 # For now the reproduction is the fixture evaluation (the full harness is issue 4).
 reproduce: eval-fixture
 
-bench:
+# Criterion benchmarks, then the roofline (FMA peak, every kernel at 1 and 2 threads, GFLOP/s,
+# share of peak, paper-scale projection) written to results/bench/roofline.{csv,json}.
+bench: build
 	$(CARGO) bench --bench recurrence
+	$(RIDE) bench --roofline --threads 1,2 --out results/bench
 
 fmt:
 	$(CARGO) fmt --all

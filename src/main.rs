@@ -50,6 +50,29 @@ enum Cmd {
         #[arg(long, default_value_t = 16)]
         batch: usize,
     },
+    /// Measure this machine's FMA peak and every performance kernel (SLSTM layers, gate
+    /// kernel, MCGSM, full training steps): cells/s, GFLOP/s and share of the peak.
+    /// Writes a CSV (and provenance JSON) to OUT.
+    Bench {
+        /// Report each kernel's share of the measured FMA peak (always on; accepted for clarity).
+        #[arg(long)]
+        roofline: bool,
+        /// Thread counts to measure, e.g. `--threads 1,2` (default: all cores).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
+        /// One JSON object per line on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Only kernels whose name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Minimum measuring time per kernel in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        min_time: f64,
+        /// Output folder for roofline.csv and roofline.json.
+        #[arg(long, default_value = "results/bench")]
+        out: PathBuf,
+    },
     /// Convert a model file (e.g. the original code's npz) to our safetensors format.
     Convert {
         #[arg(long)]
@@ -128,6 +151,20 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Bench {
+            roofline: _,
+            threads,
+            json,
+            filter,
+            min_time,
+            out,
+        } => ride::roofline::run(&ride::roofline::Options {
+            threads,
+            json,
+            filter,
+            min_time,
+            out,
+        }),
         Cmd::Convert { model, out } => {
             let m = ride::modelfile::load(&model)?;
             ride::modelfile::save_safetensors(&m, &out)?;

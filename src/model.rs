@@ -89,7 +89,10 @@ impl<T: Real> RideGrad<T> {
             l.w.fill(T::zero());
             l.b.fill(T::zero());
         }
-        self.mcgsm.tensors_mut().into_iter().for_each(|t| t.fill(T::zero()));
+        self.mcgsm
+            .tensors_mut()
+            .into_iter()
+            .for_each(|t| t.fill(T::zero()));
     }
 
     fn add(&mut self, o: &Self) {
@@ -341,10 +344,16 @@ impl<T: Real> Ride<T> {
         let total = batch.cells().max(1);
         let gl = T::of(-1.0 / total as f64);
         if work.chunks.len() != batch.chunks.len() {
-            work.chunks = (0..batch.chunks.len()).map(|_| ChunkWork::default()).collect();
+            work.chunks = (0..batch.chunks.len())
+                .map(|_| ChunkWork::default())
+                .collect();
         }
-        let sums: Vec<f64> =
-            batch.chunks.par_iter().zip(work.chunks.par_iter_mut()).map(|(ch, cw)| self.chunk_grad(ch, gl, cw)).collect();
+        let sums: Vec<f64> = batch
+            .chunks
+            .par_iter()
+            .zip(work.chunks.par_iter_mut())
+            .map(|(ch, cw)| self.chunk_grad(ch, gl, cw))
+            .collect();
         let grad = work.grad.get_or_insert_with(|| self.zero_grad());
         grad.zero();
         for cw in &work.chunks {
@@ -359,7 +368,8 @@ impl<T: Real> Ride<T> {
     /// Sum of MCGSM log-likelihoods of one chunk; the gradient of `gl · Σ loglik` in `cw.grad`.
     fn chunk_grad(&self, ch: &Chunk<T>, gl: T, cw: &mut ChunkWork<T>) -> f64 {
         let rows = ch.y.len();
-        cw.caches.resize_with(self.layers.len(), LayerCache::default);
+        cw.caches
+            .resize_with(self.layers.len(), LayerCache::default);
         for l in 0..self.layers.len() {
             let (below, this) = cw.caches.split_at_mut(l);
             let input = if l == 0 { &ch.x } else { &below[l - 1].h };
@@ -373,7 +383,13 @@ impl<T: Real> Ride<T> {
         cw.dh.resize(rows * d, T::zero());
         cw.gl.clear();
         cw.gl.resize(rows, gl);
-        self.mcgsm.loglik(top, &ch.y, &mut cw.ll, &mut cw.mcgsm, Some((&cw.gl, &mut grad.mcgsm, &mut cw.dh)));
+        self.mcgsm.loglik(
+            top,
+            &ch.y,
+            &mut cw.ll,
+            &mut cw.mcgsm,
+            Some((&cw.gl, &mut grad.mcgsm, &mut cw.dh)),
+        );
         let sum: f64 = cw.ll.iter().map(|v| v.as_f64()).sum();
         for l in (0..self.layers.len()).rev() {
             let input = if l == 0 { &ch.x } else { &cw.caches[l - 1].h };
@@ -383,7 +399,15 @@ impl<T: Real> Ride<T> {
             } else {
                 None
             };
-            self.layers[l].backward_with(&ch.wf, input, &cw.caches[l], &mut cw.dh, &mut grad.layers[l], du, &mut cw.backward);
+            self.layers[l].backward_with(
+                &ch.wf,
+                input,
+                &cw.caches[l],
+                &mut cw.dh,
+                &mut grad.layers[l],
+                du,
+                &mut cw.backward,
+            );
             if l > 0 {
                 std::mem::swap(&mut cw.dh, &mut cw.dinput);
             }

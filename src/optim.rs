@@ -14,7 +14,11 @@ pub struct Sgd<T> {
 
 impl<T: Real> Sgd<T> {
     pub fn new(lr: f64, momentum: f64) -> Self {
-        Self { lr, momentum, velocity: vec![] }
+        Self {
+            lr,
+            momentum,
+            velocity: vec![],
+        }
     }
 
     pub fn step(&mut self, params: Vec<&mut Vec<T>>, grads: &[&Vec<T>]) {
@@ -45,7 +49,15 @@ pub struct Adam<T> {
 
 impl<T: Real> Adam<T> {
     pub fn new(lr: f64) -> Self {
-        Self { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, t: 0, m: vec![], v: vec![] }
+        Self {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            t: 0,
+            m: vec![],
+            v: vec![],
+        }
     }
 
     pub fn step(&mut self, params: Vec<&mut Vec<T>>, grads: &[&Vec<T>]) {
@@ -58,8 +70,18 @@ impl<T: Real> Adam<T> {
         let step = self.lr * (1.0 - b2.powi(self.t as i32)).sqrt() / (1.0 - b1.powi(self.t as i32));
         let (b1t, b2t, step, eps) = (T::of(b1), T::of(b2), T::of(step), T::of(self.eps));
         let one = T::one();
-        for (((p, g), m), v) in params.into_iter().zip(grads).zip(&mut self.m).zip(&mut self.v) {
-            for (((p, g), m), v) in p.iter_mut().zip(g.iter()).zip(m.iter_mut()).zip(v.iter_mut()) {
+        for (((p, g), m), v) in params
+            .into_iter()
+            .zip(grads)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
+            for (((p, g), m), v) in p
+                .iter_mut()
+                .zip(g.iter())
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
                 *m = b1t * *m + (one - b1t) * *g;
                 *v = b2t * *v + (one - b2t) * *g * *g;
                 *p -= step * *m / (v.sqrt() + eps);

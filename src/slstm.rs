@@ -191,7 +191,12 @@ impl<T: Real> SlstmLayer<T> {
     ) {
         let (h, h5, n_in, wd, k) = (self.h, 5 * self.h, self.n_in, self.width(), self.k());
         let rows = wf.total_rows();
-        let LayerCache { act, c, h: hout, rcat } = cache;
+        let LayerCache {
+            act,
+            c,
+            h: hout,
+            rcat,
+        } = cache;
         let BackwardWork { dz, dc, drcat } = work;
         // dz is fully written by the gate kernel; dc accumulates and must start at zero
         dz.resize(rows * h5, T::zero());

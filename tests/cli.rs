@@ -110,3 +110,61 @@ fn help_says_what_bits_per_pixel_means() {
         "{out}"
     );
 }
+
+#[test]
+fn roofline_json_lines_have_the_documented_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let (rc, stdout, err) = ride(&[
+        "bench",
+        "--roofline",
+        "--json",
+        "--threads",
+        "1",
+        "--filter",
+        "slstm_fwd_bwd_l1_h64",
+        "--min-time",
+        "0.01",
+        "--out",
+        out,
+    ]);
+    assert_eq!(rc, 0, "{err}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    for v in &lines {
+        for key in [
+            "kernel",
+            "threads",
+            "cells_per_s",
+            "gflops",
+            "share_of_peak",
+        ] {
+            assert!(v.get(key).is_some(), "{key} missing in {v}");
+        }
+    }
+    let names: Vec<&str> = lines.iter().filter_map(|v| v["kernel"].as_str()).collect();
+    assert!(
+        names.contains(&"fma_peak") && names.contains(&"slstm_fwd_bwd_l1_h64"),
+        "{names:?}"
+    );
+    let k = lines
+        .iter()
+        .find(|v| v["kernel"] == "slstm_fwd_bwd_l1_h64")
+        .unwrap();
+    assert!(k["cells_per_s"].as_f64().unwrap() > 0.0 && k["gflops"].as_f64().unwrap() > 0.0);
+    let csv = std::fs::read_to_string(dir.path().join("roofline.csv")).unwrap();
+    assert!(csv.starts_with(
+        "kernel,threads,cells_per_run,seconds_per_run,cells_per_s,gflops,share_of_peak,peak_gflops"
+    ));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("roofline.json")).unwrap())
+            .unwrap();
+    assert!(
+        meta["paper_scale_projection"]["sgd_seconds"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}

@@ -231,6 +231,10 @@ fn reused_train_work_matches_fresh_buffers() {
         let l = m.loss_and_grad_with(&b, &mut work);
         assert_eq!(l.to_bits(), l_fresh.to_bits());
         let g = work.grad.as_ref().unwrap();
-        assert!(g.tensors().iter().zip(g_fresh.tensors()).all(|(a, b)| *a == b));
+        assert!(g
+            .tensors()
+            .iter()
+            .zip(g_fresh.tensors())
+            .all(|(a, b)| *a == b));
     }
 }

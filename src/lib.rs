@@ -3,7 +3,10 @@
 //!
 //! One paper concept per module; each fast kernel sits beside its plain reference.
 
+pub mod config;
+pub mod data;
 pub mod eval;
+pub mod finetune;
 pub mod flops;
 pub mod gates;
 pub mod images;
@@ -14,9 +17,12 @@ pub mod modelfile;
 pub mod neighbourhood;
 pub mod optim;
 pub mod perf;
+pub mod progress;
 pub mod real;
 pub mod roofline;
+pub mod sample;
 pub mod simd_math;
 pub mod slstm;
+pub mod train;
 pub mod wavefront;
 pub mod whitening;

@@ -49,6 +49,34 @@ enum Cmd {
         /// Tiles per batch.
         #[arg(long, default_value_t = 16)]
         batch: usize,
+        /// EoRIDE (spec §6): per tile, log-mean-exp of the likelihood over the 8 flips and
+        /// transposes, scoring only the pixels predicted under all of them (64×64, nb_size 5:
+        /// 60×60 per tile); also reports the single model over the same pixels. Square tiles.
+        #[arg(long)]
+        ensemble: bool,
+    },
+    /// Draw an image from a model by ancestral raster-scan sampling (spec §4, §7) and write it
+    /// as an 8-bit PNG (values × the model's scale, rounded and clamped to 0..255).
+    Sample {
+        /// Model file: our .safetensors, or the original code's .npz export.
+        #[arg(long)]
+        model: PathBuf,
+        /// Image size WIDTHxHEIGHT, e.g. 256x256.
+        #[arg(long, default_value = "256x256", value_parser = parse_size)]
+        size: (usize, usize),
+        /// Random seed (same seed, same image).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output PNG file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Margin in pixels on top, left and right: initialised from the training marginal,
+        /// sampled as burn-in and cropped.
+        #[arg(long, default_value_t = 8)]
+        margin: usize,
+        /// Clip every sampled pixel to LO,HI (model units, e.g. 0,1 for the [0,1] scale).
+        #[arg(long, value_parser = parse_clip, allow_hyphen_values = true)]
+        clip: Option<(f64, f64)>,
     },
     /// Measure this machine's FMA peak and every performance kernel (SLSTM layers, gate
     /// kernel, MCGSM, full training steps): cells/s, GFLOP/s and share of the peak.
@@ -72,6 +100,21 @@ enum Cmd {
         /// Output folder for roofline.csv and roofline.json.
         #[arg(long, default_value = "results/bench")]
         out: PathBuf,
+    },
+    /// Train a model from an experiment config (RIDE or the MCGSM baseline), then score its
+    /// test images. Writes model.safetensors, checkpoint.safetensors, train_log.csv and
+    /// summary.json into OUT (default results/<experiment name>).
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// Continue from OUT/checkpoint.safetensors (same config required).
+        #[arg(long)]
+        resume: bool,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the summary as one JSON object on the last line of stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Convert a model file (e.g. the original code's npz) to our safetensors format.
     Convert {
@@ -100,6 +143,7 @@ fn run(cli: Cli) -> Result<()> {
             scale,
             tile,
             batch,
+            ensemble,
         } => {
             let m = ride::modelfile::load(&model)
                 .with_context(|| format!("loading model {}", model.display()))?;
@@ -123,6 +167,9 @@ fn run(cli: Cli) -> Result<()> {
             let grid =
                 m.nb.grid(tile, tile)
                     .with_context(|| format!("tile {tile} is smaller than the neighbourhood"))?;
+            if ensemble {
+                return eval_ensemble(&m, &model, &files, gray, scale, tile, batch, json);
+            }
             for f in &files {
                 let img = load_gray(f, gray)?;
                 let data: Vec<f64> = img.data.iter().map(|v| v / scale).collect();
@@ -165,6 +212,67 @@ fn run(cli: Cli) -> Result<()> {
             min_time,
             out,
         }),
+        Cmd::Sample {
+            model,
+            size: (w, h),
+            seed,
+            out,
+            margin,
+            clip,
+        } => {
+            let m = ride::modelfile::load(&model)
+                .with_context(|| format!("loading model {}", model.display()))?;
+            let t0 = Instant::now();
+            let opts = ride::sample::SampleOptions {
+                margin,
+                seed,
+                clip,
+                ..Default::default()
+            };
+            let s = ride::sample::sample(&m, h, w, &opts)?;
+            let secs = t0.elapsed().as_secs_f64();
+            let scale = m.preprocessing.scale;
+            let bytes: Vec<u8> = s
+                .image
+                .iter()
+                .map(|v| (v * scale).round().clamp(0.0, 255.0) as u8)
+                .collect();
+            let img = image::GrayImage::from_raw(w as u32, h as u32, bytes)
+                .context("image buffer has the wrong size")?;
+            img.save_with_format(&out, image::ImageFormat::Png)
+                .with_context(|| format!("writing {}", out.display()))?;
+            let n = s.image.len() as f64;
+            let mean = s.image.iter().sum::<f64>() / n;
+            let (lo, hi) = s
+                .image
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                    (a.min(v), b.max(v))
+                });
+            println!(
+                "wrote {} ({w}×{h}, seed {seed}, margin {margin}) in {secs:.1} s; mean sampled value {mean:.4} (model units; min {lo:.3}, max {hi:.3})",
+                out.display()
+            );
+            Ok(())
+        }
+        Cmd::Train {
+            config,
+            resume,
+            out,
+            json,
+        } => {
+            let cfg = ride::config::Experiment::load(&config)?;
+            let out = out.unwrap_or_else(|| ride::train::default_out(&cfg));
+            let o = ride::train::train(&cfg, &cli.data_dir, &out, resume)?;
+            println!(
+                "{}: {} test {:.4} ± {:.4} bit/px ({} tiles), {} parameters, trained in {:.1} s; model {}",
+                o.experiment, o.model_kind, o.test.bits_per_px, o.test.sem, o.test.tiles, o.parameters, o.train_seconds, o.model_file
+            );
+            if json {
+                println!("{}", serde_json::to_string(&o)?);
+            }
+            Ok(())
+        }
         Cmd::Convert { model, out } => {
             let m = ride::modelfile::load(&model)?;
             ride::modelfile::save_safetensors(&m, &out)?;
@@ -172,4 +280,94 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `WIDTHxHEIGHT` (also `×` or `X`), both positive.
+fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let bad = || {
+        format!("invalid size '{s}': expected WIDTHxHEIGHT with positive integers, e.g. 256x256")
+    };
+    let (a, b) = s.split_once(['x', 'X', '×']).ok_or_else(bad)?;
+    let w: usize = a.trim().parse().map_err(|_| bad())?;
+    let h: usize = b.trim().parse().map_err(|_| bad())?;
+    if w == 0 || h == 0 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+/// `LO,HI` with LO ≤ HI.
+fn parse_clip(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("invalid clip range '{s}': expected LO,HI with numbers LO ≤ HI, e.g. 0,1");
+    let (a, b) = s.split_once(',').ok_or_else(bad)?;
+    let lo: f64 = a.trim().parse().map_err(|_| bad())?;
+    let hi: f64 = b.trim().parse().map_err(|_| bad())?;
+    if lo.is_nan() || hi.is_nan() || lo > hi {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
+
+/// `ride eval --ensemble`: EoRIDE and the single model over the pixels common to all 8
+/// flips/transposes.
+#[allow(clippy::too_many_arguments)]
+fn eval_ensemble(
+    m: &ride::model::Ride<f32>,
+    model: &std::path::Path,
+    files: &[PathBuf],
+    gray: GrayMode,
+    scale: f64,
+    tile: usize,
+    batch: usize,
+    json: bool,
+) -> Result<()> {
+    use ride::eval::{ensemble_bits, transform_logliks};
+    let t0 = Instant::now();
+    let (mut ens, mut single) = (vec![], vec![]);
+    let mut n_common = 0;
+    for f in files {
+        let img = load_gray(f, gray)?;
+        let data: Vec<f64> = img.data.iter().map(|v| v / scale).collect();
+        let ts = tiles(&data, img.h, img.w, tile);
+        let (l, n) = transform_logliks(m, &ts, tile, batch)
+            .with_context(|| format!("scoring {}", f.display()))?;
+        n_common = n;
+        let e: Vec<f64> = l.iter().map(|l| ensemble_bits(l, n)).collect();
+        let s: Vec<f64> = l
+            .iter()
+            .map(|l| l[0] / n as f64 / std::f64::consts::LN_2)
+            .collect();
+        if !json {
+            let k = e.len().max(1) as f64;
+            eprintln!(
+                "{}: EoRIDE {:.4} bit/px, single {:.4} bit/px ({} tiles)",
+                img.name,
+                e.iter().sum::<f64>() / k,
+                s.iter().sum::<f64>() / k,
+                e.len()
+            );
+        }
+        ens.extend(e);
+        single.extend(s);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let pixels = ens.len() * n_common;
+    let e = Score::from_tiles(&ens, pixels);
+    let s = Score::from_tiles(&single, pixels);
+    println!(
+        "EoRIDE (log-mean-exp over 8 flips/transposes, {n_common} common pixels per tile): {:.4} ± {:.4} bit/px (log-likelihood rate, higher is better); single model over the same pixels {:.4} ± {:.4} bit/px; {} tiles of {tile}×{tile} from {} images; {} pixels in {:.1} s",
+        e.bits_per_px, e.sem, s.bits_per_px, s.sem, e.tiles, files.len(), e.pixels, secs
+    );
+    if json {
+        let mut v = serde_json::to_value(&e)?;
+        v["ensemble"] = true.into();
+        v["common_pixels_per_tile"] = n_common.into();
+        v["single_bits_per_px"] = s.bits_per_px.into();
+        v["single_sem"] = s.sem.into();
+        v["images"] = files.len().into();
+        v["seconds"] = secs.into();
+        v["model"] = model.display().to_string().into();
+        println!("{v}");
+    }
+    Ok(())
 }

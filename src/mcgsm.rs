@@ -94,6 +94,24 @@ impl<T: Real> Mcgsm<T> {
         }
     }
 
+    /// The same MCGSM in another float type.
+    pub fn cast<U: Real>(&self) -> Mcgsm<U> {
+        let cv = |v: &Vec<T>| v.iter().map(|x| U::of(x.as_f64())).collect::<Vec<U>>();
+        Mcgsm {
+            d: self.d,
+            c: self.c,
+            s: self.s,
+            f: self.f,
+            priors: cv(&self.priors),
+            scales: cv(&self.scales),
+            weights: cv(&self.weights),
+            features: cv(&self.features),
+            predictors: cv(&self.predictors),
+            linear_features: self.linear_features.as_ref().map(cv),
+            means: self.means.as_ref().map(cv),
+        }
+    }
+
     pub fn zeros_like(&self) -> Self {
         let z = |v: &Vec<T>| vec![T::zero(); v.len()];
         Self {

@@ -189,19 +189,7 @@ impl<T: Real> Ride<T> {
                     b: cv(&l.b),
                 })
                 .collect(),
-            mcgsm: Mcgsm {
-                d: self.mcgsm.d,
-                c: self.mcgsm.c,
-                s: self.mcgsm.s,
-                f: self.mcgsm.f,
-                priors: cv(&self.mcgsm.priors),
-                scales: cv(&self.mcgsm.scales),
-                weights: cv(&self.mcgsm.weights),
-                features: cv(&self.mcgsm.features),
-                predictors: cv(&self.mcgsm.predictors),
-                linear_features: self.mcgsm.linear_features.as_ref().map(cv),
-                means: self.mcgsm.means.as_ref().map(cv),
-            },
+            mcgsm: self.mcgsm.cast(),
             preprocessing: self.preprocessing.clone(),
         }
     }
@@ -273,6 +261,58 @@ impl<T: Real> Ride<T> {
             grid,
             patches: nb,
         })
+    }
+
+    /// The MCGSM's size and options.
+    pub fn mixture_size(&self) -> MixtureSize {
+        let m = &self.mcgsm;
+        MixtureSize {
+            components: m.c,
+            scales: m.s,
+            features: m.f,
+            linear_features: m.linear_features.is_some(),
+            means: m.means.is_some(),
+        }
+    }
+
+    /// Adds an SLSTM layer of `h` units on top (lower layers kept) and re-initialises the MCGSM.
+    pub fn add_layer(&mut self, h: usize, extended: bool, rng: &mut impl rand::RngExt) {
+        let n_in = self.num_hiddens();
+        self.layers.push(SlstmLayer::init(n_in, h, extended, rng));
+        let m = self.mixture_size();
+        self.mcgsm = Mcgsm::init(
+            h,
+            m.components,
+            m.scales,
+            m.features,
+            m.linear_features,
+            m.means,
+            rng,
+        );
+    }
+
+    /// Top-layer features `[cells, D]` and whitened outputs `[cells]` of a batch (inference
+    /// path), for fitting the MCGSM alone; rows in chunk-then-wavefront order.
+    pub fn features(&self, batch: &Batch<T>) -> (Vec<T>, Vec<T>) {
+        let parts: Vec<Vec<T>> = batch
+            .chunks
+            .par_iter()
+            .map(|ch| {
+                let mut ws = crate::slstm::InferWork::default();
+                let (mut below, mut above) = (ch.x.clone(), Vec::new());
+                for layer in &self.layers {
+                    layer.forward_inference(&ch.wf, &below, &mut above, &mut ws);
+                    std::mem::swap(&mut below, &mut above);
+                }
+                below
+            })
+            .collect();
+        let y = batch
+            .chunks
+            .iter()
+            .flat_map(|c| c.y.iter().copied())
+            .collect();
+        (parts.concat(), y)
     }
 
     /// MCGSM log-likelihoods (nats, without the log-Jacobian) of one chunk, wavefront order.

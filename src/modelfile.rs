@@ -279,6 +279,16 @@ fn architecture(m: &Ride<f32>) -> serde_json::Value {
 
 /// Serialises a model to safetensors bytes with metadata.
 pub fn to_safetensors(m: &Ride<f32>) -> Result<Vec<u8>> {
+    to_safetensors_with(m, &[], &HashMap::new())
+}
+
+/// A model plus extra f32 tensors and metadata (training checkpoints: optimiser state and
+/// position). [`from_safetensors`] reads such a file as the plain model.
+pub fn to_safetensors_with(
+    m: &Ride<f32>,
+    extra: &[(String, Vec<f32>)],
+    extra_meta: &HashMap<String, String>,
+) -> Result<Vec<u8>> {
     let n = m.nb.n_inputs();
     let mut t: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = vec![];
     let mask = |v: &[bool]| v.iter().map(|&b| b as u8).collect::<Vec<u8>>();
@@ -348,6 +358,9 @@ pub fn to_safetensors(m: &Ride<f32>) -> Result<Vec<u8>> {
     for (name, shape, data) in m.mcgsm.tensors() {
         t.push((format!("mcgsm.{name}"), Dtype::F32, shape, bytes_f32(data)));
     }
+    for (name, data) in extra {
+        t.push((name.clone(), Dtype::F32, vec![data.len()], bytes_f32(data)));
+    }
     let views = t
         .iter()
         .map(|(name, dt, shape, data)| {
@@ -363,6 +376,7 @@ pub fn to_safetensors(m: &Ride<f32>) -> Result<Vec<u8>> {
         serde_json::json!({"gray": m.preprocessing.gray, "scale": m.preprocessing.scale})
             .to_string(),
     );
+    meta.extend(extra_meta.iter().map(|(k, v)| (k.clone(), v.clone())));
     Ok(safetensors::serialize(views, Some(meta))?)
 }
 
@@ -391,6 +405,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
     Ok(())
+}
+
+/// Named f32 tensors and the metadata map of a file.
+pub type Extras = (Vec<(String, Vec<f32>)>, HashMap<String, String>);
+
+/// Extra tensors and metadata of a file written by [`to_safetensors_with`].
+pub fn read_extras(bytes: &[u8], prefix: &str) -> Result<Extras> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| anyhow!("truncated or corrupt file: {e}"))?;
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| anyhow!("truncated or corrupt: {e}"))?;
+    let mut names: Vec<String> = st
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .map(|n| n.to_string())
+        .collect();
+    names.sort();
+    let mut out = vec![];
+    for n in names {
+        let t = st.tensor(&n).map_err(|e| anyhow!("tensor '{n}': {e}"))?;
+        if t.dtype() != Dtype::F32 {
+            bail!("tensor '{n}' is {:?}, expected F32", t.dtype());
+        }
+        out.push((
+            n,
+            t.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ));
+    }
+    Ok((out, header.metadata().clone().unwrap_or_default()))
 }
 
 pub fn save_safetensors(m: &Ride<f32>, path: &Path) -> Result<()> {

@@ -1,0 +1,282 @@
+//! Experiment configuration: one TOML file per experiment in `experiments/`, every number in
+//! it. Unknown keys are errors (a typo must not silently fall back to a default).
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    #[serde(default = "one")]
+    pub seed: u64,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub training: TrainingConfig,
+    #[serde(default)]
+    pub finetune: FinetuneConfig,
+    #[serde(default)]
+    pub evaluation: EvalConfig,
+}
+
+/// Where the images come from (spec §7).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DataConfig {
+    /// BSDS300 JPEGs → PIL gray / 255, optional dequantisation noise on the training images.
+    Bsds300 {
+        #[serde(default = "yes")]
+        dequantize: bool,
+        /// use only the first N training / test images (ids sorted numerically)
+        train_limit: Option<usize>,
+        test_limit: Option<usize>,
+        /// score the lossless gray PNGs of the test set (the fixture model's convention)
+        #[serde(default = "yes")]
+        test_gray_png: bool,
+    },
+    /// van Hateren .iml in the log domain (protocol in `data::vanhateren`), split by image id.
+    Vanhateren {
+        train_ids: Vec<String>,
+        test_ids: Vec<String>,
+    },
+    /// Our dead leaves generator.
+    Deadleaves {
+        size: usize,
+        train_images: usize,
+        test_images: usize,
+        min_radius: f64,
+        max_radius: f64,
+    },
+    /// One Brodatz plate: the top `train_rows` rows train, the rest is the held-out crop.
+    Brodatz { plate: String, train_rows: usize },
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// whitening + SLSTM stack + MCGSM
+    Ride,
+    /// the MCGSM on whitened neighbourhoods, no SLSTM (trained by L-BFGS only)
+    Mcgsm,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub kind: ModelKind,
+    #[serde(default = "five")]
+    pub nb_size: usize,
+    /// hidden units of the layers present from the start (more can be added by stages)
+    #[serde(default = "default_hiddens")]
+    pub hiddens: Vec<usize>,
+    #[serde(default)]
+    pub extended: bool,
+    #[serde(default = "c32")]
+    pub components: usize,
+    #[serde(default = "s4")]
+    pub scales: usize,
+    #[serde(default = "c32")]
+    pub features: usize,
+    #[serde(default)]
+    pub linear_features: bool,
+    #[serde(default)]
+    pub means: bool,
+    /// neighbourhood/pixel pairs used to fit the whitening
+    #[serde(default = "whitening_samples")]
+    pub whitening_samples: usize,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Sgd,
+    Adam,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    #[serde(default = "sgd")]
+    pub optimizer: OptimizerKind,
+    #[serde(default = "batch")]
+    pub batch_size: usize,
+    #[serde(default = "momentum")]
+    pub momentum: f64,
+    /// horizontal-flip augmentation
+    #[serde(default = "yes")]
+    pub flip: bool,
+    /// cap on the number of patches per stage
+    pub max_patches: Option<usize>,
+    /// checkpoint every N batches (0: only after each stage)
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// batch chunks (one wavefront each, run in parallel); fixed so that results do not
+    /// depend on the number of threads
+    #[serde(default = "two")]
+    pub chunks: usize,
+    /// hold out this many training images; after each stage evaluate them and, if worse than
+    /// after the previous stage, restore the previous model and stop
+    #[serde(default)]
+    pub validation_images: usize,
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub patch: usize,
+    pub lr: f64,
+    #[serde(default = "one_usize")]
+    pub epochs: usize,
+    /// add an SLSTM layer with this many hidden units before the stage (lower layers kept,
+    /// MCGSM re-initialised)
+    pub add_layer: Option<usize>,
+}
+
+/// L-BFGS fine-tuning of the MCGSM alone after each stage (for the MCGSM baseline: its whole
+/// training).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "million")]
+    pub cells: usize,
+    #[serde(default = "five_hundred")]
+    pub max_iter: u64,
+    #[serde(default = "twenty")]
+    pub history: usize,
+    #[serde(default = "hundred_k")]
+    pub validation_cells: usize,
+    #[serde(default = "five")]
+    pub check_every: usize,
+    /// patch size the fine-tuning cells are cut from (default: the stage's patch size)
+    pub patch: Option<usize>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    #[serde(default = "tile")]
+    pub tile: usize,
+    #[serde(default)]
+    pub ensemble: bool,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+impl Default for EvalConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+fn one() -> u64 {
+    1
+}
+fn one_usize() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn five() -> usize {
+    5
+}
+fn s4() -> usize {
+    4
+}
+fn c32() -> usize {
+    32
+}
+fn twenty() -> usize {
+    20
+}
+fn batch() -> usize {
+    50
+}
+fn tile() -> usize {
+    64
+}
+fn five_hundred() -> u64 {
+    500
+}
+fn hundred_k() -> usize {
+    100_000
+}
+fn million() -> usize {
+    1_000_000
+}
+fn whitening_samples() -> usize {
+    500_000
+}
+fn momentum() -> f64 {
+    0.9
+}
+fn yes() -> bool {
+    true
+}
+fn sgd() -> OptimizerKind {
+    OptimizerKind::Sgd
+}
+fn default_hiddens() -> Vec<usize> {
+    vec![64]
+}
+
+impl Experiment {
+    /// Reads and validates a config file; errors name the file and the offending key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let e: Experiment =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        e.validate()
+            .with_context(|| format!("{}: invalid config", path.display()))?;
+        Ok(e)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let m = &self.model;
+        if m.nb_size < 3 || m.nb_size.is_multiple_of(2) {
+            bail!("model.nb_size must be odd and ≥ 3, got {}", m.nb_size);
+        }
+        if m.components == 0 || m.scales == 0 || m.features == 0 {
+            bail!("model.components, scales and features must be ≥ 1");
+        }
+        if m.kind == ModelKind::Ride && m.hiddens.is_empty() {
+            bail!("model.hiddens must list at least one layer for a RIDE model");
+        }
+        let t = &self.training;
+        if t.batch_size == 0 || t.chunks == 0 {
+            bail!("training.batch_size and training.chunks must be ≥ 1");
+        }
+        let rows = m.nb_size.div_ceil(2);
+        for (i, s) in t.stages.iter().enumerate() {
+            if s.patch < m.nb_size.max(rows) {
+                bail!(
+                    "training.stages[{i}].patch = {} is smaller than the {rows}×{} neighbourhood",
+                    s.patch,
+                    m.nb_size
+                );
+            }
+            if !(s.lr > 0.0 && s.lr.is_finite()) {
+                bail!("training.stages[{i}].lr must be a positive number");
+            }
+        }
+        if m.kind == ModelKind::Ride && t.stages.is_empty() {
+            bail!("training.stages is empty: a RIDE model needs at least one stage");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,78 @@
+//! Training patches (spec §5): non-overlapping square tiles cut from images, with horizontal
+//! flips as augmentation, shuffled by seed and optionally capped.
+
+use crate::images::GrayImage;
+use anyhow::{bail, Result};
+use rand::seq::SliceRandom;
+
+/// All non-overlapping `size×size` tiles of every image, starting at the top-left corner (a
+/// remainder at the right or bottom edge is left out), row-major tile data, images in order and
+/// tiles in raster order. With `flip`, every tile is followed by its horizontal mirror (each row
+/// reversed).
+///
+/// # Panics
+/// If `size == 0`.
+pub fn extract(images: &[GrayImage], size: usize, flip: bool) -> Vec<Vec<f64>> {
+    assert!(size > 0, "patch size must be positive");
+    let mut out = vec![];
+    for img in images {
+        assert_eq!(
+            img.data.len(),
+            img.h * img.w,
+            "{}: data size mismatch",
+            img.name
+        );
+        for r0 in (0..img.h / size).map(|t| t * size) {
+            for c0 in (0..img.w / size).map(|t| t * size) {
+                let mut tile = Vec::with_capacity(size * size);
+                for r in r0..r0 + size {
+                    tile.extend_from_slice(&img.data[r * img.w + c0..][..size]);
+                }
+                if flip {
+                    let mut mirror = tile.clone();
+                    for row in mirror.chunks_exact_mut(size) {
+                        row.reverse();
+                    }
+                    out.push(tile);
+                    out.push(mirror);
+                } else {
+                    out.push(tile);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// [`extract`], failing with a clear message when there are no images, the size is zero, or no
+/// image is large enough for one patch.
+pub fn extract_checked(images: &[GrayImage], size: usize, flip: bool) -> Result<Vec<Vec<f64>>> {
+    if images.is_empty() {
+        bail!("no training images");
+    }
+    if size == 0 {
+        bail!("patch size must be positive");
+    }
+    let patches = extract(images, size, flip);
+    if patches.is_empty() {
+        let (h, w) = images
+            .iter()
+            .fold((0, 0), |(h, w), i| (h.max(i.h), w.max(i.w)));
+        bail!(
+            "no {size}×{size} patch fits in any of the {} training images (largest height {h}, \
+             largest width {w})",
+            images.len()
+        );
+    }
+    Ok(patches)
+}
+
+/// Shuffles the patches uniformly (Fisher–Yates with [`crate::data::derive_rng`]`(seed, 0)`), then
+/// keeps the first `cap` (all with `None`).
+pub fn shuffle_and_cap(patches: &mut Vec<Vec<f64>>, seed: u64, cap: Option<usize>) {
+    let mut rng = super::derive_rng(seed, 0);
+    patches.shuffle(&mut rng);
+    if let Some(c) = cap {
+        patches.truncate(c);
+    }
+}

@@ -1,0 +1,71 @@
+//! Progress of long runs: an indicatif bar on a terminal, plain log lines (no colour codes)
+//! every few seconds when stderr is not a terminal (CI logs, files).
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    label: String,
+    total: u64,
+    done: u64,
+    last_log: Instant,
+    every: Duration,
+}
+
+impl Progress {
+    pub fn new(label: &str, total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = ProgressBar::new(total);
+            let style = ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} batches {msg} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            b.set_style(style);
+            b.set_prefix(label.to_string());
+            b
+        });
+        Self {
+            bar,
+            label: label.into(),
+            total,
+            done: 0,
+            last_log: Instant::now(),
+            every: Duration::from_secs(10),
+        }
+    }
+
+    /// One more batch: `bits` is its log-likelihood rate, `cells_per_s` the step throughput.
+    pub fn inc(&mut self, bits: f64, cells_per_s: f64) {
+        self.done += 1;
+        let msg = format!("{bits:.4} bit/px, {:.0}k cells/s", cells_per_s / 1e3);
+        match &self.bar {
+            Some(b) => {
+                b.set_position(self.done);
+                b.set_message(msg);
+            }
+            None => {
+                if self.last_log.elapsed() >= self.every || self.done == self.total {
+                    self.last_log = Instant::now();
+                    eprintln!("{}: batch {}/{}: {msg}", self.label, self.done, self.total);
+                }
+            }
+        }
+    }
+
+    /// A line of text that does not break the bar.
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,689 @@
+//! Training RIDE and the MCGSM baseline from an experiment config (spec §5):
+//! curriculum stages of SGD-momentum or Adam on shuffled patches, L-BFGS fine-tuning of the
+//! MCGSM after each stage, optional validation images with restore-and-stop, layers added
+//! between stages, checkpoints (atomic) after every stage and every N batches, exact resume.
+//!
+//! Determinism: every random draw comes from `data::derive_rng(seed, stream)` with a fixed
+//! stream per purpose, and batches are split into a fixed number of chunks (config
+//! `training.chunks`), so a run's result depends on the config and seed only — not on the
+//! number of threads, nor on whether it was interrupted and resumed.
+
+use crate::config::{DataConfig, Experiment, ModelKind, OptimizerKind};
+use crate::data::{self, derive_rng};
+use crate::eval::{tile_bits, tiles, Score};
+use crate::finetune::{self, Cells, FinetuneReport};
+use crate::images::GrayImage;
+use crate::model::{MixtureSize, Ride, TrainWork};
+use crate::modelfile::{read_extras, to_safetensors, to_safetensors_with, write_atomic};
+use crate::neighbourhood::Neighbourhood;
+use crate::optim::{Adam, Sgd};
+use crate::progress::Progress;
+use crate::whitening::Whitening;
+use anyhow::{bail, Context, Result};
+use rand::RngExt;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Random streams (see module docs).
+const STREAM_WHITENING: u64 = 1;
+const STREAM_INIT: u64 = 2;
+const STREAM_FINETUNE: u64 = 3;
+const STREAM_TEST: u64 = 4;
+const STREAM_STAGE: u64 = 1000;
+const STREAM_LAYER: u64 = 2000;
+
+/// Train/test images of an experiment.
+pub struct Dataset {
+    pub train: Vec<GrayImage>,
+    pub test: Vec<GrayImage>,
+}
+
+pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
+    let seed = cfg.seed;
+    let ds = match &cfg.data {
+        DataConfig::Bsds300 {
+            dequantize,
+            train_limit,
+            test_limit,
+            test_gray_png,
+        } => {
+            let train = data::bsds300::load(
+                data_dir,
+                data::bsds300::Split::Train,
+                *dequantize,
+                seed,
+                *train_limit,
+            )?;
+            let test = if *test_gray_png {
+                let dir = data_dir.join("bsds300/gray/test");
+                let mut files = crate::images::expand_inputs(&[dir])?;
+                if let Some(n) = test_limit {
+                    files.truncate(*n);
+                }
+                files
+                    .iter()
+                    .map(|f| {
+                        let mut g = crate::images::load_gray(f, crate::images::GrayMode::Pil)?;
+                        g.data.iter_mut().for_each(|v| *v /= 255.0);
+                        Ok(g)
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                data::bsds300::load(
+                    data_dir,
+                    data::bsds300::Split::Test,
+                    false,
+                    seed,
+                    *test_limit,
+                )?
+            };
+            Dataset { train, test }
+        }
+        DataConfig::Vanhateren {
+            train_ids,
+            test_ids,
+        } => Dataset {
+            train: data::vanhateren::load(data_dir, train_ids, seed)?,
+            test: data::vanhateren::load(data_dir, test_ids, seed ^ STREAM_TEST)?,
+        },
+        DataConfig::Deadleaves {
+            size,
+            train_images,
+            test_images,
+            min_radius,
+            max_radius,
+        } => {
+            let g = data::DeadLeaves::new(*size, *min_radius, *max_radius)?;
+            Dataset {
+                train: g.generate_set(*train_images, seed),
+                test: g.generate_set(*test_images, seed ^ 0xDEAD_1EAF),
+            }
+        }
+        DataConfig::Brodatz { plate, train_rows } => {
+            let img = data::brodatz::load_plate(data_dir, plate)?;
+            if *train_rows == 0 || *train_rows >= img.h {
+                bail!(
+                    "data.train_rows must be between 1 and {} for plate {plate}",
+                    img.h - 1
+                );
+            }
+            let split = |r0: usize, r1: usize, tag: &str| GrayImage {
+                name: format!("{plate}_{tag}"),
+                h: r1 - r0,
+                w: img.w,
+                data: img.data[r0 * img.w..r1 * img.w].to_vec(),
+            };
+            Dataset {
+                train: vec![split(0, *train_rows, "train")],
+                test: vec![split(*train_rows, img.h, "test")],
+            }
+        }
+    };
+    if ds.train.is_empty() {
+        bail!("no training images for experiment '{}'", cfg.name);
+    }
+    Ok(ds)
+}
+
+/// Fits the whitening on up to `samples` random neighbourhood/pixel pairs of the images.
+pub fn fit_whitening(
+    nb: &Neighbourhood,
+    images: &[GrayImage],
+    samples: usize,
+    seed: u64,
+) -> Result<Whitening> {
+    let mut rng = derive_rng(seed, STREAM_WHITENING);
+    let offs = nb.input_offsets();
+    let (orow, ocol) = nb.output_pos();
+    let usable: Vec<&GrayImage> = images
+        .iter()
+        .filter(|g| nb.grid(g.h, g.w).is_some())
+        .collect();
+    if usable.is_empty() {
+        bail!(
+            "no image is larger than the {}×{} neighbourhood",
+            nb.rows,
+            nb.cols
+        );
+    }
+    let total: usize = usable
+        .iter()
+        .map(|g| nb.grid(g.h, g.w).map_or(0, |(a, b)| a * b))
+        .sum();
+    let n = samples.min(total).max(2);
+    let (mut xs, mut ys) = (Vec::with_capacity(n * offs.len()), Vec::with_capacity(n));
+    for _ in 0..n {
+        let g = usable[rng.random_range(0..usable.len())];
+        let (gr, gc) = nb.grid(g.h, g.w).unwrap_or((1, 1));
+        let (r, c) = (rng.random_range(0..gr), rng.random_range(0..gc));
+        xs.extend(offs.iter().map(|&(dr, dc)| g.data[(r + dr) * g.w + c + dc]));
+        ys.push(g.data[(r + orow) * g.w + c + ocol]);
+    }
+    Whitening::fit(&xs, &ys, nb.n_inputs())
+}
+
+enum Optimizer {
+    Sgd(Sgd<f32>),
+    Adam(Adam<f32>),
+}
+
+impl Optimizer {
+    fn new(kind: OptimizerKind, lr: f64, momentum: f64) -> Self {
+        match kind {
+            OptimizerKind::Sgd => Self::Sgd(Sgd::new(lr, momentum)),
+            OptimizerKind::Adam => Self::Adam(Adam::new(lr)),
+        }
+    }
+    fn step(&mut self, params: Vec<&mut Vec<f32>>, grads: &[&Vec<f32>]) {
+        match self {
+            Self::Sgd(o) => o.step(params, grads),
+            Self::Adam(o) => o.step(params, grads),
+        }
+    }
+    /// State tensors for checkpoints.
+    fn state(&self) -> (Vec<(String, Vec<f32>)>, u64) {
+        let named = |p: &str, v: &Vec<Vec<f32>>| {
+            v.iter()
+                .enumerate()
+                .map(|(i, t)| (format!("{p}{i:04}"), t.clone()))
+                .collect::<Vec<_>>()
+        };
+        match self {
+            Self::Sgd(o) => (named("opt.v.", &o.velocity), 0),
+            Self::Adam(o) => {
+                let mut v = named("opt.m.", &o.m);
+                v.extend(named("opt.v.", &o.v));
+                (v, o.t)
+            }
+        }
+    }
+    fn restore(&mut self, tensors: &[(String, Vec<f32>)], t: u64) {
+        let pick = |p: &str| {
+            tensors
+                .iter()
+                .filter(|(n, _)| n.starts_with(p))
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        match self {
+            Self::Sgd(o) => o.velocity = pick("opt.v."),
+            Self::Adam(o) => {
+                o.m = pick("opt.m.");
+                o.v = pick("opt.v.");
+                o.t = t;
+            }
+        }
+    }
+}
+
+/// Where training stands; stored in checkpoints.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+struct Position {
+    stage: usize,
+    epoch: usize,
+    batch: usize,
+    /// best validation rate so far (bit/px, higher is better)
+    best_valid: Option<f64>,
+    /// training finished early (validation got worse)
+    stopped: bool,
+    train_seconds: f64,
+    log_rows: usize,
+    adam_t: u64,
+    config_hash: String,
+}
+
+/// One line of the training log.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct LogRow {
+    pub stage: usize,
+    pub epoch: usize,
+    pub batch: usize,
+    pub patch: usize,
+    /// log-likelihood rate of the batch, bit/px (higher is better)
+    pub bits_per_px: f64,
+    pub cells_per_s: f64,
+    pub seconds: f64,
+}
+
+/// What a finished training run produced.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Outcome {
+    pub experiment: String,
+    pub model_kind: String,
+    pub seed: u64,
+    pub parameters: usize,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub test: Score,
+    pub finetune: Vec<FinetuneReport>,
+    pub stopped_early: bool,
+    pub model_file: String,
+}
+
+fn config_hash(cfg: &Experiment) -> String {
+    // FNV-1a over the canonical TOML of the config: resuming with another config is an error
+    let text = toml::to_string(cfg).unwrap_or_default();
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{h:016x}")
+}
+
+fn save_checkpoint(path: &Path, model: &Ride<f32>, opt: &Optimizer, pos: &Position) -> Result<()> {
+    let (tensors, t) = opt.state();
+    let mut pos = pos.clone();
+    pos.adam_t = t;
+    let mut meta = HashMap::new();
+    meta.insert("train_state".to_string(), serde_json::to_string(&pos)?);
+    write_atomic(path, &to_safetensors_with(model, &tensors, &meta)?)
+}
+
+fn write_log(path: &Path, rows: &[LogRow]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    for r in rows {
+        w.serialize(r)?;
+    }
+    write_atomic(path, &w.into_inner().context("writing the training log")?)
+}
+
+fn read_log(path: &Path, keep: usize) -> Result<Vec<LogRow>> {
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let rows: Vec<LogRow> = r.deserialize().take(keep).collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Cells for fitting the MCGSM: top-layer features of random patches of the training images.
+fn finetune_cells(
+    model: &Ride<f32>,
+    images: &[GrayImage],
+    patch: usize,
+    count: usize,
+    seed: u64,
+    chunks: usize,
+) -> Result<Cells> {
+    let mut patches = data::extract_checked(images, patch, false)?;
+    data::shuffle_and_cap(&mut patches, seed, None);
+    let grid = model.nb.grid(patch, patch).map_or(1, |(a, b)| a * b).max(1);
+    patches.truncate(count.div_ceil(grid));
+    let mut cells = Cells::default();
+    for group in patches.chunks(256) {
+        let refs: Vec<&[f64]> = group.iter().map(|p| p.as_slice()).collect();
+        let b = model.prepare(&refs, patch, patch, chunks)?;
+        let (u, y) = model.features(&b);
+        cells.u.extend(u.iter().map(|&v| v as f64));
+        cells.y.extend(y.iter().map(|&v| v as f64));
+    }
+    let d = model.mcgsm.d;
+    cells.y.truncate(count);
+    cells.u.truncate(count * d);
+    Ok(cells)
+}
+
+fn split_cells(c: Cells, train: usize, d: usize) -> (Cells, Cells) {
+    let t = train.min(c.rows());
+    let valid = Cells {
+        u: c.u[t * d..].to_vec(),
+        y: c.y[t..].to_vec(),
+    };
+    (
+        Cells {
+            u: c.u[..t * d].to_vec(),
+            y: c.y[..t].to_vec(),
+        },
+        valid,
+    )
+}
+
+/// Fine-tunes the model's MCGSM with L-BFGS (SLSTM frozen).
+fn run_finetune(
+    cfg: &Experiment,
+    model: &mut Ride<f32>,
+    images: &[GrayImage],
+    patch: usize,
+    stream: u64,
+    log: &dyn Fn(&str),
+) -> Result<FinetuneReport> {
+    let f = &cfg.finetune;
+    let total = f.cells + f.validation_cells;
+    let cells = finetune_cells(
+        model,
+        images,
+        patch,
+        total,
+        cfg.seed.wrapping_add(STREAM_FINETUNE * 7919 + stream),
+        cfg.training.chunks,
+    )?;
+    let (train, valid) = split_cells(cells, f.cells, model.mcgsm.d);
+    let valid = (valid.rows() > 0).then_some(valid);
+    let t0 = Instant::now();
+    let (fitted, report) = finetune::lbfgs(
+        &model.mcgsm.cast(),
+        &train,
+        valid.as_ref(),
+        f.max_iter,
+        f.history,
+        f.check_every,
+    )?;
+    model.mcgsm = fitted.cast();
+    log(&format!(
+        "L-BFGS on {} cells: {} iterations ({}), train NLL {:.4} → {:.4} nats{} in {:.1} s",
+        train.rows(),
+        report.iterations,
+        report.stopped_by,
+        report.train_nll_before,
+        report.train_nll_after,
+        match (report.valid_nll_before, report.valid_nll_after) {
+            (Some(a), Some(b)) => format!(", held-out {a:.4} → {b:.4}"),
+            _ => String::new(),
+        },
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok(report)
+}
+
+/// Mean log-likelihood rate (bit/px) of the images' tiles (or whole images when smaller).
+pub fn score_images(model: &Ride<f32>, images: &[GrayImage], tile: usize) -> Result<Score> {
+    let mut per_tile = vec![];
+    let mut pixels = 0;
+    for g in images {
+        let t = tile.min(g.h).min(g.w);
+        let ts = tiles(&g.data, g.h, g.w, t);
+        let bits = tile_bits(model, &ts, t, 16)?;
+        pixels += bits.len() * model.nb.grid(t, t).map_or(0, |(a, b)| a * b);
+        per_tile.extend(bits);
+    }
+    Ok(Score::from_tiles(&per_tile, pixels))
+}
+
+/// Trains the experiment into `out` (model.safetensors, checkpoint.safetensors, train_log.csv,
+/// summary.json); with `resume`, continues from `out/checkpoint.safetensors`.
+pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Result<Outcome> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let ckpt_path = out.join("checkpoint.safetensors");
+    let log_path = out.join("train_log.csv");
+    let chash = config_hash(cfg);
+    let say = |s: &str| eprintln!("[{}] {s}", cfg.name);
+    let Dataset { mut train, test } = load_data(cfg, data_dir)?;
+    let t = &cfg.training;
+    let valid_imgs: Vec<GrayImage> = if t.validation_images > 0 {
+        if t.validation_images >= train.len() {
+            bail!(
+                "training.validation_images = {} leaves no training images (have {})",
+                t.validation_images,
+                train.len()
+            );
+        }
+        train.split_off(train.len() - t.validation_images)
+    } else {
+        vec![]
+    };
+    say(&format!(
+        "{} training, {} validation, {} test images",
+        train.len(),
+        valid_imgs.len(),
+        test.len()
+    ));
+    let mc = &cfg.model;
+    let nb = Neighbourhood::causal(mc.nb_size)?;
+    let mixture = MixtureSize {
+        components: mc.components,
+        scales: mc.scales,
+        features: mc.features,
+        linear_features: mc.linear_features,
+        means: mc.means,
+    };
+
+    // model and position: fresh, or from the checkpoint
+    let (mut model, mut pos, opt_state) = if resume {
+        let bytes = std::fs::read(&ckpt_path)
+            .with_context(|| format!("--resume: cannot read {}", ckpt_path.display()))?;
+        let model = crate::modelfile::from_safetensors(&bytes)
+            .with_context(|| format!("{}: bad checkpoint", ckpt_path.display()))?;
+        let (tensors, meta) = read_extras(&bytes, "opt.")?;
+        let pos: Position = serde_json::from_str(meta.get("train_state").map_or("", |s| s))
+            .with_context(|| format!("{}: no training state", ckpt_path.display()))?;
+        if pos.config_hash != chash {
+            bail!(
+                "{} was written by a different config; refusing to resume",
+                ckpt_path.display()
+            );
+        }
+        say(&format!(
+            "resuming at stage {} epoch {} batch {}",
+            pos.stage, pos.epoch, pos.batch
+        ));
+        (model, pos, Some(tensors))
+    } else {
+        let wh = fit_whitening(&nb, &train, mc.whitening_samples, cfg.seed)?;
+        let hiddens: &[usize] = if mc.kind == ModelKind::Ride {
+            &mc.hiddens
+        } else {
+            &[]
+        };
+        let model = Ride::<f32>::init(
+            nb.clone(),
+            wh,
+            hiddens,
+            mc.extended,
+            mixture,
+            &mut derive_rng(cfg.seed, STREAM_INIT),
+        );
+        let pos = Position {
+            stage: 0,
+            epoch: 0,
+            batch: 0,
+            best_valid: None,
+            stopped: false,
+            train_seconds: 0.0,
+            log_rows: 0,
+            adam_t: 0,
+            config_hash: chash.clone(),
+        };
+        (model, pos, None)
+    };
+    let mut log_rows = if resume {
+        read_log(&log_path, pos.log_rows)?
+    } else {
+        vec![]
+    };
+    let mut reports = vec![];
+    let t_start = Instant::now();
+    let base_seconds = pos.train_seconds;
+
+    if mc.kind == ModelKind::Mcgsm {
+        if pos.stage == 0 {
+            let patch = cfg.finetune.patch.unwrap_or(16);
+            reports.push(run_finetune(cfg, &mut model, &train, patch, 0, &say)?);
+            pos.stage = 1;
+        }
+    } else {
+        let mut work = TrainWork::default();
+        let mut opt_state = opt_state;
+        while pos.stage < t.stages.len() && !pos.stopped {
+            let s = pos.stage;
+            let st = &t.stages[s];
+            if pos.epoch == 0 && pos.batch == 0 {
+                if let Some(h) = st.add_layer {
+                    model.add_layer(
+                        h,
+                        mc.extended,
+                        &mut derive_rng(cfg.seed, STREAM_LAYER + s as u64),
+                    );
+                    say(&format!(
+                        "stage {s}: added a layer of {h} units ({} layers)",
+                        model.layers.len()
+                    ));
+                }
+            }
+            let before_stage = model.clone();
+            let mut opt = Optimizer::new(t.optimizer, st.lr, t.momentum);
+            if let Some(tensors) = opt_state.take() {
+                if pos.epoch > 0 || pos.batch > 0 {
+                    opt.restore(&tensors, pos.adam_t);
+                }
+            }
+            let mut patches = data::extract_checked(&train, st.patch, t.flip)?;
+            let n_batches = patches
+                .len()
+                .min(t.max_patches.unwrap_or(usize::MAX))
+                .div_ceil(t.batch_size);
+            let mut progress = Progress::new(
+                &format!(
+                    "stage {}/{} ({}×{}, lr {})",
+                    s + 1,
+                    t.stages.len(),
+                    st.patch,
+                    st.patch,
+                    st.lr
+                ),
+                (n_batches * st.epochs) as u64,
+            );
+            while pos.epoch < st.epochs {
+                let mut order = patches.clone();
+                data::shuffle_and_cap(
+                    &mut order,
+                    cfg.seed
+                        .wrapping_add(STREAM_STAGE * (s as u64 + 1) + pos.epoch as u64),
+                    t.max_patches,
+                );
+                let batches: Vec<&[Vec<f64>]> = order.chunks(t.batch_size).collect();
+                for _ in 0..pos.batch {
+                    progress.inc(f64::NAN, 0.0);
+                }
+                while pos.batch < batches.len() {
+                    let tb = Instant::now();
+                    let refs: Vec<&[f64]> =
+                        batches[pos.batch].iter().map(|p| p.as_slice()).collect();
+                    let b = model.prepare(&refs, st.patch, st.patch, t.chunks)?;
+                    let loss = model.loss_and_grad_with(&b, &mut work);
+                    let grad = work.grad.as_ref().context("no gradient")?;
+                    let finite = loss.is_finite()
+                        && grad
+                            .tensors()
+                            .iter()
+                            .all(|g| g.iter().all(|v| v.is_finite()));
+                    if !finite {
+                        bail!(
+                            "NaN/inf in the training loss or gradient at stage {s}, epoch {}, batch {} (loss {loss}); the last good checkpoint is {}",
+                            pos.epoch,
+                            pos.batch,
+                            if ckpt_path.exists() { ckpt_path.display().to_string() } else { "none (no checkpoint written yet)".into() }
+                        );
+                    }
+                    opt.step(model.params_mut(), &grad.tensors());
+                    let secs = tb.elapsed().as_secs_f64();
+                    let bits = -loss / std::f64::consts::LN_2;
+                    let rate = b.cells() as f64 / secs;
+                    progress.inc(bits, rate);
+                    log_rows.push(LogRow {
+                        stage: s,
+                        epoch: pos.epoch,
+                        batch: pos.batch,
+                        patch: st.patch,
+                        bits_per_px: bits,
+                        cells_per_s: rate,
+                        seconds: base_seconds + t_start.elapsed().as_secs_f64(),
+                    });
+                    pos.batch += 1;
+                    if t.checkpoint_every > 0
+                        && pos.batch % t.checkpoint_every == 0
+                        && pos.batch < batches.len()
+                    {
+                        pos.log_rows = log_rows.len();
+                        pos.train_seconds = base_seconds + t_start.elapsed().as_secs_f64();
+                        write_log(&log_path, &log_rows)?;
+                        save_checkpoint(&ckpt_path, &model, &opt, &pos)?;
+                    }
+                }
+                pos.epoch += 1;
+                pos.batch = 0;
+            }
+            progress.finish();
+            patches.clear();
+            let recent: Vec<f64> = log_rows
+                .iter()
+                .rev()
+                .take(20)
+                .map(|r| r.bits_per_px)
+                .collect();
+            say(&format!(
+                "stage {}/{} done: last batches {:.4} bit/px",
+                s + 1,
+                t.stages.len(),
+                recent.iter().sum::<f64>() / recent.len().max(1) as f64
+            ));
+            if cfg.finetune.enabled {
+                let patch = cfg.finetune.patch.unwrap_or(st.patch);
+                reports.push(run_finetune(
+                    cfg,
+                    &mut model,
+                    &train,
+                    patch,
+                    s as u64 + 1,
+                    &say,
+                )?);
+            }
+            if !valid_imgs.is_empty() {
+                let v = score_images(&model, &valid_imgs, cfg.evaluation.tile)?.bits_per_px;
+                say(&format!("validation after stage {}: {v:.4} bit/px", s + 1));
+                if pos.best_valid.is_some_and(|b| v < b) {
+                    say("validation got worse: restoring the previous stage's model and stopping");
+                    model = before_stage;
+                    pos.stopped = true;
+                } else {
+                    pos.best_valid = Some(v);
+                }
+            }
+            pos.stage += 1;
+            pos.epoch = 0;
+            pos.batch = 0;
+            pos.log_rows = log_rows.len();
+            pos.train_seconds = base_seconds + t_start.elapsed().as_secs_f64();
+            write_log(&log_path, &log_rows)?;
+            save_checkpoint(
+                &ckpt_path,
+                &model,
+                &Optimizer::new(t.optimizer, 1.0, t.momentum),
+                &pos,
+            )?;
+        }
+    }
+    let train_seconds = base_seconds + t_start.elapsed().as_secs_f64();
+    let model_path = out.join("model.safetensors");
+    write_atomic(&model_path, &to_safetensors(&model)?)?;
+    write_log(&log_path, &log_rows)?;
+    let te = Instant::now();
+    let test_score = score_images(&model, &test, cfg.evaluation.tile)?;
+    let eval_seconds = te.elapsed().as_secs_f64();
+    say(&format!(
+        "test: {:.4} ± {:.4} bit/px over {} tiles",
+        test_score.bits_per_px, test_score.sem, test_score.tiles
+    ));
+    let outcome = Outcome {
+        experiment: cfg.name.clone(),
+        model_kind: format!("{:?}", mc.kind).to_lowercase(),
+        seed: cfg.seed,
+        parameters: model.num_params(),
+        train_seconds,
+        eval_seconds,
+        test: test_score,
+        finetune: reports,
+        stopped_early: pos.stopped,
+        model_file: model_path.display().to_string(),
+    };
+    write_atomic(
+        &out.join("summary.json"),
+        serde_json::to_string_pretty(&outcome)?.as_bytes(),
+    )?;
+    Ok(outcome)
+}
+
+/// Default output folder of an experiment: `results/<name>`.
+pub fn default_out(cfg: &Experiment) -> PathBuf {
+    PathBuf::from("results").join(&cfg.name)
+}

@@ -263,6 +263,23 @@ impl<T: Real> Ride<T> {
         })
     }
 
+    /// Whether a gradient buffer has this model's shapes (it may not after `add_layer`).
+    fn grad_fits(&self, g: &RideGrad<T>) -> bool {
+        let layers_fit = g.layers.len() == self.layers.len()
+            && self
+                .layers
+                .iter()
+                .zip(&g.layers)
+                .all(|(l, gl)| gl.w.len() == l.w.len() && gl.b.len() == l.b.len());
+        let (mine, theirs) = (self.mcgsm.tensors(), g.mcgsm.tensors());
+        layers_fit
+            && mine.len() == theirs.len()
+            && mine
+                .iter()
+                .zip(&theirs)
+                .all(|(a, b)| a.2.len() == b.2.len())
+    }
+
     /// The MCGSM's size and options.
     pub fn mixture_size(&self) -> MixtureSize {
         let m = &self.mcgsm;
@@ -394,6 +411,9 @@ impl<T: Real> Ride<T> {
             .zip(work.chunks.par_iter_mut())
             .map(|(ch, cw)| self.chunk_grad(ch, gl, cw))
             .collect();
+        if !work.grad.as_ref().is_some_and(|g| self.grad_fits(g)) {
+            work.grad = Some(self.zero_grad());
+        }
         let grad = work.grad.get_or_insert_with(|| self.zero_grad());
         grad.zero();
         for cw in &work.chunks {
@@ -414,6 +434,9 @@ impl<T: Real> Ride<T> {
             let (below, this) = cw.caches.split_at_mut(l);
             let input = if l == 0 { &ch.x } else { &below[l - 1].h };
             self.layers[l].forward(&ch.wf, input, &mut this[0]);
+        }
+        if !cw.grad.as_ref().is_some_and(|g| self.grad_fits(g)) {
+            cw.grad = Some(self.zero_grad());
         }
         let grad = cw.grad.get_or_insert_with(|| self.zero_grad());
         grad.zero();

@@ -12,6 +12,8 @@ pub struct Progress {
     done: u64,
     last_log: Instant,
     every: Duration,
+    start: Instant,
+    skipped: u64,
 }
 
 impl Progress {
@@ -34,6 +36,8 @@ impl Progress {
             done: 0,
             last_log: Instant::now(),
             every: Duration::from_secs(10),
+            start: Instant::now(),
+            skipped: 0,
         }
     }
 
@@ -49,9 +53,24 @@ impl Progress {
             None => {
                 if self.last_log.elapsed() >= self.every || self.done == self.total {
                     self.last_log = Instant::now();
-                    eprintln!("{}: batch {}/{}: {msg}", self.label, self.done, self.total);
+                    let eta = self.start.elapsed().as_secs_f64()
+                        / (self.done - self.skipped).max(1) as f64
+                        * (self.total.saturating_sub(self.done)) as f64;
+                    eprintln!(
+                        "{}: batch {}/{}: {msg}, ETA {:.0} s",
+                        self.label, self.done, self.total, eta
+                    );
                 }
             }
+        }
+    }
+
+    /// Marks `n` batches as already done (a resumed run).
+    pub fn skip(&mut self, n: u64) {
+        self.done += n;
+        self.skipped += n;
+        if let Some(b) = &self.bar {
+            b.set_position(self.done);
         }
     }
 

@@ -95,10 +95,22 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
             max_radius,
         } => {
             let g = data::DeadLeaves::new(*size, *min_radius, *max_radius)?;
-            Dataset {
-                train: g.generate_set(*train_images, seed),
-                test: g.generate_set(*test_images, seed ^ 0xDEAD_1EAF),
+            let (tr_seed, te_seed) = (seed, seed ^ 0xDEAD_1EAF);
+            let mut train = g.generate_set(*train_images, tr_seed);
+            let mut test = g.generate_set(*test_images, te_seed);
+            // Exact disks have flat interiors whose continuous density is unbounded; like
+            // natural images we quantise to 8 bits and add uniform dequantisation noise,
+            // (q + u)/255, so densities are bounded (at most ln 255 nats per pixel).
+            for (imgs, s) in [(&mut train, tr_seed), (&mut test, te_seed)] {
+                for (k, img) in imgs.iter_mut().enumerate() {
+                    let mut r = derive_rng(s ^ 0x0005_EED5, k as u64);
+                    for v in img.data.iter_mut() {
+                        *v = ((*v * 256.0).floor().clamp(0.0, 255.0) + r.random_range(0.0..1.0))
+                            / 255.0;
+                    }
+                }
             }
+            Dataset { train, test }
         }
         DataConfig::Brodatz { plate, train_rows } => {
             let img = data::brodatz::load_plate(data_dir, plate)?;
@@ -552,9 +564,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                     t.max_patches,
                 );
                 let batches: Vec<&[Vec<f64>]> = order.chunks(t.batch_size).collect();
-                for _ in 0..pos.batch {
-                    progress.inc(f64::NAN, 0.0);
-                }
+                progress.skip(pos.batch as u64);
                 while pos.batch < batches.len() {
                     let tb = Instant::now();
                     let refs: Vec<&[f64]> =

@@ -1,0 +1,309 @@
+//! Training: the loss goes down, a killed run resumes to bit-identical parameters, and bad
+//! configs / data give clear errors.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn ride() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ride"));
+    c.args(["--data-dir", "../shared/data"]);
+    c
+}
+
+/// A tiny dead-leaves RIDE config; `stages` full stages of a few hundred batches.
+fn tiny_config(
+    dir: &Path,
+    name: &str,
+    batches_per_stage_hint: usize,
+    checkpoint_every: usize,
+) -> std::path::PathBuf {
+    let images = batches_per_stage_hint.max(4);
+    let text = format!(
+        r#"
+name = "{name}"
+seed = 7
+[data]
+kind = "deadleaves"
+size = 32
+train_images = {images}
+test_images = 4
+min_radius = 1.5
+max_radius = 20.0
+[model]
+kind = "ride"
+nb_size = 5
+hiddens = [8]
+components = 4
+scales = 2
+features = 4
+whitening_samples = 20000
+[training]
+optimizer = "sgd"
+batch_size = 8
+checkpoint_every = {checkpoint_every}
+[[training.stages]]
+patch = 8
+lr = 0.5
+[[training.stages]]
+patch = 12
+lr = 0.2
+[[training.stages]]
+patch = 16
+lr = 0.1
+add_layer = 6
+[finetune]
+cells = 3000
+validation_cells = 1000
+max_iter = 10
+check_every = 5
+[evaluation]
+tile = 32
+"#
+    );
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn training_lowers_the_loss_and_writes_its_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "tiny", 16, 0);
+    let out = dir.path().join("out");
+    let o = ride()
+        .args([
+            "train",
+            "--json",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = std::fs::read_to_string(out.join("train_log.csv")).unwrap();
+    let bits: Vec<f64> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap().parse().unwrap())
+        .collect();
+    let k = 10.min(bits.len() / 4);
+    let first = bits[..k].iter().sum::<f64>() / k as f64;
+    let stage1: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("0,"))
+        .collect();
+    let last1: f64 = stage1[stage1.len() - k..]
+        .iter()
+        .map(|l| l.split(',').nth(4).unwrap().parse::<f64>().unwrap())
+        .sum::<f64>()
+        / k as f64;
+    println!("first batches {first:.3} bit/px, end of stage 1 {last1:.3} bit/px");
+    assert!(
+        last1 > first + 0.1,
+        "the log-likelihood rate should rise during stage 1: {first} → {last1}"
+    );
+    for f in [
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "summary.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    assert!(summary["test"]["bits_per_px"].as_f64().unwrap().is_finite());
+    // the layer added before stage 3 is in the final model
+    let m = ride::modelfile::load(&out.join("model.safetensors")).unwrap();
+    assert_eq!(m.layers.len(), 2);
+}
+
+/// Kill a run with SIGKILL after its first checkpoint (mid-stage, every 5 batches), resume it,
+/// and compare with an uninterrupted run of the same config: bit-identical parameters.
+#[test]
+fn resume_after_kill_mid_stage_is_bit_identical() {
+    kill_and_resume(5);
+}
+
+/// The same with checkpoints only between stages: killed after stage 1, resumed.
+#[test]
+fn resume_after_kill_between_stages_is_bit_identical() {
+    kill_and_resume(0);
+}
+
+fn kill_and_resume(checkpoint_every: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "resume", 48, checkpoint_every);
+    let full = dir.path().join("full");
+    let o = ride()
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            full.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let killed = dir.path().join("killed");
+    let mut child = ride()
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            killed.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !killed.join("checkpoint.safetensors").exists() && t0.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(killed.join("checkpoint.safetensors").exists());
+    assert!(
+        !killed.join("summary.json").exists(),
+        "the run finished before it was killed: make the config longer"
+    );
+    let o = ride()
+        .args([
+            "train",
+            "--resume",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            killed.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a = std::fs::read(full.join("model.safetensors")).unwrap();
+    let b = std::fs::read(killed.join("model.safetensors")).unwrap();
+    let (ma, mb) = (
+        ride::modelfile::from_safetensors(&a).unwrap(),
+        ride::modelfile::from_safetensors(&b).unwrap(),
+    );
+    let bits = |m: &ride::model::Ride<f32>| -> Vec<u32> {
+        let mut m = m.clone();
+        m.params_mut()
+            .into_iter()
+            .flat_map(|t| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            .collect()
+    };
+    assert_eq!(
+        bits(&ma),
+        bits(&mb),
+        "resumed run differs from the uninterrupted one"
+    );
+    // the training log has every batch exactly once
+    let la = std::fs::read_to_string(full.join("train_log.csv")).unwrap();
+    let lb = std::fs::read_to_string(killed.join("train_log.csv")).unwrap();
+    let key = |l: &str| l.split(',').take(5).collect::<Vec<_>>().join(",");
+    assert_eq!(
+        la.lines().map(key).collect::<Vec<_>>(),
+        lb.lines().map(key).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn bad_configs_and_data_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // an unknown key
+    let cfg = tiny_config(dir.path(), "typo", 4, 0);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("batch_size = 8", "batch_sise = 8");
+    std::fs::write(&cfg, text).unwrap();
+    let o = ride()
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("typo.toml") && err.contains("batch_sise"),
+        "{err}"
+    );
+    // an empty image directory (BSDS300 data dir without images)
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("bsds300/images/train")).unwrap();
+    std::fs::write(data.join("bsds300/iids_train.txt"), "").unwrap();
+    let cfg = dir.path().join("bsds.toml");
+    std::fs::write(&cfg, "name = \"b\"\n[data]\nkind = \"bsds300\"\n[model]\nkind = \"ride\"\n[[training.stages]]\npatch = 8\nlr = 0.1\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ride"))
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            dir.path().join("o2").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("iids_train.txt") || err.contains("no training images"),
+        "{err}"
+    );
+    // resume without a checkpoint
+    let cfg = tiny_config(dir.path(), "nockpt", 4, 0);
+    let o = ride()
+        .args([
+            "train",
+            "--resume",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            dir.path().join("o3").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("checkpoint.safetensors"));
+}
+
+#[test]
+fn nan_in_training_stops_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path(), "nan", 8, 0);
+    // a learning rate that makes the parameters overflow
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("lr = 0.2", "lr = 1e30");
+    std::fs::write(&cfg, text).unwrap();
+    let out = dir.path().join("out");
+    let o = ride()
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("NaN/inf") && err.contains("stage 1"), "{err}");
+    // the last good checkpoint (after stage 0) is still a loadable model
+    assert!(err.contains("checkpoint.safetensors"), "{err}");
+    assert!(ride::modelfile::load(&out.join("checkpoint.safetensors")).is_ok());
+}

@@ -26,7 +26,8 @@ struct Row {
     peak_gflops: f64,
 }
 
-fn git_commit() -> String {
+/// Short git commit of the working tree ("-dirty" when it has uncommitted changes).
+pub fn git_commit() -> String {
     std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
@@ -38,7 +39,8 @@ fn git_commit() -> String {
         )
 }
 
-fn cpu_model() -> String {
+/// CPU model name from /proc/cpuinfo.
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

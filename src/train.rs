@@ -271,6 +271,11 @@ pub struct Outcome {
     pub finetune: Vec<FinetuneReport>,
     pub stopped_early: bool,
     pub model_file: String,
+    /// provenance: code version, machine, the full config
+    pub git_commit: String,
+    pub cpu: String,
+    pub threads: usize,
+    pub config: Experiment,
 }
 
 fn config_hash(cfg: &Experiment) -> String {
@@ -685,6 +690,10 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
         finetune: reports,
         stopped_early: pos.stopped,
         model_file: model_path.display().to_string(),
+        git_commit: crate::roofline::git_commit(),
+        cpu: crate::roofline::cpu_model(),
+        threads: rayon::current_num_threads(),
+        config: cfg.clone(),
     };
     write_atomic(
         &out.join("summary.json"),

@@ -189,6 +189,12 @@ impl<'a, O, S: Solver<O, St>> Solver<O, St> for EarlyStopping<'a, S> {
     }
 }
 
+fn termination(state: &St) -> String {
+    state
+        .get_termination_reason()
+        .map_or("unknown".into(), |r| r.text().to_string())
+}
+
 /// What fine-tuning did.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FinetuneReport {
@@ -238,10 +244,7 @@ pub fn lbfgs(
                 .configure(|s| s.param(p0.clone()).max_iters(max_iter))
                 .run()?;
             let iters = res.state().get_iter();
-            let reason = res
-                .state()
-                .get_termination_reason()
-                .map_or("unknown".into(), |r| r.text().to_string());
+            let reason = termination(res.state());
             let last = res
                 .state()
                 .get_param()
@@ -260,10 +263,7 @@ pub fn lbfgs(
                 .configure(|s| s.param(p0.clone()).max_iters(max_iter))
                 .run()?;
             let iters = res.state().get_iter();
-            let reason = res
-                .state()
-                .get_termination_reason()
-                .map_or("unknown".into(), |r| r.text().to_string());
+            let reason = termination(res.state());
             (
                 res.state().get_best_param().cloned().unwrap_or(p0),
                 iters,

@@ -52,6 +52,21 @@ pub struct MixtureSize {
     pub means: bool,
 }
 
+impl MixtureSize {
+    /// A freshly initialised MCGSM of this size on `d` inputs.
+    pub fn init_mcgsm<T: Real>(&self, d: usize, rng: &mut impl rand::RngExt) -> Mcgsm<T> {
+        Mcgsm::init(
+            d,
+            self.components,
+            self.scales,
+            self.features,
+            self.linear_features,
+            self.means,
+            rng,
+        )
+    }
+}
+
 impl Default for MixtureSize {
     fn default() -> Self {
         Self {
@@ -153,16 +168,7 @@ impl<T: Real> Ride<T> {
             layers.push(SlstmLayer::init(n_in, h, extended, rng));
             n_in = h;
         }
-        let m = mixture;
-        let mcgsm = Mcgsm::init(
-            n_in,
-            m.components,
-            m.scales,
-            m.features,
-            m.linear_features,
-            m.means,
-            rng,
-        );
+        let mcgsm = mixture.init_mcgsm(n_in, rng);
         Self {
             nb,
             whitening,
@@ -296,16 +302,7 @@ impl<T: Real> Ride<T> {
     pub fn add_layer(&mut self, h: usize, extended: bool, rng: &mut impl rand::RngExt) {
         let n_in = self.num_hiddens();
         self.layers.push(SlstmLayer::init(n_in, h, extended, rng));
-        let m = self.mixture_size();
-        self.mcgsm = Mcgsm::init(
-            h,
-            m.components,
-            m.scales,
-            m.features,
-            m.linear_features,
-            m.means,
-            rng,
-        );
+        self.mcgsm = self.mixture_size().init_mcgsm(h, rng);
     }
 
     /// Top-layer features `[cells, D]` and whitened outputs `[cells]` of a batch (inference

@@ -5,6 +5,20 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Runs `ride train --config CFG --out OUT` plus `extra` arguments.
+fn train(cfg: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut c = ride();
+    c.args([
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .args(extra);
+    c.output().unwrap()
+}
+
 fn ride() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ride"));
     c.args(["--data-dir", "../shared/data"]);
@@ -71,17 +85,7 @@ fn training_lowers_the_loss_and_writes_its_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(dir.path(), "tiny", 16, 0);
     let out = dir.path().join("out");
-    let o = ride()
-        .args([
-            "train",
-            "--json",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = train(&cfg, &out, &["--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let log = std::fs::read_to_string(out.join("train_log.csv")).unwrap();
     let bits: Vec<f64> = log
@@ -138,16 +142,7 @@ fn kill_and_resume(checkpoint_every: usize) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(dir.path(), "resume", 48, checkpoint_every);
     let full = dir.path().join("full");
-    let o = ride()
-        .args([
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            full.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = train(&cfg, &full, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let killed = dir.path().join("killed");
@@ -174,17 +169,7 @@ fn kill_and_resume(checkpoint_every: usize) {
         !killed.join("summary.json").exists(),
         "the run finished before it was killed: make the config longer"
     );
-    let o = ride()
-        .args([
-            "train",
-            "--resume",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            killed.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = train(&cfg, &killed, &["--resume"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let a = std::fs::read(full.join("model.safetensors")).unwrap();
     let b = std::fs::read(killed.join("model.safetensors")).unwrap();
@@ -223,16 +208,7 @@ fn bad_configs_and_data_give_clear_errors() {
         .unwrap()
         .replace("batch_size = 8", "batch_sise = 8");
     std::fs::write(&cfg, text).unwrap();
-    let o = ride()
-        .args([
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            dir.path().join("o").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = train(&cfg, &dir.path().join("o"), &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(
@@ -265,17 +241,7 @@ fn bad_configs_and_data_give_clear_errors() {
     );
     // resume without a checkpoint
     let cfg = tiny_config(dir.path(), "nockpt", 4, 0);
-    let o = ride()
-        .args([
-            "train",
-            "--resume",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            dir.path().join("o3").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = train(&cfg, &dir.path().join("o3"), &["--resume"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("checkpoint.safetensors"));
 }
@@ -290,16 +256,7 @@ fn nan_in_training_stops_with_a_clear_message() {
         .replace("lr = 0.2", "lr = 1e30");
     std::fs::write(&cfg, text).unwrap();
     let out = dir.path().join("out");
-    let o = ride()
-        .args([
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = train(&cfg, &out, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("NaN/inf") && err.contains("stage 1"), "{err}");

@@ -12,7 +12,7 @@ RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: data build test eval-fixture reproduce bench fmt clippy clean
+.PHONY: data build test eval-fixture reproduce bench bsds300-side-by-side fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR); an existing real directory of the same
 # name is left alone. Without $(SHARED_DATA), say where the official archives are and fail
@@ -59,6 +59,15 @@ reproduce: eval-fixture
 
 # Criterion benchmarks, then the roofline (FMA peak, every kernel at 1 and 2 threads, GFLOP/s,
 # share of peak, paper-scale projection) written to results/bench/roofline.{csv,json}.
+# Our 1-layer BSDS300 model (experiments/bsds300_ride1.toml) and the original code's model,
+# scored by the same `ride eval` on the 100 BSDS300 test images (one JSON line each).
+bsds300-side-by-side: data build
+	@mkdir -p results/bsds300_ride1
+	{ $(RIDE) --data-dir $(DATA_DIR) eval --json --model results/models/ride1_bsds300.safetensors $(DATA_DIR)/bsds300/gray/test | tail -n 1; \
+	  $(RIDE) --data-dir $(DATA_DIR) eval --json --model $(MODEL) $(DATA_DIR)/bsds300/gray/test | tail -n 1; } > results/bsds300_ride1/side_by_side.jsonl.tmp
+	mv results/bsds300_ride1/side_by_side.jsonl.tmp results/bsds300_ride1/side_by_side.jsonl
+	@cat results/bsds300_ride1/side_by_side.jsonl
+
 bench: build
 	$(CARGO) bench --bench recurrence
 	$(RIDE) bench --roofline --threads 1,2 --out results/bench

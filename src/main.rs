@@ -194,6 +194,7 @@ fn run(cli: Cli) -> Result<()> {
                 v["images"] = files.len().into();
                 v["seconds"] = secs.into();
                 v["model"] = model.display().to_string().into();
+                v["git_commit"] = ride::roofline::git_commit().into();
                 println!("{v}");
             }
             Ok(())

@@ -262,7 +262,21 @@ impl Experiment {
             bail!("training.batch_size and training.chunks must be ≥ 1");
         }
         let rows = m.nb_size.div_ceil(2);
-        for (i, s) in t.stages.iter().enumerate() {
+        if let Some(p) = self.finetune.patch {
+            if p < m.nb_size {
+                bail!(
+                    "finetune.patch = {p} is smaller than the {rows}×{} neighbourhood",
+                    m.nb_size
+                );
+            }
+        }
+        // an MCGSM baseline is fitted by L-BFGS only; its stages (if any) are not used
+        let stages: &[Stage] = if m.kind == ModelKind::Ride {
+            &t.stages
+        } else {
+            &[]
+        };
+        for (i, s) in stages.iter().enumerate() {
             if s.patch < m.nb_size.max(rows) {
                 bail!(
                     "training.stages[{i}].patch = {} is smaller than the {rows}×{} neighbourhood",

@@ -513,6 +513,9 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
     let base_seconds = pos.train_seconds;
 
     if mc.kind == ModelKind::Mcgsm {
+        if !t.stages.is_empty() {
+            say("training.stages are not used for an MCGSM baseline (L-BFGS only)");
+        }
         if pos.stage == 0 {
             let patch = cfg.finetune.patch.unwrap_or(16);
             reports.push(run_finetune(cfg, &mut model, &train, patch, 0, &say)?);

@@ -264,3 +264,66 @@ fn nan_in_training_stops_with_a_clear_message() {
     assert!(err.contains("checkpoint.safetensors"), "{err}");
     assert!(ride::modelfile::load(&out.join("checkpoint.safetensors")).is_ok());
 }
+
+/// Every dataset of the paper trains end to end from the command line (tiny smoke runs:
+/// van Hateren in the log domain, a Brodatz plate, BSDS300 JPEGs, and the MCGSM baseline).
+#[test]
+fn every_dataset_trains_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = r#"
+[model]
+kind = "ride"
+hiddens = [4]
+components = 2
+scales = 2
+features = 2
+whitening_samples = 5000
+[training]
+batch_size = 8
+max_patches = 32
+[[training.stages]]
+patch = 8
+lr = 0.1
+[finetune]
+cells = 1000
+validation_cells = 200
+max_iter = 5
+[evaluation]
+tile = 32
+"#;
+    let datasets = [
+        ("vh", "[data]\nkind = \"vanhateren\"\ntrain_ids = [\"imk00031\"]\ntest_ids = [\"imk00074\"]\n"),
+        ("brodatz", "[data]\nkind = \"brodatz\"\nplate = \"D1\"\ntrain_rows = 500\n"),
+        ("bsds", "[data]\nkind = \"bsds300\"\ntrain_limit = 2\ntest_limit = 1\n"),
+    ];
+    for (name, data) in datasets {
+        let cfg = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&cfg, format!("name = \"{name}\"\n{data}{common}")).unwrap();
+        let out = dir.path().join(name);
+        let o = train(&cfg, &out, &["--json"]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap())
+                .unwrap();
+        assert!(
+            s["test"]["bits_per_px"].as_f64().unwrap().is_finite(),
+            "{name}: {s}"
+        );
+    }
+    // the MCGSM baseline: no SLSTM, L-BFGS only
+    let cfg = dir.path().join("mcgsm.toml");
+    let text = format!(
+        "name = \"m\"\n{}{}",
+        datasets[2].1,
+        common.replace("kind = \"ride\"", "kind = \"mcgsm\"\nnb_size = 9")
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let o = train(&cfg, &dir.path().join("m"), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = ride::modelfile::load(&dir.path().join("m/model.safetensors")).unwrap();
+    assert!(m.layers.is_empty() && m.mcgsm.d == 40);
+}

@@ -23,6 +23,7 @@ pub mod roofline;
 pub mod sample;
 pub mod simd_math;
 pub mod slstm;
+pub mod sweep;
 pub mod train;
 pub mod wavefront;
 pub mod whitening;

@@ -116,6 +116,27 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a hyperparameter sweep: a grid of overrides on a base experiment, one training per
+    /// cell, rows appended atomically to OUT/results.csv; a rerun skips finished cells.
+    Sweep {
+        #[arg(long)]
+        config: PathBuf,
+        /// Cells trained at the same time.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Output folder (default results/<sweep name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only this cell (0-based; used by the Slurm array job).
+        #[arg(long)]
+        cell: Option<usize>,
+        /// Only rebuild OUT/results.csv from the finished cells.
+        #[arg(long)]
+        merge: bool,
+        /// Write a Slurm array job script (one task per cell) and a merge step into DIR.
+        #[arg(long)]
+        emit_slurm: Option<PathBuf>,
+    },
     /// Convert a model file (e.g. the original code's npz) to our safetensors format.
     Convert {
         #[arg(long)]
@@ -272,6 +293,44 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&o)?);
             }
+            Ok(())
+        }
+        Cmd::Sweep {
+            config,
+            workers,
+            out,
+            cell,
+            merge,
+            emit_slurm,
+        } => {
+            let (sweep, base) = ride::sweep::SweepConfig::load(&config)?;
+            let cells = sweep.cells(&base)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("results").join(&sweep.name));
+            if let Some(dir) = emit_slurm {
+                ride::sweep::emit_slurm(&config, cells.len(), &cli.data_dir, &out, &dir)?;
+                println!(
+                    "wrote {}/sweep.sbatch, merge.sbatch and submit.sh ({} cells)",
+                    dir.display(),
+                    cells.len()
+                );
+                return Ok(());
+            }
+            let rows = if merge {
+                ride::sweep::merge(&out)?
+            } else if let Some(k) = cell {
+                let c = cells
+                    .get(k)
+                    .with_context(|| format!("--cell {k}: the sweep has {} cells", cells.len()))?;
+                vec![ride::sweep::run_cell(c, &cli.data_dir, &out)?]
+            } else {
+                ride::sweep::run(&cells, &cli.data_dir, &out, workers)?
+            };
+            println!(
+                "{} of {} cells finished; {}",
+                rows.len(),
+                cells.len(),
+                out.join("results.csv").display()
+            );
             Ok(())
         }
         Cmd::Convert { model, out } => {

@@ -1,0 +1,300 @@
+//! Hyperparameter sweeps (`ride sweep`): a grid of overrides on a base experiment config, one
+//! training run per cell, each finished cell recorded atomically as its own row file, the CSV
+//! rebuilt from the row files. A rerun skips finished cells (and resumes a killed cell from its
+//! checkpoint), so a sweep killed with SIGKILL and restarted ends with every row exactly once.
+//! `--emit-slurm` writes a Slurm array job (one task per cell) and a merge step.
+
+use crate::config::Experiment;
+use crate::modelfile::write_atomic;
+use crate::train;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    pub name: String,
+    /// base experiment config (relative to the sweep file's folder)
+    pub base: PathBuf,
+    /// seeds to repeat every cell with (default: the base config's seed)
+    #[serde(default)]
+    pub seeds: Vec<u64>,
+    /// dotted config key → list of values, e.g. `"model.nb_size" = [3, 5, 7, 9]`
+    pub grid: toml::Table,
+    /// dotted config key → value applied to every cell (before the grid values)
+    #[serde(default)]
+    pub set: toml::Table,
+}
+
+/// One cell of the grid.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub index: usize,
+    /// (dotted key, value) overrides, in key order
+    pub overrides: Vec<(String, toml::Value)>,
+    pub seed: u64,
+    pub config: Experiment,
+}
+
+impl Cell {
+    pub fn id(&self) -> String {
+        let mut parts: Vec<String> = self
+            .overrides
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        parts.push(format!("seed={}", self.seed));
+        parts.join(" ")
+    }
+}
+
+/// A finished cell: one CSV row.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Row {
+    pub index: usize,
+    pub cell: String,
+    pub seed: u64,
+    pub model: String,
+    pub bits_per_px: f64,
+    pub sem: f64,
+    pub tiles: usize,
+    pub parameters: usize,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub git_commit: String,
+}
+
+fn set_dotted(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().context("empty grid key")?;
+    let mut t = root;
+    for p in parts {
+        t = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .with_context(|| format!("grid key '{key}': '{p}' is not a table"))?;
+    }
+    t.insert(last.to_string(), value);
+    Ok(())
+}
+
+impl SweepConfig {
+    pub fn load(path: &Path) -> Result<(Self, toml::Table)> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read sweep config {}", path.display()))?;
+        let s: SweepConfig =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let base_path = path.parent().unwrap_or(Path::new(".")).join(&s.base);
+        let base_text = std::fs::read_to_string(&base_path).with_context(|| {
+            format!(
+                "{}: cannot read base config {}",
+                path.display(),
+                base_path.display()
+            )
+        })?;
+        let base: toml::Table = toml::from_str(&base_text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", base_path.display()))?;
+        Ok((s, base))
+    }
+
+    /// The cartesian product of the grid (keys sorted) × seeds, as validated configs.
+    pub fn cells(&self, base: &toml::Table) -> Result<Vec<Cell>> {
+        let mut keys: Vec<&String> = self.grid.keys().collect();
+        keys.sort();
+        let mut combos: Vec<Vec<(String, toml::Value)>> = vec![vec![]];
+        for k in keys {
+            let values = self.grid[k]
+                .as_array()
+                .with_context(|| format!("sweep grid '{k}' must be a list of values"))?;
+            if values.is_empty() {
+                bail!("sweep grid '{k}' has no values");
+            }
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    values
+                        .iter()
+                        .map(move |v| [c.clone(), vec![(k.clone(), v.clone())]].concat())
+                })
+                .collect();
+        }
+        let base_seed = base.get("seed").and_then(|v| v.as_integer()).unwrap_or(1) as u64;
+        let seeds = if self.seeds.is_empty() {
+            vec![base_seed]
+        } else {
+            self.seeds.clone()
+        };
+        let mut cells = vec![];
+        for overrides in combos {
+            for &seed in &seeds {
+                let index = cells.len();
+                let mut t = base.clone();
+                for (k, v) in self.set.iter().chain(overrides.iter().map(|(k, v)| (k, v))) {
+                    set_dotted(&mut t, k, v.clone())?;
+                }
+                t.insert("seed".into(), toml::Value::Integer(seed as i64));
+                t.insert(
+                    "name".into(),
+                    toml::Value::String(format!("{}_{index:03}", self.name)),
+                );
+                let config: Experiment = t
+                    .clone()
+                    .try_into()
+                    .map_err(|e| anyhow::anyhow!("sweep cell {index}: {e}"))?;
+                config
+                    .validate()
+                    .with_context(|| format!("sweep cell {index}"))?;
+                cells.push(Cell {
+                    index,
+                    overrides: overrides.clone(),
+                    seed,
+                    config,
+                });
+            }
+        }
+        Ok(cells)
+    }
+}
+
+fn row_path(out: &Path, index: usize) -> PathBuf {
+    out.join("rows").join(format!("{index:04}.json"))
+}
+
+/// Runs one cell (resuming its checkpoint if a previous attempt was killed) and records its row.
+pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
+    if let Ok(text) = std::fs::read_to_string(row_path(out, cell.index)) {
+        return Ok(serde_json::from_str(&text)?);
+    }
+    let dir = out.join("cells").join(format!("{:04}", cell.index));
+    let resume = dir.join("checkpoint.safetensors").exists();
+    let o = train::train(&cell.config, data_dir, &dir, resume)
+        .with_context(|| format!("sweep cell {} ({})", cell.index, cell.id()))?;
+    let row = Row {
+        index: cell.index,
+        cell: cell.id(),
+        seed: cell.seed,
+        model: o.model_kind,
+        bits_per_px: o.test.bits_per_px,
+        sem: o.test.sem,
+        tiles: o.test.tiles,
+        parameters: o.parameters,
+        train_seconds: o.train_seconds,
+        eval_seconds: o.eval_seconds,
+        git_commit: o.git_commit,
+    };
+    std::fs::create_dir_all(out.join("rows"))?;
+    write_atomic(
+        &row_path(out, cell.index),
+        serde_json::to_string(&row)?.as_bytes(),
+    )?;
+    Ok(row)
+}
+
+/// Rebuilds `out/results.csv` from the row files (one row per finished cell, by index).
+pub fn merge(out: &Path) -> Result<Vec<Row>> {
+    let mut rows: Vec<Row> = vec![];
+    if let Ok(entries) = std::fs::read_dir(out.join("rows")) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().and_then(|x| x.to_str()) == Some("json") {
+                let text = std::fs::read_to_string(&p)?;
+                rows.push(
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("bad row file {}", p.display()))?,
+                );
+            }
+        }
+    }
+    rows.sort_by_key(|r| r.index);
+    let mut w = csv::Writer::from_writer(vec![]);
+    for r in &rows {
+        w.serialize(r)?;
+    }
+    write_atomic(
+        &out.join("results.csv"),
+        &w.into_inner().context("writing CSV")?,
+    )?;
+    Ok(rows)
+}
+
+/// Runs every unfinished cell with `workers` cells at a time, merging after each.
+pub fn run(cells: &[Cell], data_dir: &Path, out: &Path, workers: usize) -> Result<Vec<Row>> {
+    std::fs::create_dir_all(out)?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let merge_lock = std::sync::Mutex::new(());
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = (0..workers.max(1))
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(cell) = cells.get(k) else {
+                            return Ok(());
+                        };
+                        let row = run_cell(cell, data_dir, out)?;
+                        let _guard = merge_lock
+                            .lock()
+                            .map_err(|_| anyhow::anyhow!("merge lock poisoned"))?;
+                        merge(out)?;
+                        eprintln!(
+                            "sweep cell {}/{} ({}): {:.4} bit/px",
+                            cell.index + 1,
+                            cells.len(),
+                            row.cell,
+                            row.bits_per_px
+                        );
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a sweep worker panicked"))??;
+        }
+        Ok(())
+    })?;
+    merge(out)
+}
+
+/// Writes a Slurm array job (one task per cell) and its merge step into `dir`.
+pub fn emit_slurm(
+    config: &Path,
+    cells: usize,
+    data_dir: &Path,
+    out: &Path,
+    dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let exe = std::env::current_exe().context("locating the ride binary")?;
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let common = format!(
+        "{} --data-dir {} sweep --config {} --out {}",
+        exe.display(),
+        abs(data_dir).display(),
+        abs(config).display(),
+        abs(out).display()
+    );
+    let array = format!(
+        "#!/bin/bash\n#SBATCH --job-name=ride-sweep\n#SBATCH --array=0-{}\n#SBATCH --cpus-per-task=2\n#SBATCH --output={}/slurm-%A_%a.log\nset -euo pipefail\n{common} --cell \"$SLURM_ARRAY_TASK_ID\"\n",
+        cells.saturating_sub(1),
+        abs(dir).display()
+    );
+    let merge = format!("#!/bin/bash\n#SBATCH --job-name=ride-sweep-merge\n#SBATCH --output={}/slurm-merge-%j.log\nset -euo pipefail\n{common} --merge\n", abs(dir).display());
+    let submit = "#!/bin/bash\n# Submits the array job, then the merge step once every task has finished.\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\njid=$(sbatch --parsable sweep.sbatch)\nsbatch --dependency=afterok:${jid%%;*} merge.sbatch\n";
+    for (name, text) in [
+        ("sweep.sbatch", array),
+        ("merge.sbatch", merge),
+        ("submit.sh", submit.to_string()),
+    ] {
+        let p = dir.join(name);
+        write_atomic(&p, text.as_bytes())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    Ok(())
+}

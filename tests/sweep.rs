@@ -1,0 +1,204 @@
+//! Sweeps: a SIGKILLed sweep restarted ends with every row exactly once; Slurm emission;
+//! single-cell runs and the merge step.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn ride() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ride"));
+    c.args(["--data-dir", "../shared/data"]);
+    c
+}
+
+fn write_sweep(dir: &Path) -> std::path::PathBuf {
+    let base = r#"
+name = "base"
+seed = 3
+[data]
+kind = "deadleaves"
+size = 32
+train_images = 24
+test_images = 2
+min_radius = 1.5
+max_radius = 20.0
+[model]
+kind = "ride"
+hiddens = [4]
+components = 2
+scales = 2
+features = 2
+whitening_samples = 5000
+[training]
+batch_size = 8
+[[training.stages]]
+patch = 8
+lr = 0.1
+[[training.stages]]
+patch = 12
+lr = 0.05
+[finetune]
+cells = 1000
+validation_cells = 200
+max_iter = 5
+[evaluation]
+tile = 32
+"#;
+    std::fs::write(dir.join("base.toml"), base).unwrap();
+    let sweep = "name = \"tiny_sweep\"\nbase = \"base.toml\"\n[grid]\n\"model.hiddens\" = [[4], [6]]\n\"training.batch_size\" = [8, 16]\n";
+    let p = dir.join("sweep.toml");
+    std::fs::write(&p, sweep).unwrap();
+    p
+}
+
+fn rows(out: &Path) -> Vec<usize> {
+    let text = std::fs::read_to_string(out.join("results.csv")).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn killed_sweep_restarted_has_every_row_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_sweep(dir.path());
+    let out = dir.path().join("out");
+    let args = [
+        "sweep",
+        "--workers",
+        "2",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut child = ride()
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while rows(&out).is_empty() && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = rows(&out);
+    assert!(
+        !before.is_empty() && before.len() < 4,
+        "kill landed after {before:?}"
+    );
+    let o = ride().args(args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(rows(&out), vec![0, 1, 2, 3]);
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(csv.starts_with("index,cell,seed,model,bits_per_px,sem,tiles,parameters,train_seconds,eval_seconds,git_commit"));
+    assert!(
+        csv.contains("model.hiddens=[6] training.batch_size=16 seed=3"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn slurm_emission_single_cells_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_sweep(dir.path());
+    let out = dir.path().join("out");
+    let slurm = dir.path().join("slurm");
+    let o = ride()
+        .args([
+            "sweep",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--emit-slurm",
+            slurm.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let array = std::fs::read_to_string(slurm.join("sweep.sbatch")).unwrap();
+    assert!(
+        array.contains("#SBATCH --array=0-3") && array.contains("--cell \"$SLURM_ARRAY_TASK_ID\""),
+        "{array}"
+    );
+    assert!(std::fs::read_to_string(slurm.join("merge.sbatch"))
+        .unwrap()
+        .contains("--merge"));
+    assert!(std::fs::read_to_string(slurm.join("submit.sh"))
+        .unwrap()
+        .contains("--dependency=afterok"));
+    // what each array task and the merge step run
+    for k in ["2", "0"] {
+        let o = ride()
+            .args([
+                "sweep",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--cell",
+                k,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = ride()
+        .args([
+            "sweep",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--merge",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(rows(&out), vec![0, 2]);
+    // a bad grid key is a clear error
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "name = \"b\"\nbase = \"base.toml\"\n[grid]\n\"model.hidens\" = [[4]]\n",
+    )
+    .unwrap();
+    let o = ride()
+        .args([
+            "sweep",
+            "--config",
+            dir.path().join("bad.toml").to_str().unwrap(),
+            "--merge",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("hidens"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Every committed experiment and sweep config parses and validates.
+#[test]
+fn committed_configs_are_valid() {
+    let mut n = 0;
+    for e in std::fs::read_dir("experiments").unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".toml") {
+            continue;
+        }
+        if name.starts_with("sweep_") {
+            let (s, base) = ride::sweep::SweepConfig::load(&p).unwrap();
+            assert!(!s.cells(&base).unwrap().is_empty(), "{name}");
+        } else {
+            ride::config::Experiment::load(&p).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+        n += 1;
+    }
+    assert!(n >= 8, "{n} configs");
+}

@@ -86,6 +86,9 @@ pub struct ModelConfig {
     /// neighbourhood/pixel pairs used to fit the whitening
     #[serde(default = "whitening_samples")]
     pub whitening_samples: usize,
+    /// start from this trained model file (its whitening and layers) instead of a fresh init,
+    /// e.g. to add a layer to a trained 1-layer model
+    pub init_from: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]

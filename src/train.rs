@@ -476,20 +476,42 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
         ));
         (model, pos, Some(tensors))
     } else {
-        let wh = fit_whitening(&nb, &train, mc.whitening_samples, cfg.seed)?;
-        let hiddens: &[usize] = if mc.kind == ModelKind::Ride {
-            &mc.hiddens
-        } else {
-            &[]
+        let model = match &mc.init_from {
+            Some(p) => {
+                let m = crate::modelfile::load(p)
+                    .with_context(|| format!("model.init_from = {}", p.display()))?;
+                if m.nb != nb {
+                    bail!(
+                        "model.init_from {}: its neighbourhood differs from model.nb_size = {}",
+                        p.display(),
+                        mc.nb_size
+                    );
+                }
+                say(&format!(
+                    "starting from {} ({} layers)",
+                    p.display(),
+                    m.layers.len()
+                ));
+                m
+            }
+            None => {
+                let wh = fit_whitening(&nb, &train, mc.whitening_samples, cfg.seed)?;
+                let hiddens: &[usize] = if mc.kind == ModelKind::Ride {
+                    &mc.hiddens
+                } else {
+                    &[]
+                };
+                let model = Ride::<f32>::init(
+                    nb.clone(),
+                    wh,
+                    hiddens,
+                    mc.extended,
+                    mixture,
+                    &mut derive_rng(cfg.seed, STREAM_INIT),
+                );
+                model
+            }
         };
-        let model = Ride::<f32>::init(
-            nb.clone(),
-            wh,
-            hiddens,
-            mc.extended,
-            mixture,
-            &mut derive_rng(cfg.seed, STREAM_INIT),
-        );
         let pos = Position {
             stage: 0,
             epoch: 0,

@@ -501,15 +501,14 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                 } else {
                     &[]
                 };
-                let model = Ride::<f32>::init(
+                Ride::<f32>::init(
                     nb.clone(),
                     wh,
                     hiddens,
                     mc.extended,
                     mixture,
                     &mut derive_rng(cfg.seed, STREAM_INIT),
-                );
-                model
+                )
             }
         };
         let pos = Position {

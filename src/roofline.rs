@@ -26,17 +26,10 @@ struct Row {
     peak_gflops: f64,
 }
 
-/// Short git commit of the working tree ("-dirty" when it has uncommitted changes).
+/// The git commit of the source this binary was built from ("-dirty" with uncommitted changes
+/// to tracked files), embedded by build.rs.
 pub fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or_else(
-            || "unknown".into(),
-            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        )
+    env!("RIDE_GIT_COMMIT").to_string()
 }
 
 /// CPU model name from /proc/cpuinfo.

@@ -12,7 +12,7 @@ RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: data build test eval-fixture reproduce bench bsds300-side-by-side fmt clippy clean
+.PHONY: data build test eval-fixture reproduce bench bsds300-side-by-side bsds300-eoride fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR); an existing real directory of the same
 # name is left alone. Without $(SHARED_DATA), say where the official archives are and fail
@@ -67,6 +67,15 @@ bsds300-side-by-side: data build
 	  $(RIDE) --data-dir $(DATA_DIR) eval --json --model $(MODEL) $(DATA_DIR)/bsds300/gray/test | tail -n 1; } > results/bsds300_ride1/side_by_side.jsonl.tmp
 	mv results/bsds300_ride1/side_by_side.jsonl.tmp results/bsds300_ride1/side_by_side.jsonl
 	@cat results/bsds300_ride1/side_by_side.jsonl
+
+# EoRIDE (8 flips/transposes, log-mean-exp per tile, pixels every transform predicts) of the
+# same two models; each line also carries the single-model score over those pixels.
+bsds300-eoride: data build
+	@mkdir -p results/bsds300_ride1
+	{ $(RIDE) --data-dir $(DATA_DIR) eval --ensemble --json --model results/models/ride1_bsds300.safetensors $(DATA_DIR)/bsds300/gray/test | tail -n 1; \
+	  $(RIDE) --data-dir $(DATA_DIR) eval --ensemble --json --model $(MODEL) $(DATA_DIR)/bsds300/gray/test | tail -n 1; } > results/bsds300_ride1/eoride.jsonl.tmp
+	mv results/bsds300_ride1/eoride.jsonl.tmp results/bsds300_ride1/eoride.jsonl
+	@cat results/bsds300_ride1/eoride.jsonl
 
 bench: build
 	$(CARGO) bench --bench recurrence

@@ -421,6 +421,7 @@ fn eval_ensemble(
     if json {
         let mut v = serde_json::to_value(&e)?;
         v["ensemble"] = true.into();
+        v["git_commit"] = ride::roofline::git_commit().into();
         v["common_pixels_per_tile"] = n_common.into();
         v["single_bits_per_px"] = s.bits_per_px.into();
         v["single_sem"] = s.sem.into();

@@ -222,34 +222,12 @@ pub fn mcgsm_kernel(threads: usize) -> Kernel {
     }
 }
 
-/// Smooth random patches in [0, 1] (correlated neighbourhoods, like natural images).
-pub fn smooth_patches(n: usize, size: usize, seed: u64) -> Vec<Vec<f64>> {
-    let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            let noise: Vec<f64> = (0..(size + 2) * (size + 2))
-                .map(|_| r.random_range(0.0..1.0))
-                .collect();
-            let w = size + 2;
-            (0..size * size)
-                .map(|k| {
-                    let (i, j) = (k / size, k % size);
-                    (0..9)
-                        .map(|t| noise[(i + t / 3) * w + j + t % 3])
-                        .sum::<f64>()
-                        / 9.0
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// One full training step of a RIDE model with `layers` SLSTM layers (H = 64, C = 32, S = 4,
 /// F = 32, nb_size 5): forward, backward and SGD-momentum update on 50 patches of
 /// `patch`×`patch`. Data preparation (neighbourhood extraction, whitening) is not timed.
 pub fn train_step_kernel(layers: usize, threads: usize, patch: usize) -> Kernel {
     let nb = Neighbourhood::causal(5).expect("nb_size 5");
-    let patches = smooth_patches(50, patch, 4);
+    let patches = crate::data::smooth_noise_images(50, patch, patch, 4);
     let (mut xs, mut ys) = (vec![], vec![]);
     for p in &patches {
         let (x, y, _, _) = nb.extract(p, patch, patch).expect("patch fits");

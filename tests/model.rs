@@ -61,31 +61,8 @@ fn extraction_reads_the_right_pixels_without_padding() {
     assert_eq!((x2[0], x2[1], y2[0]), (0.0, 1.0, 2.0));
 }
 
-/// Smooth random images (so that neighbourhoods are correlated, like natural images).
 fn smooth_images(n: usize, h: usize, w: usize, seed: u64) -> Vec<Vec<f64>> {
-    let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            let noise: Vec<f64> = (0..h * w).map(|_| r.random_range(0.0..1.0)).collect();
-            let mut img = vec![0.0; h * w];
-            for i in 0..h {
-                for j in 0..w {
-                    let mut s = 0.0;
-                    let mut k = 0.0;
-                    for di in 0..3 {
-                        for dj in 0..3 {
-                            if i + di < h && j + dj < w {
-                                s += noise[(i + di) * w + j + dj];
-                                k += 1.0;
-                            }
-                        }
-                    }
-                    img[i * w + j] = s / k + 0.02 * noise[i * w + j];
-                }
-            }
-            img
-        })
-        .collect()
+    ride::data::smooth_noise_images(n, h, w, seed)
 }
 
 fn fit_whitening(

@@ -14,30 +14,8 @@ use std::time::Instant;
 
 const MODEL: &str = "../shared/models/ride1_bsds300.npz";
 
-/// Smooth random images (so that neighbourhoods are correlated, like natural images).
 fn smooth_images(n: usize, h: usize, w: usize, seed: u64) -> Vec<Vec<f64>> {
-    let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..n)
-        .map(|_| {
-            let noise: Vec<f64> = (0..h * w).map(|_| r.random_range(0.0..1.0)).collect();
-            let mut img = vec![0.0; h * w];
-            for i in 0..h {
-                for j in 0..w {
-                    let (mut s, mut k) = (0.0, 0.0);
-                    for di in 0..3 {
-                        for dj in 0..3 {
-                            if i + di < h && j + dj < w {
-                                s += noise[(i + di) * w + j + dj];
-                                k += 1.0;
-                            }
-                        }
-                    }
-                    img[i * w + j] = s / k + 0.02 * noise[i * w + j];
-                }
-            }
-            img
-        })
-        .collect()
+    ride::data::smooth_noise_images(n, h, w, seed)
 }
 
 fn small_model(seed: u64, hiddens: &[usize], extended: bool) -> Ride<f64> {

@@ -39,3 +39,31 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 pub fn derive_rng(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream)
 }
+
+/// Smooth random test images: uniform noise box-filtered over 3×3 (clipped at the borders) plus
+/// 2 % of unfiltered noise, so neighbourhoods are correlated as in natural images. Used as
+/// fixture data by tests and benchmarks; image k of `n` is `h × w`, row-major.
+pub fn smooth_noise_images(n: usize, h: usize, w: usize, seed: u64) -> Vec<Vec<f64>> {
+    use rand::RngExt;
+    let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let noise: Vec<f64> = (0..h * w).map(|_| r.random_range(0.0..1.0)).collect();
+            (0..h * w)
+                .map(|k| {
+                    let (i, j) = (k / w, k % w);
+                    let (mut s, mut c) = (0.0, 0.0);
+                    for di in 0..3 {
+                        for dj in 0..3 {
+                            if i + di < h && j + dj < w {
+                                s += noise[(i + di) * w + j + dj];
+                                c += 1.0;
+                            }
+                        }
+                    }
+                    s / c + 0.02 * noise[k]
+                })
+                .collect()
+        })
+        .collect()
+}

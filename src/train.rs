@@ -1,4 +1,5 @@
-//! Training RIDE and the MCGSM baseline from an experiment config (spec §5):
+//! Training RIDE and the MCGSM baseline from an experiment config (spec §5; the images and
+//! whitening come from `data::experiment`):
 //! curriculum stages of SGD-momentum or Adam on shuffled patches, L-BFGS fine-tuning of the
 //! MCGSM after each stage, optional validation images with restore-and-stop, layers added
 //! between stages, checkpoints (atomic) after every stage and every N batches, exact resume.
@@ -8,7 +9,8 @@
 //! `training.chunks`), so a run's result depends on the config and seed only — not on the
 //! number of threads, nor on whether it was interrupted and resumed.
 
-use crate::config::{DataConfig, Experiment, ModelKind, OptimizerKind};
+use crate::config::{Experiment, ModelKind, OptimizerKind};
+use crate::data::experiment::{fit_whitening, load_data, Dataset};
 use crate::data::{self, derive_rng};
 use crate::eval::{tile_bits, tiles, Score};
 use crate::finetune::{self, Cells, FinetuneReport};
@@ -18,162 +20,16 @@ use crate::modelfile::{read_extras, to_safetensors, to_safetensors_with, write_a
 use crate::neighbourhood::Neighbourhood;
 use crate::optim::{Adam, Sgd};
 use crate::progress::Progress;
-use crate::whitening::Whitening;
 use anyhow::{bail, Context, Result};
-use rand::RngExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Random streams (see module docs).
-const STREAM_WHITENING: u64 = 1;
 const STREAM_INIT: u64 = 2;
 const STREAM_FINETUNE: u64 = 3;
-const STREAM_TEST: u64 = 4;
 const STREAM_STAGE: u64 = 1000;
 const STREAM_LAYER: u64 = 2000;
-
-/// Train/test images of an experiment.
-pub struct Dataset {
-    pub train: Vec<GrayImage>,
-    pub test: Vec<GrayImage>,
-}
-
-pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
-    let seed = cfg.seed;
-    let ds = match &cfg.data {
-        DataConfig::Bsds300 {
-            dequantize,
-            train_limit,
-            test_limit,
-            test_gray_png,
-        } => {
-            let train = data::bsds300::load(
-                data_dir,
-                data::bsds300::Split::Train,
-                *dequantize,
-                seed,
-                *train_limit,
-            )?;
-            let test = if *test_gray_png {
-                let dir = data_dir.join("bsds300/gray/test");
-                let mut files = crate::images::expand_inputs(&[dir])?;
-                if let Some(n) = test_limit {
-                    files.truncate(*n);
-                }
-                files
-                    .iter()
-                    .map(|f| {
-                        let mut g = crate::images::load_gray(f, crate::images::GrayMode::Pil)?;
-                        g.data.iter_mut().for_each(|v| *v /= 255.0);
-                        Ok(g)
-                    })
-                    .collect::<Result<Vec<_>>>()?
-            } else {
-                data::bsds300::load(
-                    data_dir,
-                    data::bsds300::Split::Test,
-                    false,
-                    seed,
-                    *test_limit,
-                )?
-            };
-            Dataset { train, test }
-        }
-        DataConfig::Vanhateren {
-            train_ids,
-            test_ids,
-        } => Dataset {
-            train: data::vanhateren::load(data_dir, train_ids, seed)?,
-            test: data::vanhateren::load(data_dir, test_ids, seed ^ STREAM_TEST)?,
-        },
-        DataConfig::Deadleaves {
-            size,
-            train_images,
-            test_images,
-            min_radius,
-            max_radius,
-        } => {
-            let g = data::DeadLeaves::new(*size, *min_radius, *max_radius)?;
-            let (tr_seed, te_seed) = (seed, seed ^ 0xDEAD_1EAF);
-            let mut train = g.generate_set(*train_images, tr_seed);
-            let mut test = g.generate_set(*test_images, te_seed);
-            // Exact disks have flat interiors whose continuous density is unbounded; like
-            // natural images we quantise to 8 bits and add uniform dequantisation noise,
-            // (q + u)/255, so densities are bounded (at most ln 255 nats per pixel).
-            for (imgs, s) in [(&mut train, tr_seed), (&mut test, te_seed)] {
-                for (k, img) in imgs.iter_mut().enumerate() {
-                    let mut r = derive_rng(s ^ 0x0005_EED5, k as u64);
-                    for v in img.data.iter_mut() {
-                        *v = ((*v * 256.0).floor().clamp(0.0, 255.0) + r.random_range(0.0..1.0))
-                            / 255.0;
-                    }
-                }
-            }
-            Dataset { train, test }
-        }
-        DataConfig::Brodatz { plate, train_rows } => {
-            let img = data::brodatz::load_plate(data_dir, plate)?;
-            if *train_rows == 0 || *train_rows >= img.h {
-                bail!(
-                    "data.train_rows must be between 1 and {} for plate {plate}",
-                    img.h - 1
-                );
-            }
-            let split = |r0: usize, r1: usize, tag: &str| GrayImage {
-                name: format!("{plate}_{tag}"),
-                h: r1 - r0,
-                w: img.w,
-                data: img.data[r0 * img.w..r1 * img.w].to_vec(),
-            };
-            Dataset {
-                train: vec![split(0, *train_rows, "train")],
-                test: vec![split(*train_rows, img.h, "test")],
-            }
-        }
-    };
-    if ds.train.is_empty() {
-        bail!("no training images for experiment '{}'", cfg.name);
-    }
-    Ok(ds)
-}
-
-/// Fits the whitening on up to `samples` random neighbourhood/pixel pairs of the images.
-pub fn fit_whitening(
-    nb: &Neighbourhood,
-    images: &[GrayImage],
-    samples: usize,
-    seed: u64,
-) -> Result<Whitening> {
-    let mut rng = derive_rng(seed, STREAM_WHITENING);
-    let offs = nb.input_offsets();
-    let (orow, ocol) = nb.output_pos();
-    let usable: Vec<&GrayImage> = images
-        .iter()
-        .filter(|g| nb.grid(g.h, g.w).is_some())
-        .collect();
-    if usable.is_empty() {
-        bail!(
-            "no image is larger than the {}×{} neighbourhood",
-            nb.rows,
-            nb.cols
-        );
-    }
-    let total: usize = usable
-        .iter()
-        .map(|g| nb.grid(g.h, g.w).map_or(0, |(a, b)| a * b))
-        .sum();
-    let n = samples.min(total).max(2);
-    let (mut xs, mut ys) = (Vec::with_capacity(n * offs.len()), Vec::with_capacity(n));
-    for _ in 0..n {
-        let g = usable[rng.random_range(0..usable.len())];
-        let (gr, gc) = nb.grid(g.h, g.w).unwrap_or((1, 1));
-        let (r, c) = (rng.random_range(0..gr), rng.random_range(0..gc));
-        xs.extend(offs.iter().map(|&(dr, dc)| g.data[(r + dr) * g.w + c + dc]));
-        ys.push(g.data[(r + orow) * g.w + c + ocol]);
-    }
-    Whitening::fit(&xs, &ys, nb.n_inputs())
-}
 
 enum Optimizer {
     Sgd(Sgd<f32>),

@@ -21,6 +21,7 @@
 pub mod brodatz;
 pub mod bsds300;
 pub mod deadleaves;
+pub mod experiment;
 pub mod patches;
 pub mod vanhateren;
 

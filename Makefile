@@ -12,7 +12,7 @@ RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: data build test eval-fixture reproduce bench bsds300-side-by-side bsds300-eoride fmt clippy clean
+.PHONY: data build test eval-fixture reproduce bench bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR); an existing real directory of the same
 # name is left alone. Without $(SHARED_DATA), say where the official archives are and fail
@@ -76,6 +76,12 @@ bsds300-eoride: data build
 	  $(RIDE) --data-dir $(DATA_DIR) eval --ensemble --json --model $(MODEL) $(DATA_DIR)/bsds300/gray/test | tail -n 1; } > results/bsds300_ride1/eoride.jsonl.tmp
 	mv results/bsds300_ride1/eoride.jsonl.tmp results/bsds300_ride1/eoride.jsonl
 	@cat results/bsds300_ride1/eoride.jsonl
+
+# The quick dead-leaves check of issue 3: RIDE and its MCGSM baseline on the same images
+# (each run's summary.json, train_log.csv under results/deadleaves_quick*/).
+deadleaves-quick: build
+	$(RIDE) train --config experiments/deadleaves_quick.toml --out results/deadleaves_quick
+	$(RIDE) train --config experiments/deadleaves_quick_mcgsm.toml --out results/deadleaves_quick_mcgsm
 
 bench: build
 	$(CARGO) bench --bench recurrence

@@ -441,19 +441,21 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                 (n_batches * st.epochs) as u64,
             );
             while pos.epoch < st.epochs {
-                let mut order = patches.clone();
-                data::shuffle_and_cap(
-                    &mut order,
+                // shuffle indices, not the patches themselves (no copy of the stage's data)
+                let order = data::patches::shuffled_indices(
+                    patches.len(),
                     cfg.seed
                         .wrapping_add(STREAM_STAGE * (s as u64 + 1) + pos.epoch as u64),
                     t.max_patches,
                 );
-                let batches: Vec<&[Vec<f64>]> = order.chunks(t.batch_size).collect();
+                let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
                 progress.skip(pos.batch as u64);
                 while pos.batch < batches.len() {
                     let tb = Instant::now();
-                    let refs: Vec<&[f64]> =
-                        batches[pos.batch].iter().map(|p| p.as_slice()).collect();
+                    let refs: Vec<&[f64]> = batches[pos.batch]
+                        .iter()
+                        .map(|&k| patches[k].as_slice())
+                        .collect();
                     let b = model.prepare(&refs, st.patch, st.patch, t.chunks)?;
                     let loss = model.loss_and_grad_with(&b, &mut work);
                     let grad = work.grad.as_ref().context("no gradient")?;

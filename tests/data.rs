@@ -362,3 +362,16 @@ fn min_max(v: &[f64]) -> (f64, f64) {
             (lo.min(x), hi.max(x))
         })
 }
+
+/// The index permutation used by training is exactly the one `shuffle_and_cap` applies.
+#[test]
+fn shuffled_indices_match_shuffle_and_cap() {
+    for (n, cap) in [(1usize, None), (17, None), (100, Some(40))] {
+        let patches: Vec<Vec<f64>> = (0..n).map(|k| vec![k as f64]).collect();
+        let mut shuffled = patches.clone();
+        ride::data::shuffle_and_cap(&mut shuffled, 11, cap);
+        let idx = ride::data::patches::shuffled_indices(n, 11, cap);
+        let via_idx: Vec<Vec<f64>> = idx.iter().map(|&k| patches[k].clone()).collect();
+        assert_eq!(via_idx, shuffled);
+    }
+}

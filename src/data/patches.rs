@@ -67,6 +67,18 @@ pub fn extract_checked(images: &[GrayImage], size: usize, flip: bool) -> Result<
     Ok(patches)
 }
 
+/// The permutation [`shuffle_and_cap`] applies to `n` patches, as indices (no patch is copied):
+/// `shuffle_and_cap(p)[k] == p[shuffled_indices(p.len())[k]]` for the same seed and cap.
+pub fn shuffled_indices(n: usize, seed: u64, cap: Option<usize>) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    // Fisher–Yates draws depend only on the length, so this is the same permutation
+    idx.shuffle(&mut super::derive_rng(seed, 0));
+    if let Some(c) = cap {
+        idx.truncate(c);
+    }
+    idx
+}
+
 /// Shuffles the patches uniformly (Fisher–Yates with [`crate::data::derive_rng`]`(seed, 0)`), then
 /// keeps the first `cap` (all with `None`).
 pub fn shuffle_and_cap(patches: &mut Vec<Vec<f64>>, seed: u64, cap: Option<usize>) {

@@ -10,6 +10,7 @@ pub mod finetune;
 pub mod flops;
 pub mod gates;
 pub mod images;
+pub mod inpaint;
 pub mod linalg;
 pub mod mcgsm;
 pub mod model;

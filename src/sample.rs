@@ -93,10 +93,11 @@ pub fn sample_image<T: Real>(
     Ok(sample(model, h, w, &opts)?.image)
 }
 
-/// One SLSTM layer's weights in f64, for per-cell matrix–vector products.
-struct Layer64 {
+/// One SLSTM layer's weights in f64, for per-cell matrix–vector products (also used by the
+/// inpainting sampler).
+pub(crate) struct Layer64 {
     n_in: usize,
-    h: usize,
+    pub(crate) h: usize,
     extended: bool,
     width: usize,
     w: Vec<f64>,
@@ -104,7 +105,7 @@ struct Layer64 {
 }
 
 impl Layer64 {
-    fn new<T: Real>(l: &SlstmLayer<T>) -> Self {
+    pub(crate) fn new<T: Real>(l: &SlstmLayer<T>) -> Self {
         Self {
             n_in: l.n_in,
             h: l.h,
@@ -118,7 +119,7 @@ impl Layer64 {
     /// One cell: states from input u and the left/up states (zeros outside the grid).
     /// `inp` (width) and `z` (5H) are scratch.
     #[allow(clippy::too_many_arguments)]
-    fn cell(
+    pub(crate) fn cell(
         &self,
         u: &[f64],
         (h_left, c_left): (&[f64], &[f64]),

@@ -1,0 +1,482 @@
+//! Inpainting (spec §7): the Metropolis–Hastings kernel leaves the exact conditional invariant
+//! (and a wrong kernel is caught by the same test), reproducibility by seed, clear errors, CLI.
+
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use ride::inpaint::{crop_logliks, inpaint, mean_fill, sample_hole, score_fill, Geometry};
+use ride::inpaint::{InpaintOptions, Rect};
+use ride::model::{MixtureSize, Ride};
+use ride::neighbourhood::Neighbourhood;
+use ride::whitening::Whitening;
+use std::process::Command;
+
+const MODEL: &str = "../shared/models/ride1_bsds300.npz";
+
+/// Tiny random model (nb_size 3, C = 2, S = 2), whitening fitted on smooth noise; `hiddens`
+/// empty = MCGSM only.
+fn tiny_model(seed: u64, hiddens: &[usize]) -> Ride<f32> {
+    let nb = Neighbourhood::causal(3).unwrap();
+    let (h, w) = (7, 8);
+    let (mut xs, mut ys) = (vec![], vec![]);
+    for img in ride::data::smooth_noise_images(5, h, w, seed) {
+        let (x, y, _, _) = nb.extract(&img, h, w).unwrap();
+        xs.extend(x);
+        ys.extend(y);
+    }
+    let wh = Whitening::fit(&xs, &ys, nb.n_inputs()).unwrap();
+    let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mix = MixtureSize {
+        components: 2,
+        scales: 2,
+        features: 2,
+        linear_features: false,
+        means: false,
+    };
+    let mut m = Ride::<f64>::init(nb, wh, hiddens, false, mix, &mut r);
+    for t in m.params_mut() {
+        t.iter_mut().for_each(|v| *v += r.random_range(-0.3..0.3));
+    }
+    m.cast::<f32>()
+}
+
+fn image(h: usize, w: usize, seed: u64) -> Vec<f64> {
+    ride::data::smooth_noise_images(1, h, w, seed).remove(0)
+}
+
+/// Upper quantile of chi²(k) by Wilson–Hilferty; z = standard normal quantile.
+fn chi2_quantile(k: f64, z: f64) -> f64 {
+    let a = 2.0 / (9.0 * k);
+    k * (1.0 - a + z * a.sqrt()).powi(3)
+}
+
+/// Exact target of one hole pixel: log π(v) = crop log-likelihood with the pixel set to v, on
+/// a grid; returns equiprobable bin edges (interior) of the normalised density.
+fn exact_bins(m: &Ride<f32>, img: &[f64], w: usize, geo: &Geometry, bins: usize) -> Vec<f64> {
+    let c = geo.crop;
+    let (pr, pc) = (geo.hole.top, geo.hole.left);
+    let base: Vec<f64> = (c.top..c.top + c.h)
+        .flat_map(|r| img[r * w + c.left..r * w + c.left + c.w].to_vec())
+        .collect();
+    let k = (pr - c.top) * c.w + pc - c.left;
+    // coarse grid to find the support, then a fine one around it
+    let eval = |lo: f64, hi: f64, n: usize| -> (Vec<f64>, Vec<f64>) {
+        let vs: Vec<f64> = (0..n)
+            .map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64)
+            .collect();
+        let crops: Vec<Vec<f64>> = vs
+            .iter()
+            .map(|&v| {
+                let mut x = base.clone();
+                x[k] = v;
+                x
+            })
+            .collect();
+        let refs: Vec<&[f64]> = crops.iter().map(|v| v.as_slice()).collect();
+        let lp: Vec<f64> = crop_logliks(m, &refs, c.h, c.w)
+            .unwrap()
+            .iter()
+            .map(|l| l.iter().sum())
+            .collect();
+        (vs, lp)
+    };
+    let (vs, lp) = eval(-20.0, 20.0, 4001);
+    let mx = lp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let keep: Vec<f64> = vs
+        .iter()
+        .zip(&lp)
+        .filter(|(_, l)| **l > mx - 40.0)
+        .map(|(v, _)| *v)
+        .collect();
+    let (lo, hi) = (keep[0] - 0.05, keep[keep.len() - 1] + 0.05);
+    let (vs, lp) = eval(lo, hi, 20001);
+    let mx = lp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let p: Vec<f64> = lp.iter().map(|l| (l - mx).exp()).collect();
+    // trapezoid CDF
+    let mut cdf = vec![0.0; p.len()];
+    for i in 1..p.len() {
+        cdf[i] = cdf[i - 1] + 0.5 * (p[i] + p[i - 1]) * (vs[i] - vs[i - 1]);
+    }
+    let z = cdf[cdf.len() - 1];
+    (1..bins)
+        .map(|b| {
+            let t = z * b as f64 / bins as f64;
+            let i = cdf.partition_point(|&v| v < t);
+            // linear interpolation inside the grid step
+            let f = (t - cdf[i - 1]) / (cdf[i] - cdf[i - 1]);
+            vs[i - 1] + f * (vs[i] - vs[i - 1])
+        })
+        .collect()
+}
+
+/// Chi-square statistic of thinned chain values against equiprobable bins.
+fn chi2(values: &[f64], edges: &[f64]) -> f64 {
+    let bins = edges.len() + 1;
+    let mut counts = vec![0usize; bins];
+    for &v in values {
+        counts[edges.partition_point(|&e| e < v)] += 1;
+    }
+    let e = values.len() as f64 / bins as f64;
+    counts
+        .iter()
+        .map(|&o| (o as f64 - e).powi(2) / e)
+        .sum::<f64>()
+}
+
+/// MH with 1×1 blocks on a one-pixel hole samples the exact conditional π(v) ∝ exp(crop
+/// loglik); the same test rejects the kernel without the proposal densities.
+#[test]
+fn mh_kernel_leaves_the_exact_conditional_invariant() {
+    let (h, w) = (6, 6);
+    let bins = 20;
+    let crit = chi2_quantile((bins - 1) as f64, 3.0902); // 0.999 quantile
+    for (name, hiddens) in [("1 layer H=3", vec![3usize]), ("MCGSM only", vec![])] {
+        let m = tiny_model(5, &hiddens);
+        let img = image(h, w, 9);
+        let mut opts = InpaintOptions {
+            hole: (1, 1),
+            center: Some((3, 3)),
+            context: 8,
+            sweeps: 30_000,
+            seed: 1,
+            candidates: 0,
+            block: 1,
+            window: 3,
+            stride: 1,
+            trace: true,
+            drop_proposal_terms: false,
+        };
+        let geo = Geometry::new(&m, h, w, opts.hole, opts.center, opts.context).unwrap();
+        let edges = exact_bins(&m, &img, w, &geo, bins);
+        let thin = 5;
+        let run = |opts: &InpaintOptions| -> (f64, f64) {
+            let r = inpaint(&m, &img, h, w, opts).unwrap();
+            let t = r.trace.unwrap();
+            let vals: Vec<f64> = t.iter().skip(100).step_by(thin).map(|v| v[0]).collect();
+            let acc = r.acceptance.iter().sum::<f64>() / r.acceptance.len() as f64;
+            (chi2(&vals, &edges), acc)
+        };
+        let (good, acc) = run(&opts);
+        opts.drop_proposal_terms = true;
+        let (bad, acc_bad) = run(&opts);
+        println!(
+            "{name}: chi2({}) correct kernel {good:.1} (acceptance {acc:.3}), proposal terms dropped {bad:.1} (acceptance {acc_bad:.3}); 0.999 quantile {crit:.1}",
+            bins - 1
+        );
+        assert!(
+            good < crit,
+            "{name}: correct kernel chi2 {good:.1} ≥ {crit:.1}"
+        );
+        assert!(bad > crit, "{name}: wrong kernel not caught, chi2 {bad:.1}");
+    }
+}
+
+/// Exact marginals of two horizontally adjacent hole pixels (the hole of `geo` is 1×2) by 2-D
+/// grid integration of exp(crop loglik); equiprobable interior bin edges of each.
+fn exact_bins_2(
+    m: &Ride<f32>,
+    img: &[f64],
+    w: usize,
+    geo: &Geometry,
+    bins: usize,
+) -> [Vec<f64>; 2] {
+    let c = geo.crop;
+    let base: Vec<f64> = (c.top..c.top + c.h)
+        .flat_map(|r| img[r * w + c.left..r * w + c.left + c.w].to_vec())
+        .collect();
+    let k = (geo.hole.top - c.top) * c.w + geo.hole.left - c.left;
+    let eval = |lo: [f64; 2], hi: [f64; 2], n: usize| {
+        let at = |d: usize, i: usize| lo[d] + (hi[d] - lo[d]) * i as f64 / (n - 1) as f64;
+        let crops: Vec<Vec<f64>> = (0..n * n)
+            .map(|q| {
+                let mut x = base.clone();
+                x[k] = at(0, q / n);
+                x[k + 1] = at(1, q % n);
+                x
+            })
+            .collect();
+        let refs: Vec<&[f64]> = crops.iter().map(|v| v.as_slice()).collect();
+        let lp: Vec<f64> = crop_logliks(m, &refs, c.h, c.w)
+            .unwrap()
+            .iter()
+            .map(|l| l.iter().sum())
+            .collect();
+        let grid: [Vec<f64>; 2] = [
+            (0..n).map(|i| at(0, i)).collect(),
+            (0..n).map(|i| at(1, i)).collect(),
+        ];
+        (grid, lp)
+    };
+    let n = 201;
+    let (g, lp) = eval([-20.0; 2], [20.0; 2], n);
+    let mx = lp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for (q, l) in lp.iter().enumerate() {
+        if *l > mx - 40.0 {
+            for (d, i) in [(0, q / n), (1, q % n)] {
+                lo[d] = lo[d].min(g[d][i] - 0.2);
+                hi[d] = hi[d].max(g[d][i] + 0.2);
+            }
+        }
+    }
+    let n = 500;
+    let (g, lp) = eval(lo, hi, n);
+    let mx = lp.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let mut out: [Vec<f64>; 2] = [vec![], vec![]];
+    for d in 0..2 {
+        // marginal on the grid (Riemann sum over the other pixel), then its CDF
+        let mut p = vec![0.0; n];
+        for (q, l) in lp.iter().enumerate() {
+            p[if d == 0 { q / n } else { q % n }] += (l - mx).exp();
+        }
+        let mut cdf = vec![0.0; n];
+        for i in 1..n {
+            cdf[i] = cdf[i - 1] + 0.5 * (p[i] + p[i - 1]);
+        }
+        let z = cdf[n - 1];
+        out[d] = (1..bins)
+            .map(|b| {
+                let t = z * b as f64 / bins as f64;
+                let i = cdf.partition_point(|&v| v < t);
+                let f = (t - cdf[i - 1]) / (cdf[i] - cdf[i - 1]);
+                g[d][i - 1] + f * (g[d][i] - g[d][i - 1])
+            })
+            .collect();
+    }
+    out
+}
+
+/// Two-pixel hole, one 1×2 block: the proposal density is a product of two conditionals (the
+/// second given the first new value); both marginals of the chain match the exact ones.
+#[test]
+fn mh_kernel_with_a_two_pixel_block_is_exact() {
+    let (h, w) = (6, 6);
+    let bins = 20;
+    let crit = chi2_quantile((bins - 1) as f64, 3.0902);
+    let m = tiny_model(6, &[3]);
+    let img = image(h, w, 10);
+    let mut opts = InpaintOptions {
+        hole: (1, 2),
+        center: Some((3, 3)),
+        context: 8,
+        sweeps: 30_000,
+        seed: 2,
+        candidates: 0,
+        block: 2,
+        window: 4,
+        stride: 2,
+        trace: true,
+        drop_proposal_terms: false,
+    };
+    let geo = Geometry::new(&m, h, w, opts.hole, opts.center, opts.context).unwrap();
+    assert_eq!((geo.hole.h, geo.hole.w), (1, 2));
+    let edges = exact_bins_2(&m, &img, w, &geo, bins);
+    let run = |opts: &InpaintOptions| -> [f64; 2] {
+        let r = inpaint(&m, &img, h, w, opts).unwrap();
+        let t = r.trace.unwrap();
+        [0, 1].map(|d| {
+            let vals: Vec<f64> = t.iter().skip(100).step_by(5).map(|v| v[d]).collect();
+            chi2(&vals, &edges[d])
+        })
+    };
+    let good = run(&opts);
+    opts.drop_proposal_terms = true;
+    let bad = run(&opts);
+    println!("1×2 block: chi2({}) correct kernel {good:.1?}, proposal terms dropped {bad:.1?}; 0.999 quantile {crit:.1}", bins - 1);
+    assert!(
+        good.iter().all(|&g| g < crit),
+        "correct kernel {good:?} ≥ {crit:.1}"
+    );
+    assert!(
+        bad.iter().any(|&b| b > crit),
+        "wrong kernel not caught: {bad:?}"
+    );
+}
+
+#[test]
+fn inpainting_and_hole_sampling_are_reproducible_by_seed() {
+    let (h, w) = (14, 15);
+    for hiddens in [vec![4usize], vec![]] {
+        let m = tiny_model(2, &hiddens);
+        let img = image(h, w, 3);
+        let opts = InpaintOptions {
+            hole: (6, 5),
+            sweeps: 2,
+            seed: 7,
+            candidates: 3,
+            block: 3,
+            window: 7,
+            stride: 2,
+            context: 3,
+            ..Default::default()
+        };
+        let a = inpaint(&m, &img, h, w, &opts).unwrap();
+        let b = inpaint(&m, &img, h, w, &opts).unwrap();
+        let c = inpaint(
+            &m,
+            &img,
+            h,
+            w,
+            &InpaintOptions {
+                seed: 8,
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.image), bits(&b.image));
+        assert_ne!(a.image, c.image);
+        assert_eq!(a.acceptance, b.acceptance);
+        assert_eq!(a.acceptance.len(), 2);
+        let g = a.geometry;
+        assert_eq!(
+            g.hole,
+            Rect {
+                top: 4,
+                left: 5,
+                h: 6,
+                w: 5
+            }
+        );
+        assert_eq!(
+            g.crop,
+            Rect {
+                top: 1,
+                left: 2,
+                h: 13 - 1,
+                w: 11
+            }
+        );
+        // only the hole changed
+        for r in 0..h {
+            for col in 0..w {
+                let inside = (4..10).contains(&r) && (5..10).contains(&col);
+                if !inside {
+                    assert_eq!(a.image[r * w + col], img[r * w + col]);
+                }
+            }
+        }
+        println!(
+            "{hiddens:?}: candidates {:?} chose {}, acceptance {:?}",
+            a.candidate_logliks, a.chosen, a.acceptance
+        );
+        assert!(a.candidate_logliks[a.chosen] >= a.candidate_logliks[0]);
+        // ancestral sampling of the hole
+        let s1 = sample_hole(&m, &img, &g, 4);
+        let s2 = sample_hole(&m, &img, &g, 4);
+        let s3 = sample_hole(&m, &img, &g, 5);
+        assert_eq!(bits(&s1), bits(&s2));
+        assert_ne!(s1, s3);
+        // baselines score
+        let mf = mean_fill(&img, &g, 3);
+        let sm = score_fill(&m, &mf, &img, &g).unwrap();
+        let sa = score_fill(&m, &a.image, &img, &g).unwrap();
+        assert!(sm.psnr_db.is_finite() && sa.psnr_db.is_finite());
+        assert!(sa.hole_bits_per_px.is_finite() && sa.crop_bits_per_px.is_finite());
+        let ln2 = std::f64::consts::LN_2;
+        let n_cells = ((g.crop.h - 1) * (g.crop.w - 2)) as f64;
+        assert!((sa.crop_bits_per_px * ln2 * n_cells - a.crop_loglik).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn bad_holes_are_clear_errors() {
+    let m = tiny_model(2, &[3]);
+    let (h, w) = (10, 12);
+    let img = image(h, w, 1);
+    let err = |hole, center| {
+        let o = InpaintOptions {
+            hole,
+            center,
+            sweeps: 1,
+            ..Default::default()
+        };
+        format!("{:#}", inpaint(&m, &img, h, w, &o).unwrap_err())
+    };
+    let e = err((11, 11), None);
+    assert!(e.contains("larger than the 10×12 image"), "{e}");
+    let e = err((4, 4), Some((2, 6)));
+    assert!(
+        e.contains("touches the border") && e.contains("rows above"),
+        "{e}"
+    );
+    let e = err((4, 4), Some((5, 1)));
+    assert!(e.contains("touches the border"), "{e}");
+    let e = err((4, 4), Some((8, 6)));
+    assert!(e.contains("no observed row below"), "{e}");
+    let e = err((4, 4), Some((5, 10)));
+    assert!(e.contains("columns right"), "{e}");
+    let e = err((4, 4), Some((50, 6)));
+    assert!(e.contains("outside the 10×12 image"), "{e}");
+    // fits: 1 row above/left/right (nb_size 3 needs 1), 1 row below
+    let o = InpaintOptions {
+        hole: (8, 10),
+        center: Some((5, 6)),
+        sweeps: 1,
+        ..Default::default()
+    };
+    assert!(inpaint(&m, &img, h, w, &o).is_ok());
+}
+
+#[test]
+fn cli_inpaint_smoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, w) = (24, 28);
+    let img = image(h, w, 4);
+    let (lo, hi) = img
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let bytes: Vec<u8> = img
+        .iter()
+        .map(|v| (40.0 + 170.0 * (v - lo) / (hi - lo)).round() as u8)
+        .collect();
+    let src = dir.path().join("in.png");
+    image::GrayImage::from_raw(w as u32, h as u32, bytes)
+        .unwrap()
+        .save(&src)
+        .unwrap();
+    let out = dir.path().join("out.png");
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_ride"))
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (s, o) = (src.to_str().unwrap(), out.to_str().unwrap());
+    let (rc, stdout, stderr) = run(&[
+        "inpaint", "--model", MODEL, "--image", s, "--hole", "6", "--sweeps", "1", "--seed", "3",
+        "--out", o, "--json",
+    ]);
+    assert_eq!(rc, 0, "{stderr}");
+    println!("{stdout}");
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(v["hole"]["h"].as_u64(), Some(6));
+    assert_eq!(v["hole"]["top"].as_u64(), Some(9));
+    assert_eq!(v["acceptance"].as_array().unwrap().len(), 1);
+    for k in [
+        "hole_bits_per_px",
+        "psnr_db",
+        "seconds",
+        "seconds_per_sweep",
+    ] {
+        assert!(v[k].as_f64().unwrap().is_finite(), "{k}");
+    }
+    let back = ride::images::load_gray(&out, ride::images::GrayMode::Pil).unwrap();
+    assert_eq!((back.w, back.h), (w, h));
+    let (rc, _, stderr) = run(&[
+        "inpaint", "--model", MODEL, "--image", s, "--hole", "30", "--out", o,
+    ]);
+    assert_ne!(rc, 0);
+    assert!(stderr.contains("larger than the 24×28 image"), "{stderr}");
+    let (rc, _, stderr) = run(&[
+        "inpaint", "--model", MODEL, "--image", s, "--hole", "6", "--center", "2,10", "--out", o,
+    ]);
+    assert_ne!(rc, 0);
+    assert!(stderr.contains("touches the border"), "{stderr}");
+}

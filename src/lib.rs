@@ -18,6 +18,7 @@ pub mod modelfile;
 pub mod neighbourhood;
 pub mod optim;
 pub mod perf;
+pub mod plot;
 pub mod progress;
 pub mod real;
 pub mod roofline;

@@ -282,7 +282,9 @@ pub fn emit_slurm(
         abs(dir).display()
     );
     let merge = format!("#!/bin/bash\n#SBATCH --job-name=ride-sweep-merge\n#SBATCH --output={}/slurm-merge-%j.log\nset -euo pipefail\n{common} --merge\n", abs(dir).display());
-    let submit = "#!/bin/bash\n# Submits the array job, then the merge step once every task has finished.\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\njid=$(sbatch --parsable sweep.sbatch)\nsbatch --dependency=afterok:${jid%%;*} merge.sbatch\n";
+    // Extra arguments go to both sbatch calls (they override the #SBATCH lines), e.g.
+    // `./submit.sh --partition=short`; the job ids are printed for squeue/scancel.
+    let submit = "#!/bin/bash\n# Submits the array job, then the merge step once every task has finished.\n# Arguments are passed to both sbatch calls, e.g. ./submit.sh --partition=short\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\njid=$(sbatch --parsable \"$@\" sweep.sbatch)\njid=${jid%%;*}\necho \"sweep array job $jid\"\nmid=$(sbatch --parsable \"$@\" --dependency=afterok:$jid merge.sbatch)\necho \"merge job ${mid%%;*}\"\n";
     for (name, text) in [
         ("sweep.sbatch", array),
         ("merge.sbatch", merge),

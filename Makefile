@@ -1,18 +1,22 @@
 # RIDE (spatial LSTM + MCGSM) — build, test, data and evaluation entry points.
 #
-#   make reproduce   score the original code's trained 1-layer model on the BSDS300 test set
-#   make test        the test suite (release build; needs ../shared)
+#   make reproduce        every paper experiment at this machine's standard scale -> results/, REPORT.md
+#   make reproduce SCALE=paper   the original sizes (days on 2 cores) -> results/paper/
+#   make reproduce-quick  every experiment at a smoke-test size (minutes) -> results/quick/
+#   make test             the test suite (release build; needs ../shared)
 
 CARGO      ?= cargo
 SHARED     ?= ../shared
 SHARED_DATA = $(SHARED)/data
 DATA_DIR   ?= $(or $(RIDE_DATA_DIR),data)
 MODEL      ?= $(SHARED)/models/ride1_bsds300.npz
+SCALE      ?= standard
+WORKERS    ?= 1
 RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: data build test eval-fixture reproduce bench bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
+.PHONY: data build test eval-fixture reproduce reproduce-quick report bench bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR); an existing real directory of the same
 # name is left alone. Without $(SHARED_DATA), say where the official archives are and fail
@@ -54,8 +58,18 @@ test:
 eval-fixture: data build
 	$(RIDE) --data-dir $(DATA_DIR) eval --model $(MODEL) $(DATA_DIR)/bsds300/gray/test
 
-# For now the reproduction is the fixture evaluation (the full harness is issue 4).
-reproduce: eval-fixture
+# The paper's tables, ablation sweeps, textures and inpainting from experiments/reproduce.toml:
+# CSV tables, figures (PNG + SVG) and REPORT.md. Finished rows and sweep cells are kept, so an
+# interrupted run continues where it stopped when restarted.
+reproduce: data build
+	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale $(SCALE) --workers $(WORKERS)
+
+reproduce-quick: data build
+	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale quick
+
+# Rewrite REPORT.md from the results already there.
+report: build
+	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale $(SCALE) --report-only
 
 # Criterion benchmarks, then the roofline (FMA peak, every kernel at 1 and 2 threads, GFLOP/s,
 # share of peak, paper-scale projection) written to results/bench/roofline.{csv,json}.
@@ -85,6 +99,7 @@ deadleaves-quick: build
 
 bench: build
 	$(CARGO) bench --bench recurrence
+	$(RIDE) bench --harvest target/criterion --out results/bench
 	$(RIDE) bench --roofline --threads 1,2 --out results/bench
 
 fmt:

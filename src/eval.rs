@@ -5,7 +5,7 @@
 
 use crate::model::Ride;
 use crate::real::Real;
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 /// Non-overlapping `t × t` tiles from the top-left of a row-major `h × w` image (partial tiles
 /// at the right and bottom edges are dropped).
@@ -329,4 +329,29 @@ pub fn tile_bits_over_common<T: Real>(
     } else {
         tile_bits_common(model, tiles, t, batch)
     }
+}
+
+/// EoRIDE and the single model over the pixels all 8 transforms predict, for whole images in
+/// model units cut into `t × t` tiles: (ensemble score, single-model score on the same pixels).
+pub fn score_ensemble<T: Real>(
+    model: &Ride<T>,
+    images: &[crate::images::GrayImage],
+    t: usize,
+) -> Result<(Score, Score)> {
+    let (mut ens, mut single) = (vec![], vec![]);
+    let mut n_common = 0;
+    for g in images {
+        let t = t.min(g.h).min(g.w);
+        let ts = tiles(&g.data, g.h, g.w, t);
+        let (l, n) = transform_logliks(model, &ts, t, 16)
+            .with_context(|| format!("scoring {} under 8 transforms", g.name))?;
+        n_common = n;
+        ens.extend(l.iter().map(|l| ensemble_bits(l, n)));
+        single.extend(l.iter().map(|l| l[0] / n as f64 / std::f64::consts::LN_2));
+    }
+    let pixels = ens.len() * n_common;
+    Ok((
+        Score::from_tiles(&ens, pixels),
+        Score::from_tiles(&single, pixels),
+    ))
 }

@@ -4,6 +4,7 @@
 //! One paper concept per module; each fast kernel sits beside its plain reference.
 
 pub mod config;
+pub mod criterion_harvest;
 pub mod data;
 pub mod eval;
 pub mod finetune;
@@ -21,6 +22,7 @@ pub mod perf;
 pub mod plot;
 pub mod progress;
 pub mod real;
+pub mod reproduce;
 pub mod roofline;
 pub mod sample;
 pub mod simd_math;

@@ -137,6 +137,10 @@ enum Cmd {
         /// Output folder for roofline.csv and roofline.json.
         #[arg(long, default_value = "results/bench")]
         out: PathBuf,
+        /// Instead of measuring, collect criterion's results from this folder (e.g.
+        /// target/criterion) into OUT/criterion.csv.
+        #[arg(long)]
+        harvest: Option<PathBuf>,
     },
     /// Train a model from an experiment config (RIDE or the MCGSM baseline), then score its
     /// test images. Writes model.safetensors, checkpoint.safetensors, train_log.csv and
@@ -173,6 +177,28 @@ enum Cmd {
         /// Write a Slurm array job script (one task per cell) and a merge step into DIR.
         #[arg(long)]
         emit_slurm: Option<PathBuf>,
+    },
+    /// Run the paper's experiments (tables, ablation sweeps, textures, inpainting) at one scale
+    /// from experiments/reproduce.toml, writing CSV tables, figures and REPORT.md.
+    Reproduce {
+        /// quick (minutes, smoke test), standard (this machine, hours) or paper (original sizes).
+        #[arg(long, default_value = "standard")]
+        scale: String,
+        /// Folder of the experiment configs.
+        #[arg(long, default_value = "experiments")]
+        experiments: PathBuf,
+        /// Results root (default: results for standard, results/<scale> otherwise).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only these experiments (repeatable).
+        #[arg(long)]
+        only: Vec<String>,
+        /// Sweep cells trained at the same time.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Only rewrite REPORT.md from the existing results.
+        #[arg(long)]
+        report_only: bool,
     },
     /// Convert a model file (e.g. the original code's npz) to our safetensors format.
     Convert {
@@ -258,12 +284,23 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Bench {
+            harvest: Some(dir),
+            out,
+            ..
+        } => {
+            let csv = out.join("criterion.csv");
+            let rows = ride::criterion_harvest::harvest(&dir, &csv)?;
+            println!("{} criterion results → {}", rows.len(), csv.display());
+            Ok(())
+        }
+        Cmd::Bench {
             roofline: _,
             threads,
             json,
             filter,
             min_time,
             out,
+            harvest: None,
         } => ride::roofline::run(&ride::roofline::Options {
             threads,
             json,
@@ -415,6 +452,29 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&o)?);
             }
             Ok(())
+        }
+        Cmd::Reproduce {
+            scale,
+            experiments,
+            out,
+            only,
+            workers,
+            report_only,
+        } => {
+            let out = out.unwrap_or_else(|| ride::reproduce::default_out(&scale));
+            let opts = ride::reproduce::Options {
+                experiments,
+                data_dir: cli.data_dir.clone(),
+                out,
+                scale,
+                only,
+                workers,
+            };
+            if report_only {
+                ride::reproduce::report_only(&opts)
+            } else {
+                ride::reproduce::run(&opts)
+            }
         }
         Cmd::Sweep {
             config,

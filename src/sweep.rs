@@ -25,6 +25,49 @@ pub struct SweepConfig {
     /// dotted config key → value applied to every cell (before the grid values)
     #[serde(default)]
     pub set: toml::Table,
+    /// per scale (`quick`, `standard`, `paper`): dotted overrides applied after `set`, used by
+    /// `ride reproduce --scale`; without a scale the file runs as written
+    #[serde(default)]
+    pub scale: std::collections::BTreeMap<String, toml::Table>,
+    /// how `ride reproduce` plots the sweep (bits/px against one grid key)
+    pub plot: Option<SweepPlot>,
+}
+
+/// Plot of a sweep: x = the grid key's value (or the length / first element of a list value),
+/// one series per sweep; sweeps with the same `figure` share one figure.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepPlot {
+    pub figure: String,
+    pub x: String,
+    #[serde(default)]
+    pub x_of: XOf,
+    pub x_label: String,
+    pub series: String,
+    #[serde(default)]
+    pub log_x: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XOf {
+    #[default]
+    Value,
+    Len,
+    First,
+}
+
+impl SweepPlot {
+    /// The x coordinate of a cell, from its overrides.
+    pub fn x_value(&self, overrides: &[(String, toml::Value)]) -> Option<f64> {
+        let v = &overrides.iter().find(|(k, _)| *k == self.x)?.1;
+        let num = |v: &toml::Value| v.as_integer().map(|i| i as f64).or_else(|| v.as_float());
+        match self.x_of {
+            XOf::Value => num(v),
+            XOf::Len => v.as_array().map(|a| a.len() as f64),
+            XOf::First => v.as_array().and_then(|a| a.first()).and_then(num),
+        }
+    }
 }
 
 /// One cell of the grid.
@@ -65,7 +108,7 @@ pub struct Row {
     pub git_commit: String,
 }
 
-fn set_dotted(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+pub fn set_dotted(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
     let mut parts: Vec<&str> = key.split('.').collect();
     let last = parts.pop().context("empty grid key")?;
     let mut t = root;
@@ -101,6 +144,19 @@ impl SweepConfig {
 
     /// The cartesian product of the grid (keys sorted) × seeds, as validated configs.
     pub fn cells(&self, base: &toml::Table) -> Result<Vec<Cell>> {
+        self.cells_at_scale(base, None)
+    }
+
+    /// [`Self::cells`] with the overrides of `scale` (an error if the file has none for it).
+    pub fn cells_at_scale(&self, base: &toml::Table, scale: Option<&str>) -> Result<Vec<Cell>> {
+        let scale_set = match scale {
+            None => toml::Table::new(),
+            Some(s) => self
+                .scale
+                .get(s)
+                .cloned()
+                .with_context(|| format!("sweep '{}' has no [scale.{s}] section", self.name))?,
+        };
         let mut keys: Vec<&String> = self.grid.keys().collect();
         keys.sort();
         let mut combos: Vec<Vec<(String, toml::Value)>> = vec![vec![]];
@@ -131,7 +187,12 @@ impl SweepConfig {
             for &seed in &seeds {
                 let index = cells.len();
                 let mut t = base.clone();
-                for (k, v) in self.set.iter().chain(overrides.iter().map(|(k, v)| (k, v))) {
+                for (k, v) in self
+                    .set
+                    .iter()
+                    .chain(scale_set.iter())
+                    .chain(overrides.iter().map(|(k, v)| (k, v)))
+                {
                     set_dotted(&mut t, k, v.clone())?;
                 }
                 t.insert("seed".into(), toml::Value::Integer(seed as i64));

@@ -134,7 +134,7 @@ pub struct Outcome {
     pub config: Experiment,
 }
 
-fn config_hash(cfg: &Experiment) -> String {
+pub fn config_hash(cfg: &Experiment) -> String {
     // FNV-1a over the canonical TOML of the config: resuming with another config is an error
     let text = toml::to_string(cfg).unwrap_or_default();
     let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {

@@ -192,9 +192,39 @@ fn committed_configs_are_valid() {
         if !name.ends_with(".toml") {
             continue;
         }
+        let raw: toml::Table = toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
         if name.starts_with("sweep_") {
             let (s, base) = ride::sweep::SweepConfig::load(&p).unwrap();
             assert!(!s.cells(&base).unwrap().is_empty(), "{name}");
+            for scale in s.scale.keys() {
+                let cells = s.cells_at_scale(&base, Some(scale));
+                assert!(!cells.unwrap().is_empty(), "{name} at {scale}");
+            }
+        } else if name == "reproduce.toml" {
+            let suite: ride::reproduce::Suite =
+                toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            let all = suite
+                .tables
+                .iter()
+                .chain(&suite.sweeps)
+                .chain(&suite.inpainting);
+            for n in all {
+                assert!(
+                    Path::new("experiments").join(format!("{n}.toml")).is_file(),
+                    "{n}"
+                );
+            }
+        } else if raw.contains_key("rows") {
+            let t = ride::reproduce::table::TableConfig::load(&p).unwrap();
+            for scale in ride::reproduce::SCALES {
+                t.resolve(scale, Path::new("experiments"), Path::new("results"))
+                    .unwrap_or_else(|e| panic!("{name} at {scale}: {e:#}"));
+            }
+        } else if raw.contains_key("cases") {
+            for scale in ride::reproduce::SCALES {
+                ride::reproduce::run_inpainting::load(&p, scale)
+                    .unwrap_or_else(|e| panic!("{name} at {scale}: {e:#}"));
+            }
         } else {
             ride::config::Experiment::load(&p).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         }

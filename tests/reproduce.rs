@@ -1,0 +1,172 @@
+//! `ride reproduce --scale quick`: every experiment of experiments/reproduce.toml end to end at
+//! the smoke-test size — CSV schemas, figures with content (ink in the plot area and the text
+//! band), the report, and that a rerun reuses every finished row.
+
+use ride::plot::png_content;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const TABLE_HEADER: &str = "experiment,row,label,model,bits_per_px,sem,tiles,pixels,parameters,train_seconds,eval_seconds,scale,seed,git_commit,config_hash,note";
+const INPAINT_HEADER: &str = "case,image,method,hole_bits_per_px,crop_bits_per_px,psnr_db,acceptance,sweeps,seconds,hole,seed,scale,git_commit,config_hash";
+
+fn reproduce(out: &Path, extra: &[&str]) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_ride"))
+        .args([
+            "--data-dir",
+            "../shared/data",
+            "reproduce",
+            "--scale",
+            "quick",
+            "--out",
+        ])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("runs");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+fn csv_rows(path: &Path, header: &str) -> Vec<csv::StringRecord> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        text.lines().next(),
+        Some(header),
+        "{}: schema",
+        path.display()
+    );
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    r.records().map(|x| x.expect("CSV row")).collect()
+}
+
+fn assert_figure(stem: &Path) {
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    assert!(svg.is_file(), "{} missing", svg.display());
+    let c = png_content(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+    assert!(
+        c.plot_area_ink > 0.005 && c.text_band_ink > 0.002,
+        "{}: too little content ({c:?})",
+        png.display()
+    );
+}
+
+#[test]
+fn quick_reproduction_writes_every_table_figure_and_the_report() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out: PathBuf = tmp.path().join("quick");
+    let t0 = Instant::now();
+    let (rc, err) = reproduce(&out, &[]);
+    let first = t0.elapsed().as_secs_f64();
+    assert_eq!(rc, 0, "{err}");
+    println!("ride reproduce --scale quick: {first:.0} s");
+
+    // tables: one row per model, finite numbers, the scale recorded
+    for (table, rows) in [
+        ("deadleaves", 4),
+        ("bsds300_large", 6),
+        ("vanhateren", 5),
+        ("textures", 8),
+    ] {
+        let dir = out.join(table);
+        let recs = csv_rows(&dir.join("table.csv"), TABLE_HEADER);
+        assert_eq!(recs.len(), rows, "{table}: rows");
+        for r in &recs {
+            let bits: f64 = r[4].parse().expect("bits_per_px");
+            let sem: f64 = r[5].parse().expect("sem");
+            assert!(
+                bits.is_finite() && sem.is_finite() && sem >= 0.0,
+                "{table}: {r:?}"
+            );
+            assert_eq!(&r[11], "quick");
+            assert!(r[8].parse::<usize>().expect("parameters") > 0);
+        }
+        assert!(dir.join("provenance.json").is_file());
+        assert_figure(&dir.join("learning_curves"));
+        assert_figure(&dir.join("samples"));
+    }
+    // sweeps: every cell once, in the common schema; one figure per swept quantity
+    for (sweep, cells) in [
+        ("sweep_nb_size", 4),
+        ("sweep_nb_size_mcgsm", 4),
+        ("sweep_layers", 3),
+        ("sweep_hiddens", 4),
+        ("sweep_components", 3),
+    ] {
+        let recs = csv_rows(&out.join(sweep).join("table.csv"), TABLE_HEADER);
+        assert_eq!(recs.len(), cells, "{sweep}");
+        let mut rows: Vec<&str> = recs.iter().map(|r| r.get(1).unwrap_or("")).collect();
+        rows.dedup();
+        assert_eq!(rows.len(), cells, "{sweep}: a cell twice");
+    }
+    for fig in ["nb_size", "layers", "hiddens", "components"] {
+        assert_figure(&out.join("ablations").join(fig));
+    }
+    // inpainting: 4 cases × (mean, MCGSM, RIDE, original)
+    let recs = csv_rows(&out.join("inpainting/inpainting.csv"), INPAINT_HEADER);
+    assert_eq!(recs.len(), 16);
+    for r in &recs {
+        let bits: f64 = r[3].parse().expect("hole bits");
+        assert!(bits.is_finite(), "{r:?}");
+    }
+    assert_figure(&out.join("inpainting/inpainting"));
+    let report = std::fs::read_to_string(out.join("REPORT.md")).expect("REPORT.md");
+    for needle in [
+        "Dead leaves",
+        "BSDS300, large images",
+        "van Hateren",
+        "Brodatz texture synthesis",
+        "## Ablations",
+        "## Inpainting",
+        "Reduced scale",
+        "3.914",
+        "RIDE beats the MCGSM",
+    ] {
+        assert!(report.contains(needle), "REPORT.md lacks '{needle}'");
+    }
+
+    // a rerun reuses every finished row: same table, a fraction of the time
+    let before = std::fs::read(out.join("deadleaves/table.csv")).expect("table");
+    let t1 = Instant::now();
+    let (rc, err) = reproduce(&out, &["--only", "deadleaves"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.contains("reused"), "{err}");
+    assert_eq!(
+        std::fs::read(out.join("deadleaves/table.csv")).expect("table"),
+        before
+    );
+    println!("rerun of deadleaves: {:.1} s", t1.elapsed().as_secs_f64());
+}
+
+#[test]
+fn unknown_scale_and_experiment_are_clear_errors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let o = Command::new(env!("CARGO_BIN_EXE_ride"))
+        .args(["reproduce", "--scale", "huge", "--out"])
+        .arg(tmp.path())
+        .output()
+        .expect("runs");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown scale 'huge'"));
+    let (rc, err) = reproduce(tmp.path(), &["--only", "nosuch"]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("--only nosuch"), "{err}");
+}
+
+#[test]
+fn every_table_resolves_at_every_scale() {
+    let dir = Path::new("experiments");
+    for name in ["deadleaves", "bsds300_large", "vanhateren", "textures"] {
+        let cfg = ride::reproduce::table::TableConfig::load(&dir.join(format!("{name}.toml")))
+            .expect("loads");
+        for scale in ride::reproduce::SCALES {
+            let t = cfg
+                .resolve(scale, dir, Path::new("results"))
+                .unwrap_or_else(|e| panic!("{name} at {scale}: {e:#}"));
+            assert_eq!(t.rows.len(), cfg.rows.len());
+        }
+    }
+}

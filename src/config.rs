@@ -36,6 +36,18 @@ pub enum DataConfig {
         #[serde(default = "yes")]
         test_gray_png: bool,
     },
+    /// BSDS300 `size × size` patches, DC removed, zero-padded to the model's neighbourhood
+    /// (`data::bsds300_patches`): `train_patches` random patches of the training images,
+    /// `test_patches` of the test images (JPEG → PIL gray, dequantised like the training set).
+    #[serde(rename = "bsds300_patches")]
+    Bsds300Patches {
+        size: usize,
+        train_patches: usize,
+        test_patches: usize,
+        /// use only the first N training / test images (ids sorted numerically)
+        train_limit: Option<usize>,
+        test_limit: Option<usize>,
+    },
     /// van Hateren .iml in the log domain (protocol in `data::vanhateren`), split by image id.
     Vanhateren {
         train_ids: Vec<String>,
@@ -289,6 +301,14 @@ impl Experiment {
             }
             if !(s.lr > 0.0 && s.lr.is_finite()) {
                 bail!("training.stages[{i}].lr must be a positive number");
+            }
+        }
+        if let DataConfig::Bsds300Patches { size, .. } = &self.data {
+            if let Some((i, s)) = stages.iter().enumerate().find(|(_, s)| s.patch != *size) {
+                bail!(
+                    "training.stages[{i}].patch = {} but data.size = {size}: with bsds300_patches every stage trains on the whole (padded) patch",
+                    s.patch
+                );
             }
         }
         if m.kind == ModelKind::Ride && t.stages.is_empty() {

@@ -124,6 +124,9 @@ pub struct Outcome {
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub test: Score,
+    /// patch data sets: 63- and 64-dimensional log-likelihoods (nats per patch)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patches: Option<PatchScore>,
     pub finetune: Vec<FinetuneReport>,
     pub stopped_early: bool,
     pub model_file: String,
@@ -174,19 +177,19 @@ fn read_log(path: &Path, keep: usize) -> Result<Vec<LogRow>> {
 fn finetune_cells(
     model: &Ride<f32>,
     images: &[GrayImage],
-    patch: usize,
+    (ph, pw): (usize, usize),
     count: usize,
     seed: u64,
     chunks: usize,
 ) -> Result<Cells> {
-    let mut patches = data::extract_checked(images, patch, false)?;
+    let mut patches = data::patches::extract_rect_checked(images, (ph, pw), false)?;
     data::shuffle_and_cap(&mut patches, seed, None);
-    let grid = model.nb.grid(patch, patch).map_or(1, |(a, b)| a * b).max(1);
+    let grid = model.nb.grid(ph, pw).map_or(1, |(a, b)| a * b).max(1);
     patches.truncate(count.div_ceil(grid));
     let mut cells = Cells::default();
     for group in patches.chunks(256) {
         let refs: Vec<&[f64]> = group.iter().map(|p| p.as_slice()).collect();
-        let b = model.prepare(&refs, patch, patch, chunks)?;
+        let b = model.prepare(&refs, ph, pw, chunks)?;
         let (u, y) = model.features(&b);
         cells.u.extend(u.iter().map(|&v| v as f64));
         cells.y.extend(y.iter().map(|&v| v as f64));
@@ -217,7 +220,7 @@ fn run_finetune(
     cfg: &Experiment,
     model: &mut Ride<f32>,
     images: &[GrayImage],
-    patch: usize,
+    patch: (usize, usize),
     stream: u64,
     log: &dyn Fn(&str),
 ) -> Result<FinetuneReport> {
@@ -259,6 +262,67 @@ fn run_finetune(
     Ok(report)
 }
 
+/// Log-likelihoods of BSDS300-style patches (`data::bsds300_patches`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PatchScore {
+    /// per patch: 63-dim log-likelihood / 63 / ln 2 (bit/px), mean ± SEM over patches
+    pub score: Score,
+    /// mean ± SEM over patches of the 63-dim log-likelihood (DC removed, last pixel dropped), nats
+    pub nats63: f64,
+    pub nats63_sem: f64,
+    /// the same for the 64-dim patch: + log p(DC) + log(1/64), nats
+    pub nats64: f64,
+    pub nats64_sem: f64,
+    /// the DC density: a 10-component Gaussian mixture fitted to the training patches' DCs
+    pub dc_model: crate::data::bsds300_patches::Gmm1,
+}
+
+/// Scores padded DC-free patches (`test`, canvases whose grid is the patch) and their DCs.
+pub fn score_patches(
+    model: &Ride<f32>,
+    test: &[GrayImage],
+    dc_train: &[f64],
+    dc_test: &[f64],
+) -> Result<PatchScore> {
+    let Some(first) = test.first() else {
+        bail!("no test patches");
+    };
+    let (ch, cw) = (first.h, first.w);
+    let cells = model.nb.grid(ch, cw).map_or(0, |(a, b)| a * b);
+    if cells < 2 {
+        bail!("test patches of {ch}×{cw} leave fewer than 2 cells");
+    }
+    let gmm = crate::data::bsds300_patches::Gmm1::fit(dc_train, 10, 100);
+    let (mut l63, mut l64) = (vec![], vec![]);
+    for (group, dcs) in test.chunks(256).zip(dc_test.chunks(256)) {
+        let refs: Vec<&[f64]> = group.iter().map(|g| g.data.as_slice()).collect();
+        let b = model.prepare(&refs, ch, cw, rayon::current_num_threads())?;
+        for (ll, &dc) in model.loglik_map(&b).iter().zip(dcs) {
+            let x = ll[..cells - 1].iter().sum::<f64>();
+            l63.push(x);
+            l64.push(x + gmm.log_pdf(dc) - (cells as f64).ln());
+        }
+    }
+    let mean_sem = |v: &[f64]| {
+        let n = v.len() as f64;
+        let m = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        (m, (var / n).sqrt())
+    };
+    let (n63, s63) = mean_sem(&l63);
+    let (n64, s64) = mean_sem(&l64);
+    let d = (cells - 1) as f64 * std::f64::consts::LN_2;
+    let per: Vec<f64> = l63.iter().map(|x| x / d).collect();
+    Ok(PatchScore {
+        score: Score::from_tiles(&per, per.len() * (cells - 1)),
+        nats63: n63,
+        nats63_sem: s63,
+        nats64: n64,
+        nats64_sem: s64,
+        dc_model: gmm,
+    })
+}
+
 /// Mean log-likelihood rate (bit/px) of the images' tiles (or whole images when smaller).
 pub fn score_images(model: &Ride<f32>, images: &[GrayImage], tile: usize) -> Result<Score> {
     let mut per_tile = vec![];
@@ -281,7 +345,14 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
     let log_path = out.join("train_log.csv");
     let chash = config_hash(cfg);
     let say = |s: &str| eprintln!("[{}] {s}", cfg.name);
-    let Dataset { mut train, test } = load_data(cfg, data_dir)?;
+    let Dataset {
+        mut train,
+        test,
+        dc,
+    } = load_data(cfg, data_dir)?;
+    // patch data sets: every training patch is the whole padded canvas
+    let canvas = crate::data::experiment::patch_canvas(cfg)?;
+    let dims = |p: usize| canvas.unwrap_or((p, p));
     let t = &cfg.training;
     let valid_imgs: Vec<GrayImage> = if t.validation_images > 0 {
         if t.validation_images >= train.len() {
@@ -394,7 +465,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
             say("training.stages are not used for an MCGSM baseline (L-BFGS only)");
         }
         if pos.stage == 0 {
-            let patch = cfg.finetune.patch.unwrap_or(16);
+            let patch = dims(cfg.finetune.patch.unwrap_or(16));
             reports.push(run_finetune(cfg, &mut model, &train, patch, 0, &say)?);
             pos.stage = 1;
         }
@@ -424,7 +495,8 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                     opt.restore(&tensors, pos.adam_t);
                 }
             }
-            let mut patches = data::extract_checked(&train, st.patch, t.flip)?;
+            let (ph, pw) = dims(st.patch);
+            let mut patches = data::patches::extract_rect_checked(&train, (ph, pw), t.flip)?;
             let n_batches = patches
                 .len()
                 .min(t.max_patches.unwrap_or(usize::MAX))
@@ -434,8 +506,8 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                     "stage {}/{} ({}×{}, lr {})",
                     s + 1,
                     t.stages.len(),
-                    st.patch,
-                    st.patch,
+                    ph,
+                    pw,
                     st.lr
                 ),
                 (n_batches * st.epochs) as u64,
@@ -456,7 +528,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                         .iter()
                         .map(|&k| patches[k].as_slice())
                         .collect();
-                    let b = model.prepare(&refs, st.patch, st.patch, t.chunks)?;
+                    let b = model.prepare(&refs, ph, pw, t.chunks)?;
                     let loss = model.loss_and_grad_with(&b, &mut work);
                     let grad = work.grad.as_ref().context("no gradient")?;
                     let finite = loss.is_finite()
@@ -515,7 +587,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                 recent.iter().sum::<f64>() / recent.len().max(1) as f64
             ));
             if cfg.finetune.enabled {
-                let patch = cfg.finetune.patch.unwrap_or(st.patch);
+                let patch = dims(cfg.finetune.patch.unwrap_or(st.patch));
                 reports.push(run_finetune(
                     cfg,
                     &mut model,
@@ -555,7 +627,13 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
     write_atomic(&model_path, &to_safetensors(&model)?)?;
     write_log(&log_path, &log_rows)?;
     let te = Instant::now();
-    let test_score = score_images(&model, &test, cfg.evaluation.tile)?;
+    let (test_score, patch_score) = match (&dc, canvas) {
+        (Some((dc_train, dc_test)), Some(_)) => {
+            let p = score_patches(&model, &test, dc_train, dc_test)?;
+            (p.score.clone(), Some(p))
+        }
+        _ => (score_images(&model, &test, cfg.evaluation.tile)?, None),
+    };
     let eval_seconds = te.elapsed().as_secs_f64();
     say(&format!(
         "test: {:.4} ± {:.4} bit/px over {} tiles",
@@ -569,6 +647,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
         train_seconds,
         eval_seconds,
         test: test_score,
+        patches: patch_score,
         finetune: reports,
         stopped_early: pos.stopped,
         model_file: model_path.display().to_string(),

@@ -18,6 +18,20 @@ const STREAM_TEST: u64 = 4;
 pub struct Dataset {
     pub train: Vec<GrayImage>,
     pub test: Vec<GrayImage>,
+    /// patch data sets: the DC component of every training and test patch
+    pub dc: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+/// For patch data sets: the canvas every training patch and test image has (model grid = the
+/// patch), which replaces the stages' square patch size.
+pub fn patch_canvas(cfg: &Experiment) -> Result<Option<(usize, usize)>> {
+    match &cfg.data {
+        DataConfig::Bsds300Patches { size, .. } => {
+            let nb = Neighbourhood::causal(cfg.model.nb_size)?;
+            Ok(Some(data::bsds300_patches::canvas(&nb, *size)))
+        }
+        _ => Ok(None),
+    }
 }
 
 pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
@@ -59,7 +73,42 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
                     *test_limit,
                 )?
             };
-            Dataset { train, test }
+            Dataset {
+                train,
+                test,
+                dc: None,
+            }
+        }
+        DataConfig::Bsds300Patches {
+            size,
+            train_patches,
+            test_patches,
+            train_limit,
+            test_limit,
+        } => {
+            let nb = Neighbourhood::causal(cfg.model.nb_size)?;
+            let split = |split, limit: &Option<usize>, count: usize, s: u64| -> Result<_> {
+                let imgs = data::bsds300::load(data_dir, split, true, seed, *limit)?;
+                let v = data::bsds300_patches::sample_patches(&imgs, &nb, *size, count, s)?;
+                Ok(v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())
+            };
+            let (train, dc_train) = split(
+                data::bsds300::Split::Train,
+                train_limit,
+                *train_patches,
+                seed,
+            )?;
+            let (test, dc_test) = split(
+                data::bsds300::Split::Test,
+                test_limit,
+                *test_patches,
+                seed ^ STREAM_TEST,
+            )?;
+            Dataset {
+                train,
+                test,
+                dc: Some((dc_train, dc_test)),
+            }
         }
         DataConfig::Vanhateren {
             train_ids,
@@ -67,6 +116,7 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
         } => Dataset {
             train: data::vanhateren::load(data_dir, train_ids, seed)?,
             test: data::vanhateren::load(data_dir, test_ids, seed ^ STREAM_TEST)?,
+            dc: None,
         },
         DataConfig::Deadleaves {
             size,
@@ -91,7 +141,11 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
                     }
                 }
             }
-            Dataset { train, test }
+            Dataset {
+                train,
+                test,
+                dc: None,
+            }
         }
         DataConfig::Brodatz { plate, train_rows } => {
             let img = data::brodatz::load_plate(data_dir, plate)?;
@@ -110,6 +164,7 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
             Dataset {
                 train: vec![split(0, *train_rows, "train")],
                 test: vec![split(*train_rows, img.h, "test")],
+                dc: None,
             }
         }
     };

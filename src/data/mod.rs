@@ -20,6 +20,7 @@
 
 pub mod brodatz;
 pub mod bsds300;
+pub mod bsds300_patches;
 pub mod deadleaves;
 pub mod experiment;
 pub mod patches;

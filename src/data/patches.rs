@@ -13,7 +13,12 @@ use rand::seq::SliceRandom;
 /// # Panics
 /// If `size == 0`.
 pub fn extract(images: &[GrayImage], size: usize, flip: bool) -> Vec<Vec<f64>> {
-    assert!(size > 0, "patch size must be positive");
+    extract_rect(images, (size, size), flip)
+}
+
+/// [`extract`] with `ph × pw` tiles.
+pub fn extract_rect(images: &[GrayImage], (ph, pw): (usize, usize), flip: bool) -> Vec<Vec<f64>> {
+    assert!(ph > 0 && pw > 0, "patch size must be positive");
     let mut out = vec![];
     for img in images {
         assert_eq!(
@@ -22,15 +27,15 @@ pub fn extract(images: &[GrayImage], size: usize, flip: bool) -> Vec<Vec<f64>> {
             "{}: data size mismatch",
             img.name
         );
-        for r0 in (0..img.h / size).map(|t| t * size) {
-            for c0 in (0..img.w / size).map(|t| t * size) {
-                let mut tile = Vec::with_capacity(size * size);
-                for r in r0..r0 + size {
-                    tile.extend_from_slice(&img.data[r * img.w + c0..][..size]);
+        for r0 in (0..img.h / ph).map(|t| t * ph) {
+            for c0 in (0..img.w / pw).map(|t| t * pw) {
+                let mut tile = Vec::with_capacity(ph * pw);
+                for r in r0..r0 + ph {
+                    tile.extend_from_slice(&img.data[r * img.w + c0..][..pw]);
                 }
                 if flip {
                     let mut mirror = tile.clone();
-                    for row in mirror.chunks_exact_mut(size) {
+                    for row in mirror.chunks_exact_mut(pw) {
                         row.reverse();
                     }
                     out.push(tile);
@@ -47,19 +52,28 @@ pub fn extract(images: &[GrayImage], size: usize, flip: bool) -> Vec<Vec<f64>> {
 /// [`extract`], failing with a clear message when there are no images, the size is zero, or no
 /// image is large enough for one patch.
 pub fn extract_checked(images: &[GrayImage], size: usize, flip: bool) -> Result<Vec<Vec<f64>>> {
+    extract_rect_checked(images, (size, size), flip)
+}
+
+/// [`extract_checked`] with `ph × pw` tiles.
+pub fn extract_rect_checked(
+    images: &[GrayImage],
+    (ph, pw): (usize, usize),
+    flip: bool,
+) -> Result<Vec<Vec<f64>>> {
     if images.is_empty() {
         bail!("no training images");
     }
-    if size == 0 {
+    if ph == 0 || pw == 0 {
         bail!("patch size must be positive");
     }
-    let patches = extract(images, size, flip);
+    let patches = extract_rect(images, (ph, pw), flip);
     if patches.is_empty() {
         let (h, w) = images
             .iter()
             .fold((0, 0), |(h, w), i| (h.max(i.h), w.max(i.w)));
         bail!(
-            "no {size}×{size} patch fits in any of the {} training images (largest height {h}, \
+            "no {ph}×{pw} patch fits in any of the {} training images (largest height {h}, \
              largest width {w})",
             images.len()
         );

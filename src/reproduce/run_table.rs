@@ -142,11 +142,18 @@ fn run_row(
                 seed: cfg.seed,
                 git_commit: o.git_commit,
                 config_hash: hash,
-                note: if o.stopped_early {
-                    "stopped early on the validation images".into()
-                } else {
-                    String::new()
-                },
+                note: [
+                    o.patches.as_ref().map(|p| format!(
+                        "{} test patches: 63 dims (DC removed) {:.2} ± {:.2} nats, 64 dims (+ log p(DC) + log 1/64) {:.2} ± {:.2} nats",
+                        p.score.tiles, p.nats63, p.nats63_sem, p.nats64, p.nats64_sem
+                    )),
+                    o.stopped_early
+                        .then(|| "stopped early on the validation images".to_string()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
             }
         }
         RowKind::Ensemble { of, test_images: n } => {

@@ -130,11 +130,14 @@ impl Gmm1 {
     // per-component log(w_j N(v; μ_j, σ_j²)) into `out`; returns their log-sum-exp
     fn component_logs(&self, v: f64, out: &mut [f64]) -> f64 {
         let mut mx = f64::NEG_INFINITY;
-        for j in 0..self.weights.len() {
-            out[j] = self.weights[j].max(1e-300).ln()
-                - 0.5 * (2.0 * std::f64::consts::PI * self.vars[j]).ln()
-                - 0.5 * (v - self.means[j]).powi(2) / self.vars[j];
-            mx = mx.max(out[j]);
+        for (o, ((w, m), var)) in out
+            .iter_mut()
+            .zip(self.weights.iter().zip(&self.means).zip(&self.vars))
+        {
+            *o = w.max(1e-300).ln()
+                - 0.5 * (2.0 * std::f64::consts::PI * var).ln()
+                - 0.5 * (v - m).powi(2) / var;
+            mx = mx.max(*o);
         }
         mx + out.iter().map(|l| (l - mx).exp()).sum::<f64>().ln()
     }

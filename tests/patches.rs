@@ -1,6 +1,9 @@
 //! BSDS300 8×8 patches: the padded canvas makes the model's grid the patch, patches are
 //! DC-free, the DC mixture is a density, and the 64-dim Jacobian term is log(1/n).
 
+// The determinant is computed on an explicit matrix, indexed by row and column.
+#![allow(clippy::needless_range_loop)]
+
 use ride::data::bsds300_patches::{canvas, padding, sample_patches, Gmm1};
 use ride::images::GrayImage;
 use ride::neighbourhood::Neighbourhood;

@@ -41,6 +41,9 @@ pub struct HarvestRow {
     /// elements (grid cells, rows) per iteration, if the benchmark declares a throughput
     pub elements: Option<u64>,
     pub elements_per_s: Option<f64>,
+    /// when criterion wrote the estimate (file time, UTC)
+    pub measured_utc: String,
+    /// commit of the binary that harvested (`make bench` measures and harvests from one tree)
     pub git_commit: String,
     pub cpu: String,
 }
@@ -78,6 +81,10 @@ pub fn harvest(criterion_dir: &Path, csv_out: &Path) -> Result<Vec<HarvestRow>> 
                     mean_ns_hi95: e.mean.confidence_interval.upper_bound,
                     elements,
                     elements_per_s: elements.map(|n| n as f64 / (e.mean.point_estimate * 1e-9)),
+                    measured_utc: std::fs::metadata(&est)
+                        .and_then(|m| m.modified())
+                        .map(crate::reproduce::utc_of)
+                        .unwrap_or_default(),
                     git_commit: crate::roofline::git_commit(),
                     cpu: crate::roofline::cpu_model(),
                 });

@@ -86,7 +86,12 @@ pub fn fnv(s: &str) -> String {
 
 /// UTC date and time `YYYY-MM-DD HH:MM:SS` from the system clock.
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
+    utc_of(std::time::SystemTime::now())
+}
+
+/// `t` as UTC `YYYY-MM-DD HH:MM:SS`.
+pub fn utc_of(t: std::time::SystemTime) -> String {
+    let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));

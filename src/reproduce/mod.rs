@@ -39,6 +39,12 @@ pub struct TableRow {
     pub git_commit: String,
     pub config_hash: String,
     pub note: String,
+    /// ensemble rows: the single model's score on the same pixels (what the ensemble is
+    /// compared with)
+    #[serde(default)]
+    pub single_bits_per_px: Option<f64>,
+    #[serde(default)]
+    pub single_sem: Option<f64>,
 }
 
 /// `experiments/reproduce.toml`: what `ride reproduce` runs, in order.

@@ -44,6 +44,8 @@ pub fn run_sweeps(names: &[String], opts: &Options) -> Result<()> {
                     .map(|c| crate::train::config_hash(&c.config))
                     .unwrap_or_default(),
                 note: String::new(),
+                single_bits_per_px: None,
+                single_sem: None,
             })
             .collect();
         write_csv(&out.join("table.csv"), &table)?;

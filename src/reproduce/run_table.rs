@@ -154,6 +154,8 @@ fn run_row(
                 .flatten()
                 .collect::<Vec<_>>()
                 .join("; "),
+                single_bits_per_px: None,
+                single_sem: None,
             }
         }
         RowKind::Ensemble { of, test_images: n } => {
@@ -161,7 +163,10 @@ fn run_row(
                 .iter()
                 .find(|d| d.row == *of)
                 .with_context(|| format!("row '{}': row '{of}' has no result", row.id))?;
-            let hash = fnv(&format!("ensemble {} {n:?} {base_hash}", src.config_hash));
+            let hash = fnv(&format!(
+                "ensemble+single {} {n:?} {base_hash}",
+                src.config_hash
+            ));
             if let Some(r) = cached(&hash) {
                 return Ok(Some(r));
             }
@@ -192,6 +197,8 @@ fn run_row(
                     s.bits_per_px,
                     s.sem
                 ),
+                single_bits_per_px: Some(s.bits_per_px),
+                single_sem: Some(s.sem),
             }
         }
         RowKind::ModelFile {
@@ -238,6 +245,8 @@ fn run_row(
                 git_commit: crate::roofline::git_commit(),
                 config_hash: hash,
                 note: format!("{} scored on {} test images", path.display(), imgs.len()),
+                single_bits_per_px: None,
+                single_sem: None,
             }
         }
     };

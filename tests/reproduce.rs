@@ -137,9 +137,10 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
     // a rerun reuses every finished row: same table, a fraction of the time
     let before = std::fs::read(out.join("deadleaves/table.csv")).expect("table");
     let t1 = Instant::now();
-    let (rc, err) = reproduce(&out, &["--only", "deadleaves"]);
+    let (rc, err) = reproduce(&out, &["--only", "deadleaves", "--only", "inpainting"]);
     assert_eq!(rc, 0, "{err}");
-    assert!(err.contains("reused"), "{err}");
+    assert!(err.contains("ride1: finished earlier, reused"), "{err}");
+    assert!(err.contains("[inpainting] finished earlier"), "{err}");
     assert_eq!(
         std::fs::read(out.join("deadleaves/table.csv")).expect("table"),
         before

@@ -259,7 +259,8 @@ fn run_row(
     Ok(Some(r))
 }
 
-fn fnv_bytes(b: &[u8]) -> String {
+/// FNV-1a of bytes, hex (model files in config hashes).
+pub fn fnv_bytes(b: &[u8]) -> String {
     let h = b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
     });

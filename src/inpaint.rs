@@ -26,7 +26,7 @@
 //! (per-cell raster pass, like [`crate::sample`]), no clipping.
 
 use crate::model::Ride;
-use crate::sample::{marginal, min_margin, Layer64};
+use crate::sample::{marginal, min_margin, stack_cell, Layer64};
 use anyhow::{bail, Context, Result};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -380,31 +380,16 @@ fn block_pass(
                 *v = img[(win.top + i + dr) * iw + win.left + j + dc];
             }
             model.whitening.whiten_input(&x, &mut xw);
-            for (l, layer) in layers.iter().enumerate() {
-                let hh = layer.h;
-                let (below, this) = cur.split_at_mut(l);
-                let u: &[f64] = if l == 0 {
-                    &xw
-                } else {
-                    let hb = layers[l - 1].h;
-                    &below[l - 1].0[j * hb..(j + 1) * hb]
-                };
-                let (hc, cc) = &mut this[0];
-                let (hl, hr) = hc.split_at_mut(j * hh);
-                let (cl, cr) = cc.split_at_mut(j * hh);
-                let left = if j > 0 {
-                    (&hl[(j - 1) * hh..], &cl[(j - 1) * hh..])
-                } else {
-                    (&zeros[..hh], &zeros[..hh])
-                };
-                let up = if i > 0 {
-                    let (hp, cp) = &prev[l];
-                    (&hp[j * hh..(j + 1) * hh], &cp[j * hh..(j + 1) * hh])
-                } else {
-                    (&zeros[..hh], &zeros[..hh])
-                };
-                layer.cell(u, left, up, &mut inp, &mut z, &mut hr[..hh], &mut cr[..hh]);
-            }
+            stack_cell(
+                layers,
+                &xw,
+                (i, j),
+                &prev,
+                &mut cur,
+                &zeros,
+                &mut inp,
+                &mut z,
+            );
             let (pr, pc) = (win.top + i + orow, win.left + j + ocol);
             if !block.contains(pr, pc) {
                 continue;

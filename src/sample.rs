@@ -158,6 +158,48 @@ impl Layer64 {
     }
 }
 
+/// One grid cell (i, j) through the whole SLSTM stack, per-cell (raster order): layer l reads
+/// the layer below's new state of this cell (or the whitened input `xw`), its left neighbour
+/// from `cur[l]` and its upper neighbour from `prev[l]` (zeros outside the grid) and writes its
+/// state into `cur[l]` at column j. `cur[l]`, `prev[l]`: (hidden, cell) rows `[gc · H_l]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stack_cell(
+    layers: &[Layer64],
+    xw: &[f64],
+    (i, j): (usize, usize),
+    prev: &[(Vec<f64>, Vec<f64>)],
+    cur: &mut [(Vec<f64>, Vec<f64>)],
+    zeros: &[f64],
+    inp: &mut Vec<f64>,
+    z: &mut Vec<f64>,
+) {
+    for (l, layer) in layers.iter().enumerate() {
+        let hh = layer.h;
+        let (below, this) = cur.split_at_mut(l);
+        let u: &[f64] = if l == 0 {
+            xw
+        } else {
+            let hb = layers[l - 1].h;
+            &below[l - 1].0[j * hb..(j + 1) * hb]
+        };
+        let (hc, cc) = &mut this[0];
+        let (hl, hr) = hc.split_at_mut(j * hh);
+        let (cl, cr) = cc.split_at_mut(j * hh);
+        let left = if j > 0 {
+            (&hl[(j - 1) * hh..], &cl[(j - 1) * hh..])
+        } else {
+            (&zeros[..hh], &zeros[..hh])
+        };
+        let up = if i > 0 {
+            let (hp, cp) = &prev[l];
+            (&hp[j * hh..(j + 1) * hh], &cp[j * hh..(j + 1) * hh])
+        } else {
+            (&zeros[..hh], &zeros[..hh])
+        };
+        layer.cell(u, left, up, inp, z, &mut hr[..hh], &mut cr[..hh]);
+    }
+}
+
 #[inline]
 fn sig(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -260,31 +302,16 @@ pub fn sample<T: Real>(
                 *v = canvas[(i + dr) * cw + j + dc];
             }
             model.whitening.whiten_input(&x, &mut xw);
-            for (l, layer) in layers.iter().enumerate() {
-                let hh = layer.h;
-                let (below, this) = cur.split_at_mut(l);
-                let u: &[f64] = if l == 0 {
-                    &xw
-                } else {
-                    let hb = layers[l - 1].h;
-                    &below[l - 1].0[j * hb..(j + 1) * hb]
-                };
-                let (hc, cc) = &mut this[0];
-                let (hl, hr) = hc.split_at_mut(j * hh);
-                let (cl, cr) = cc.split_at_mut(j * hh);
-                let left = if j > 0 {
-                    (&hl[(j - 1) * hh..], &cl[(j - 1) * hh..])
-                } else {
-                    (&zeros[..hh], &zeros[..hh])
-                };
-                let up = if i > 0 {
-                    let (hp, cp) = &prev[l];
-                    (&hp[j * hh..(j + 1) * hh], &cp[j * hh..(j + 1) * hh])
-                } else {
-                    (&zeros[..hh], &zeros[..hh])
-                };
-                layer.cell(u, left, up, &mut inp, &mut z, &mut hr[..hh], &mut cr[..hh]);
-            }
+            stack_cell(
+                &layers,
+                &xw,
+                (i, j),
+                &prev,
+                &mut cur,
+                &zeros,
+                &mut inp,
+                &mut z,
+            );
             let u_top: &[f64] = match layers.last() {
                 Some(l) => &cur[layers.len() - 1].0[j * l.h..(j + 1) * l.h],
                 None => &xw,

@@ -12,6 +12,8 @@ DATA_DIR   ?= $(or $(RIDE_DATA_DIR),data)
 MODEL      ?= $(SHARED)/models/ride1_bsds300.npz
 SCALE      ?= standard
 WORKERS    ?= 1
+# results root of make reproduce (default: results for standard, results/<scale> otherwise)
+OUT        ?=
 RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
@@ -62,14 +64,14 @@ eval-fixture: data build
 # CSV tables, figures (PNG + SVG) and REPORT.md. Finished rows and sweep cells are kept, so an
 # interrupted run continues where it stopped when restarted.
 reproduce: data build
-	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale $(SCALE) --workers $(WORKERS)
+	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale $(SCALE) --workers $(WORKERS) $(if $(OUT),--out $(OUT))
 
 reproduce-quick: data build
 	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale quick
 
 # Rewrite REPORT.md from the results already there.
 report: build
-	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale $(SCALE) --report-only
+	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale $(SCALE) --report-only $(if $(OUT),--out $(OUT))
 
 # Criterion benchmarks, then the roofline (FMA peak, every kernel at 1 and 2 threads, GFLOP/s,
 # share of peak, paper-scale projection) written to results/bench/roofline.{csv,json}.

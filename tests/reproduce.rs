@@ -146,6 +146,20 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         before
     );
     println!("rerun of deadleaves: {:.1} s", t1.elapsed().as_secs_f64());
+
+    // the cache does not depend on where the results root is: a copy reuses every row,
+    // including the 2-layer row that starts from the 1-layer row's model
+    let copy = tmp.path().join("copy");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(&out)
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let (rc, err) = reproduce(&copy, &["--only", "deadleaves"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.contains("ride2: finished earlier, reused"), "{err}");
 }
 
 #[test]

@@ -106,7 +106,7 @@ fn run_row(
     let base_hash = config_hash(&table.base);
     let mut r = match &row.kind {
         RowKind::Train(cfg) => {
-            let hash = config_hash(cfg);
+            let hash = row_hash(cfg, out);
             if let Some(r) = cached(&hash) {
                 eprintln!(
                     "[{}] {}: finished earlier, reused",
@@ -257,6 +257,19 @@ fn run_row(
         serde_json::to_string_pretty(&r)?.as_bytes(),
     )?;
     Ok(Some(r))
+}
+
+/// The hash a trained row is cached under: its config, with `model.init_from` written relative
+/// to the table's folder and extended by the hash of that model file, so the cache does not
+/// depend on where the results root is and follows the model it starts from.
+fn row_hash(cfg: &Experiment, out: &Path) -> String {
+    let mut c = cfg.clone();
+    if let Some(p) = &c.model.init_from {
+        let bytes = std::fs::read(p).map(|b| fnv_bytes(&b)).unwrap_or_default();
+        let rel = p.strip_prefix(out).unwrap_or(p).display().to_string();
+        c.model.init_from = Some(std::path::PathBuf::from(format!("{rel}#{bytes}")));
+    }
+    config_hash(&c)
 }
 
 /// FNV-1a of bytes, hex (model files in config hashes).

@@ -331,6 +331,27 @@ pub fn tile_bits_over_common<T: Real>(
     }
 }
 
+/// Per tile of one image (row-major `h × w`, model units, `t × t` tiles): the EoRIDE rate and
+/// the single model's rate over the pixels all 8 transforms predict (bit/px), and that number
+/// of pixels per tile.
+pub fn ensemble_tile_bits<T: Real>(
+    model: &Ride<T>,
+    img: &[f64],
+    h: usize,
+    w: usize,
+    t: usize,
+    batch: usize,
+) -> Result<(Vec<f64>, Vec<f64>, usize)> {
+    let ts = tiles(img, h, w, t);
+    let (l, n) = transform_logliks(model, &ts, t, batch)?;
+    let ens = l.iter().map(|l| ensemble_bits(l, n)).collect();
+    let single = l
+        .iter()
+        .map(|l| l[0] / n as f64 / std::f64::consts::LN_2)
+        .collect();
+    Ok((ens, single, n))
+}
+
 /// EoRIDE and the single model over the pixels all 8 transforms predict, for whole images in
 /// model units cut into `t × t` tiles: (ensemble score, single-model score on the same pixels).
 pub fn score_ensemble<T: Real>(
@@ -342,12 +363,11 @@ pub fn score_ensemble<T: Real>(
     let mut n_common = 0;
     for g in images {
         let t = t.min(g.h).min(g.w);
-        let ts = tiles(&g.data, g.h, g.w, t);
-        let (l, n) = transform_logliks(model, &ts, t, 16)
+        let (e, s, n) = ensemble_tile_bits(model, &g.data, g.h, g.w, t, 16)
             .with_context(|| format!("scoring {} under 8 transforms", g.name))?;
         n_common = n;
-        ens.extend(l.iter().map(|l| ensemble_bits(l, n)));
-        single.extend(l.iter().map(|l| l[0] / n as f64 / std::f64::consts::LN_2));
+        ens.extend(e);
+        single.extend(s);
     }
     let pixels = ens.len() * n_common;
     Ok((

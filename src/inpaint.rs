@@ -26,7 +26,7 @@
 //! (per-cell raster pass, like [`crate::sample`]), no clipping.
 
 use crate::model::Ride;
-use crate::sample::{marginal, min_margin, stack_cell, Layer64};
+use crate::sample::{marginal, min_margin, Layer64, RasterStack};
 use anyhow::{bail, Context, Result};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -357,59 +357,33 @@ fn block_pass(
 ) -> f64 {
     let nb = &model.nb;
     let (orow, ocol) = nb.output_pos();
-    let offs = nb.input_offsets();
     // cells needed: rows up to the block's last row, columns up to its last column (a cell's
     // states depend only on cells above and to the left)
     let imax = block.bottom() - 1 - win.top - orow;
     let jmax = block.right() - 1 - win.left - ocol;
     let gc = jmax + 1;
     let lj = model.whitening.log_jacobian();
-    let zeros = vec![0.0; layers.iter().map(|l| l.h).max().unwrap_or(0)];
-    let mut prev: Vec<(Vec<f64>, Vec<f64>)> = layers
-        .iter()
-        .map(|l| (vec![0.0; gc * l.h], vec![0.0; gc * l.h]))
-        .collect();
-    let mut cur = prev.clone();
-    let n = nb.n_inputs();
-    let (mut x, mut xw) = (vec![0.0; n], vec![0.0; n]);
-    let (mut inp, mut z) = (vec![], vec![]);
+    let mut stack = RasterStack::new(layers, nb, gc);
     let mut logq = 0.0;
     for i in 0..=imax {
         for j in 0..gc {
-            for (v, &(dr, dc)) in x.iter_mut().zip(&offs) {
-                *v = img[(win.top + i + dr) * iw + win.left + j + dc];
-            }
-            model.whitening.whiten_input(&x, &mut xw);
-            stack_cell(
-                layers,
-                &xw,
-                (i, j),
-                &prev,
-                &mut cur,
-                &zeros,
-                &mut inp,
-                &mut z,
-            );
+            let (xw, u_top) = stack.step(&model.whitening, img, iw, (win.top, win.left), (i, j));
             let (pr, pc) = (win.top + i + orow, win.left + j + ocol);
             if !block.contains(pr, pc) {
                 continue;
             }
-            let u_top: &[f64] = match layers.last() {
-                Some(l) => &cur[layers.len() - 1].0[j * l.h..(j + 1) * l.h],
-                None => &xw,
-            };
             let yw = match rng.as_deref_mut() {
                 Some(r) => {
                     let yw = model.mcgsm.sample(u_top, r);
-                    img[pr * iw + pc] = model.whitening.unwhiten_output(&xw, yw);
+                    img[pr * iw + pc] = model.whitening.unwhiten_output(xw, yw);
                     yw
                 }
-                None => model.whitening.whiten_output(&xw, img[pr * iw + pc]),
+                None => model.whitening.whiten_output(xw, img[pr * iw + pc]),
             };
             // density of y in data units: p(ỹ) · |P_out|
             logq += model.mcgsm.reference_loglik(u_top, yw) + lj;
         }
-        std::mem::swap(&mut prev, &mut cur);
+        stack.next_row();
     }
     logq
 }

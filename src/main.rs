@@ -574,22 +574,15 @@ fn eval_ensemble(
     batch: usize,
     json: bool,
 ) -> Result<()> {
-    use ride::eval::{ensemble_bits, transform_logliks};
     let t0 = Instant::now();
     let (mut ens, mut single) = (vec![], vec![]);
     let mut n_common = 0;
     for f in files {
         let img = load_gray(f, gray)?;
         let data: Vec<f64> = img.data.iter().map(|v| v / scale).collect();
-        let ts = tiles(&data, img.h, img.w, tile);
-        let (l, n) = transform_logliks(m, &ts, tile, batch)
+        let (e, s, n) = ride::eval::ensemble_tile_bits(m, &data, img.h, img.w, tile, batch)
             .with_context(|| format!("scoring {}", f.display()))?;
         n_common = n;
-        let e: Vec<f64> = l.iter().map(|l| ensemble_bits(l, n)).collect();
-        let s: Vec<f64> = l
-            .iter()
-            .map(|l| l[0] / n as f64 / std::f64::consts::LN_2)
-            .collect();
         if !json {
             let k = e.len().max(1) as f64;
             eprintln!(

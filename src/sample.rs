@@ -13,6 +13,7 @@
 //! then every SLSTM layer (one `5H × width` matrix–vector product, f64), then one MCGSM draw.
 
 use crate::model::Ride;
+use crate::neighbourhood::Neighbourhood;
 use crate::real::Real;
 use crate::slstm::SlstmLayer;
 use crate::whitening::Whitening;
@@ -158,45 +159,104 @@ impl Layer64 {
     }
 }
 
-/// One grid cell (i, j) through the whole SLSTM stack, per-cell (raster order): layer l reads
-/// the layer below's new state of this cell (or the whitened input `xw`), its left neighbour
-/// from `cur[l]` and its upper neighbour from `prev[l]` (zeros outside the grid) and writes its
-/// state into `cur[l]` at column j. `cur[l]`, `prev[l]`: (hidden, cell) rows `[gc · H_l]`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn stack_cell(
-    layers: &[Layer64],
-    xw: &[f64],
-    (i, j): (usize, usize),
-    prev: &[(Vec<f64>, Vec<f64>)],
-    cur: &mut [(Vec<f64>, Vec<f64>)],
-    zeros: &[f64],
-    inp: &mut Vec<f64>,
-    z: &mut Vec<f64>,
-) {
-    for (l, layer) in layers.iter().enumerate() {
-        let hh = layer.h;
-        let (below, this) = cur.split_at_mut(l);
-        let u: &[f64] = if l == 0 {
-            xw
-        } else {
-            let hb = layers[l - 1].h;
-            &below[l - 1].0[j * hb..(j + 1) * hb]
+/// The per-cell raster evaluation shared by the sampler and the inpainting proposal: the model
+/// runs over a `· × gc` grid of cells in raster order, one cell at a time, keeping the states of
+/// the previous and the current row of cells per layer.
+pub(crate) struct RasterStack<'a> {
+    layers: &'a [Layer64],
+    offs: Vec<(usize, usize)>,
+    // (hidden, cell) states of the previous / current row of cells, per layer: [gc · H_l]
+    prev: Vec<(Vec<f64>, Vec<f64>)>,
+    cur: Vec<(Vec<f64>, Vec<f64>)>,
+    zeros: Vec<f64>,
+    x: Vec<f64>,
+    xw: Vec<f64>,
+    inp: Vec<f64>,
+    z: Vec<f64>,
+}
+
+impl<'a> RasterStack<'a> {
+    pub(crate) fn new(layers: &'a [Layer64], nb: &Neighbourhood, gc: usize) -> Self {
+        let states: Vec<(Vec<f64>, Vec<f64>)> = layers
+            .iter()
+            .map(|l| (vec![0.0; gc * l.h], vec![0.0; gc * l.h]))
+            .collect();
+        let n = nb.n_inputs();
+        Self {
+            layers,
+            offs: nb.input_offsets(),
+            prev: states.clone(),
+            cur: states,
+            zeros: vec![0.0; layers.iter().map(|l| l.h).max().unwrap_or(0)],
+            x: vec![0.0; n],
+            xw: vec![0.0; n],
+            inp: vec![],
+            z: vec![],
+        }
+    }
+
+    /// Cell (i, j) of row i (call rows in order, [`Self::next_row`] between them): its inputs
+    /// are read from `img` (row-major, width `iw`) with the grid's top-left neighbourhood at
+    /// `origin`. Returns (whitened inputs, top-layer features = the MCGSM's inputs).
+    pub(crate) fn step(
+        &mut self,
+        wh: &Whitening,
+        img: &[f64],
+        iw: usize,
+        origin: (usize, usize),
+        (i, j): (usize, usize),
+    ) -> (&[f64], &[f64]) {
+        for (v, &(dr, dc)) in self.x.iter_mut().zip(&self.offs) {
+            *v = img[(origin.0 + i + dr) * iw + origin.1 + j + dc];
+        }
+        wh.whiten_input(&self.x, &mut self.xw);
+        let layers = self.layers;
+        let zeros = &self.zeros[..];
+        for (l, layer) in layers.iter().enumerate() {
+            let hh = layer.h;
+            let (below, this) = self.cur.split_at_mut(l);
+            // layer l reads the layer below's new state of this cell (or the whitened input),
+            // its left neighbour from the current row and its upper one from the previous row
+            let u: &[f64] = if l == 0 {
+                &self.xw
+            } else {
+                let hb = layers[l - 1].h;
+                &below[l - 1].0[j * hb..(j + 1) * hb]
+            };
+            let (hc, cc) = &mut this[0];
+            let (hl, hr) = hc.split_at_mut(j * hh);
+            let (cl, cr) = cc.split_at_mut(j * hh);
+            let left = if j > 0 {
+                (&hl[(j - 1) * hh..], &cl[(j - 1) * hh..])
+            } else {
+                (&zeros[..hh], &zeros[..hh])
+            };
+            let up = if i > 0 {
+                let (hp, cp) = &self.prev[l];
+                (&hp[j * hh..(j + 1) * hh], &cp[j * hh..(j + 1) * hh])
+            } else {
+                (&zeros[..hh], &zeros[..hh])
+            };
+            layer.cell(
+                u,
+                left,
+                up,
+                &mut self.inp,
+                &mut self.z,
+                &mut hr[..hh],
+                &mut cr[..hh],
+            );
+        }
+        let top: &[f64] = match layers.last() {
+            Some(l) => &self.cur[layers.len() - 1].0[j * l.h..(j + 1) * l.h],
+            None => &self.xw,
         };
-        let (hc, cc) = &mut this[0];
-        let (hl, hr) = hc.split_at_mut(j * hh);
-        let (cl, cr) = cc.split_at_mut(j * hh);
-        let left = if j > 0 {
-            (&hl[(j - 1) * hh..], &cl[(j - 1) * hh..])
-        } else {
-            (&zeros[..hh], &zeros[..hh])
-        };
-        let up = if i > 0 {
-            let (hp, cp) = &prev[l];
-            (&hp[j * hh..(j + 1) * hh], &cp[j * hh..(j + 1) * hh])
-        } else {
-            (&zeros[..hh], &zeros[..hh])
-        };
-        layer.cell(u, left, up, inp, z, &mut hr[..hh], &mut cr[..hh]);
+        (&self.xw, top)
+    }
+
+    /// The current row of cells becomes the previous one.
+    pub(crate) fn next_row(&mut self) {
+        std::mem::swap(&mut self.prev, &mut self.cur);
     }
 }
 
@@ -284,38 +344,12 @@ pub fn sample<T: Real>(
     };
 
     let layers: Vec<Layer64> = model.layers.iter().map(Layer64::new).collect();
-    let n = nb.n_inputs();
     let top = model.num_hiddens();
-    // states of the previous and the current row of cells, per layer: [gc, H]
-    let zeros: Vec<f64> = vec![0.0; layers.iter().map(|l| l.h).max().unwrap_or(0)];
-    let mut prev: Vec<(Vec<f64>, Vec<f64>)> = layers
-        .iter()
-        .map(|l| (vec![0.0; gc * l.h], vec![0.0; gc * l.h]))
-        .collect();
-    let mut cur = prev.clone();
     let mut hidden = opts.keep_hidden.then(|| vec![0.0; gr * gc * top]);
-    let (mut x, mut xw) = (vec![0.0; n], vec![0.0; n]);
-    let (mut inp, mut z) = (vec![], vec![]);
+    let mut stack = RasterStack::new(&layers, nb, gc);
     for i in 0..gr {
         for j in 0..gc {
-            for (v, &(dr, dc)) in x.iter_mut().zip(&offs) {
-                *v = canvas[(i + dr) * cw + j + dc];
-            }
-            model.whitening.whiten_input(&x, &mut xw);
-            stack_cell(
-                &layers,
-                &xw,
-                (i, j),
-                &prev,
-                &mut cur,
-                &zeros,
-                &mut inp,
-                &mut z,
-            );
-            let u_top: &[f64] = match layers.last() {
-                Some(l) => &cur[layers.len() - 1].0[j * l.h..(j + 1) * l.h],
-                None => &xw,
-            };
+            let (xw, u_top) = stack.step(&model.whitening, &canvas, cw, (0, 0), (i, j));
             if let Some(hs) = &mut hidden {
                 let cell = i * gc + j;
                 hs[cell * top..(cell + 1) * top].copy_from_slice(u_top);
@@ -326,13 +360,13 @@ pub fn sample<T: Real>(
                 continue;
             }
             let yw = model.mcgsm.sample(u_top, &mut rng);
-            let mut y = model.whitening.unwhiten_output(&xw, yw);
+            let mut y = model.whitening.unwhiten_output(xw, yw);
             if let Some((lo, hi)) = opts.clip {
                 y = y.clamp(lo, hi);
             }
             canvas[pr * cw + pc] = y;
         }
-        std::mem::swap(&mut prev, &mut cur);
+        stack.next_row();
     }
     let mut image = Vec::with_capacity(h * w);
     for r in margin..margin + h {

@@ -139,8 +139,12 @@ pub struct Outcome {
 
 pub fn config_hash(cfg: &Experiment) -> String {
     // FNV-1a over the canonical TOML of the config: resuming with another config is an error
-    let text = toml::to_string(cfg).unwrap_or_default();
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+    fnv1a_hex(toml::to_string(cfg).unwrap_or_default().as_bytes())
+}
+
+/// FNV-1a (64 bit) of bytes, as 16 hex digits: the hash of configs and model files.
+pub fn fnv1a_hex(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
     });
     format!("{h:016x}")
@@ -163,7 +167,8 @@ fn write_log(path: &Path, rows: &[LogRow]) -> Result<()> {
     write_atomic(path, &w.into_inner().context("writing the training log")?)
 }
 
-fn read_log(path: &Path, keep: usize) -> Result<Vec<LogRow>> {
+/// The first `keep` rows of a training log (none if it does not exist).
+pub fn read_log(path: &Path, keep: usize) -> Result<Vec<LogRow>> {
     if !path.exists() {
         return Ok(vec![]);
     }

@@ -84,10 +84,7 @@ pub fn default_out(scale: &str) -> PathBuf {
 
 /// FNV-1a of a string, hex (config hashes).
 pub fn fnv(s: &str) -> String {
-    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{h:016x}")
+    crate::train::fnv1a_hex(s.as_bytes())
 }
 
 /// UTC date and time `YYYY-MM-DD HH:MM:SS` from the system clock.

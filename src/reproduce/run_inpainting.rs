@@ -4,7 +4,6 @@
 //! model (log-likelihood of the filled hole) and by PSNR against the true pixels; a CSV and a
 //! figure (original / masked / fills).
 
-use super::run_table::fnv_bytes;
 use super::table::TableConfig;
 use super::{fnv, provenance, Options};
 use crate::data::experiment::load_data;
@@ -115,7 +114,11 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
                 .join(&case.table)
                 .join(row)
                 .join("model.safetensors");
-            key.push_str(&std::fs::read(&p).map(|b| fnv_bytes(&b)).unwrap_or_default());
+            key.push_str(
+                &std::fs::read(&p)
+                    .map(|b| crate::train::fnv1a_hex(&b))
+                    .unwrap_or_default(),
+            );
         }
     }
     let hash = fnv(&key);

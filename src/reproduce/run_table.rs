@@ -10,7 +10,7 @@ use crate::eval::score_ensemble;
 use crate::model::Ride;
 use crate::modelfile::write_atomic;
 use crate::plot::{image_grid, line_plot, LinePlot, Panel, Series};
-use crate::train::{config_hash, score_images, LogRow};
+use crate::train::{config_hash, fnv1a_hex, read_log, score_images};
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Instant;
@@ -218,7 +218,7 @@ fn run_row(
             let hash = fnv(&format!(
                 "file {} {} {n:?} {base_hash}",
                 path.display(),
-                fnv_bytes(&bytes)
+                fnv1a_hex(&bytes)
             ));
             if let Some(r) = cached(&hash) {
                 return Ok(Some(r));
@@ -265,30 +265,11 @@ fn run_row(
 fn row_hash(cfg: &Experiment, out: &Path) -> String {
     let mut c = cfg.clone();
     if let Some(p) = &c.model.init_from {
-        let bytes = std::fs::read(p).map(|b| fnv_bytes(&b)).unwrap_or_default();
+        let bytes = std::fs::read(p).map(|b| fnv1a_hex(&b)).unwrap_or_default();
         let rel = p.strip_prefix(out).unwrap_or(p).display().to_string();
         c.model.init_from = Some(std::path::PathBuf::from(format!("{rel}#{bytes}")));
     }
     config_hash(&c)
-}
-
-/// FNV-1a of bytes, hex (model files in config hashes).
-pub fn fnv_bytes(b: &[u8]) -> String {
-    let h = b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{h:016x}")
-}
-
-/// Reads a training log (empty if absent).
-pub fn read_log(path: &Path) -> Result<Vec<LogRow>> {
-    if !path.is_file() {
-        return Ok(vec![]);
-    }
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
-    r.deserialize()
-        .map(|x| x.with_context(|| format!("bad row in {}", path.display())))
-        .collect()
 }
 
 /// Moving average over `k` values (k/2 each side), for readable per-batch learning curves.
@@ -308,7 +289,7 @@ fn learning_curves(table: &Table, out: &Path) -> Result<()> {
         if !matches!(row.kind, RowKind::Train(_)) {
             continue;
         }
-        let log = read_log(&out.join(&row.id).join("train_log.csv"))?;
+        let log = read_log(&out.join(&row.id).join("train_log.csv"), usize::MAX)?;
         if log.is_empty() {
             continue;
         }

@@ -3,7 +3,8 @@
 #   make reproduce        every paper experiment at this machine's standard scale -> results/, REPORT.md
 #   make reproduce SCALE=paper   the original sizes (days on 2 cores) -> results/paper/
 #   make reproduce-quick  every experiment at a smoke-test size (minutes) -> results/quick/
-#   make test             the test suite (release build; needs ../shared)
+#   make test             the test suite (release build; needs ../shared; changes nothing on the machine)
+#   make test-slurm       the real-Slurm sweep test: installs slurm-wlm + munge if needed (root)
 
 CARGO      ?= cargo
 SHARED     ?= ../shared
@@ -18,7 +19,7 @@ RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: data build test eval-fixture reproduce reproduce-quick report bench bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
+.PHONY: data build test test-slurm eval-fixture reproduce reproduce-quick report bench bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR); an existing real directory of the same
 # name is left alone. Without $(SHARED_DATA), say where the official archives are and fail
@@ -53,8 +54,15 @@ build:
 	$(CARGO) build --release
 
 # Release build so the numerical tests run fast; the tests read ../shared (models, fixtures).
+# Includes a bounded property/fuzz suite (tests/fuzz.rs). Never installs or starts anything.
 test:
 	$(CARGO) test --release
+
+# A real single-node Slurm (tests/slurm/start_slurm.sh: apt-get slurm-wlm + munge if missing,
+# starts munge, slurmctld, slurmd; needs root), then the sweep test that submits to it.
+test-slurm:
+	bash tests/slurm/start_slurm.sh
+	$(CARGO) test --release --test slurm -- --ignored
 
 # Score the original code's trained 1-layer BSDS300 model on the 100 test images (bit/px).
 eval-fixture: data build

@@ -65,6 +65,120 @@ pub enum DataConfig {
     Brodatz { plate: String, train_rows: usize },
 }
 
+/// Names that become folder or file names: letters, digits, `_`, `-`, `.`, not starting with a
+/// dot, so nothing can leave the results folder (`../x`, `/abs`, `a/b`).
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        bail!(
+            "{what} = {name:?}: use 1–200 letters, digits, '_', '-' or '.', not starting with '.' \
+             (it names a folder or file under the results)"
+        );
+    }
+    Ok(())
+}
+
+impl DataConfig {
+    /// Sizes and names within bounds, before anything is loaded or generated.
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits as lim;
+        match self {
+            Self::Bsds300 {
+                train_limit,
+                test_limit,
+                ..
+            } => {
+                for (k, v) in [
+                    ("data.train_limit", train_limit),
+                    ("data.test_limit", test_limit),
+                ] {
+                    if let Some(n) = v {
+                        lim::check(k, *n, 1, lim::MAX_IMAGES)?;
+                    }
+                }
+            }
+            Self::Bsds300Patches {
+                size,
+                train_patches,
+                test_patches,
+                train_limit,
+                test_limit,
+            } => {
+                lim::check("data.size", *size, 2, 256)?;
+                lim::check(
+                    "data.train_patches",
+                    *train_patches,
+                    1,
+                    lim::MAX_CELLS / (size * size),
+                )?;
+                lim::check(
+                    "data.test_patches",
+                    *test_patches,
+                    1,
+                    lim::MAX_CELLS / (size * size),
+                )?;
+                for (k, v) in [
+                    ("data.train_limit", train_limit),
+                    ("data.test_limit", test_limit),
+                ] {
+                    if let Some(n) = v {
+                        lim::check(k, *n, 1, lim::MAX_IMAGES)?;
+                    }
+                }
+            }
+            Self::Vanhateren {
+                train_ids,
+                test_ids,
+            } => {
+                for (k, ids) in [("data.train_ids", train_ids), ("data.test_ids", test_ids)] {
+                    if ids.is_empty() {
+                        bail!("{k} is empty");
+                    }
+                    for id in ids {
+                        check_name(k, id)?;
+                    }
+                }
+            }
+            Self::Deadleaves {
+                size,
+                train_images,
+                test_images,
+                min_radius,
+                max_radius,
+            } => {
+                lim::check("data.size", *size, 1, lim::MAX_IMAGE_SIDE)?;
+                let per = size * size;
+                lim::check("data.train_images", *train_images, 1, lim::MAX_CELLS / per)?;
+                lim::check("data.test_images", *test_images, 1, lim::MAX_CELLS / per)?;
+                lim::check_positive("data.min_radius", *min_radius)?;
+                lim::check_positive("data.max_radius", *max_radius)?;
+                if min_radius > max_radius {
+                    bail!("data.min_radius = {min_radius} > data.max_radius = {max_radius}");
+                }
+            }
+            Self::Brodatz { plate, .. } => check_name("data.plate", plate)?,
+        }
+        Ok(())
+    }
+
+    /// The preprocessing a model trained on this data records (`crate::preprocessing`).
+    pub fn preprocessing(&self) -> crate::preprocessing::Preprocessing {
+        use crate::preprocessing::{Domain, Preprocessing};
+        Preprocessing::gray8(match self {
+            Self::Bsds300 { .. } => Domain::Bsds300,
+            Self::Bsds300Patches { .. } => Domain::Bsds300Patches,
+            Self::Vanhateren { .. } => Domain::Vanhateren,
+            Self::Deadleaves { .. } => Domain::Deadleaves,
+            Self::Brodatz { .. } => Domain::Brodatz,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
@@ -262,21 +376,99 @@ impl Experiment {
     }
 
     pub fn validate(&self) -> Result<()> {
+        use crate::limits as lim;
+        check_name("name", &self.name)?;
         let m = &self.model;
-        if m.nb_size < 3 || m.nb_size.is_multiple_of(2) {
-            bail!("model.nb_size must be odd and ≥ 3, got {}", m.nb_size);
+        if m.nb_size < 3 || m.nb_size.is_multiple_of(2) || m.nb_size > lim::MAX_NB_SIZE {
+            bail!(
+                "model.nb_size must be odd, ≥ 3 and ≤ {}, got {}",
+                lim::MAX_NB_SIZE,
+                m.nb_size
+            );
         }
-        if m.components == 0 || m.scales == 0 || m.features == 0 {
-            bail!("model.components, scales and features must be ≥ 1");
+        lim::check("model.components", m.components, 1, lim::MAX_COMPONENTS)?;
+        lim::check("model.scales", m.scales, 1, lim::MAX_SCALES)?;
+        lim::check("model.features", m.features, 1, lim::MAX_FEATURES)?;
+        lim::check(
+            "model.whitening_samples",
+            m.whitening_samples,
+            2,
+            lim::MAX_CELLS,
+        )?;
+        for (i, &h) in m.hiddens.iter().enumerate() {
+            lim::check(&format!("model.hiddens[{i}]"), h, 1, lim::MAX_HIDDENS)?;
         }
+        let added = self
+            .training
+            .stages
+            .iter()
+            .filter(|s| s.add_layer.is_some())
+            .count();
+        lim::check(
+            "layers (model.hiddens + add_layer stages)",
+            m.hiddens.len() + added,
+            0,
+            lim::MAX_LAYERS,
+        )?;
+        for (i, s) in self.training.stages.iter().enumerate() {
+            if let Some(h) = s.add_layer {
+                lim::check(
+                    &format!("training.stages[{i}].add_layer"),
+                    h,
+                    1,
+                    lim::MAX_HIDDENS,
+                )?;
+            }
+            lim::check(
+                &format!("training.stages[{i}].patch"),
+                s.patch,
+                1,
+                lim::MAX_IMAGE_SIDE,
+            )?;
+            lim::check(
+                &format!("training.stages[{i}].epochs"),
+                s.epochs,
+                1,
+                100_000,
+            )?;
+        }
+        let t = &self.training;
+        lim::check("training.batch_size", t.batch_size, 1, lim::MAX_BATCH)?;
+        lim::check("training.chunks", t.chunks, 1, lim::MAX_CHUNKS)?;
+        if !(0.0..1.0).contains(&t.momentum) {
+            bail!("training.momentum = {} must be in [0, 1)", t.momentum);
+        }
+        if t.max_patches == Some(0) {
+            bail!("training.max_patches = 0 trains on nothing");
+        }
+        let f = &self.finetune;
+        lim::check("finetune.cells", f.cells, 1, lim::MAX_CELLS)?;
+        lim::check(
+            "finetune.validation_cells",
+            f.validation_cells,
+            0,
+            lim::MAX_CELLS,
+        )?;
+        lim::check("finetune.history", f.history, 1, 1000)?;
+        lim::check("finetune.check_every", f.check_every, 1, 1_000_000)?;
+        if f.max_iter > 10_000_000 {
+            bail!(
+                "finetune.max_iter = {} is out of range (≤ 10000000)",
+                f.max_iter
+            );
+        }
+        let rows = m.nb_size.div_ceil(2);
+        lim::check(
+            "evaluation.tile",
+            self.evaluation.tile,
+            m.nb_size,
+            lim::MAX_IMAGE_SIDE,
+        )
+        .with_context(|| format!("the tile must hold the {rows}×{} neighbourhood", m.nb_size))?;
+        self.data.validate()?;
         if m.kind == ModelKind::Ride && m.hiddens.is_empty() {
             bail!("model.hiddens must list at least one layer for a RIDE model");
         }
-        let t = &self.training;
-        if t.batch_size == 0 || t.chunks == 0 {
-            bail!("training.batch_size and training.chunks must be ≥ 1");
-        }
-        let rows = m.nb_size.div_ceil(2);
         if let Some(p) = self.finetune.patch {
             if p < m.nb_size {
                 bail!(

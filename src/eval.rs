@@ -5,7 +5,7 @@
 
 use crate::model::Ride;
 use crate::real::Real;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// Non-overlapping `t × t` tiles from the top-left of a row-major `h × w` image (partial tiles
 /// at the right and bottom edges are dropped).
@@ -58,6 +58,21 @@ impl Score {
             tiles: n,
             pixels,
         }
+    }
+
+    /// [`Self::from_tiles`] for a score that will be reported: zero tiles, zero pixels or a
+    /// non-finite tile are errors, never a number.
+    pub fn checked(per_tile_bits: &[f64], pixels: usize) -> Result<Self> {
+        if per_tile_bits.is_empty() || pixels == 0 {
+            bail!("no complete tile to score (0 tiles, 0 pixels): the images are smaller than the tile or the neighbourhood");
+        }
+        if let Some(k) = per_tile_bits.iter().position(|v| !v.is_finite()) {
+            bail!(
+                "tile {k} has a non-finite log-likelihood rate ({}): the model or the data is broken",
+                per_tile_bits[k]
+            );
+        }
+        Ok(Self::from_tiles(per_tile_bits, pixels))
     }
 }
 

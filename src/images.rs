@@ -1,9 +1,17 @@
 //! Reading images as grayscale arrays, exactly as the original data pipeline converted them.
+//!
+//! Every decode problem is an error naming the file: JPEGs are first decoded in zune-jpeg's
+//! strict mode (a truncated or corrupt entropy stream is an error there, where the lenient
+//! decoder would fill the rest with gray), then decoded as before, so accepted files give the
+//! same values as PIL. Values are returned on the 8-bit scale 0…255 whatever the file's bit
+//! depth (16-bit samples are divided by 257, so `v16 / 65535 = v8 / 255`).
 
-use anyhow::{bail, Context, Result};
+use crate::limits::{MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE};
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 
-/// A grayscale image, row-major, values as stored (0…255 for 8-bit files).
+/// A grayscale image, row-major. Decoded files hold values on the 8-bit scale 0…255; data-set
+/// loaders put their own units in it (model units, log intensities).
 #[derive(Clone, Debug)]
 pub struct GrayImage {
     pub name: String,
@@ -30,6 +38,14 @@ impl std::str::FromStr for GrayMode {
     }
 }
 
+impl GrayMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pil => "pil",
+        }
+    }
+}
+
 /// PIL's integer luma of one RGB pixel.
 #[inline]
 pub fn pil_luma(r: u8, g: u8, b: u8) -> u8 {
@@ -49,11 +65,15 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = vec![];
     for p in inputs {
         if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("cannot list {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && is_image(f))
-                .collect();
+            let mut files = vec![];
+            for e in std::fs::read_dir(p).with_context(|| format!("cannot list {}", p.display()))? {
+                let f = e
+                    .with_context(|| format!("cannot list {}", p.display()))?
+                    .path();
+                if f.is_file() && is_image(&f) {
+                    files.push(f);
+                }
+            }
             files.sort();
             if files.is_empty() {
                 bail!(
@@ -72,30 +92,76 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Loads an image file as grayscale (colour converted with `mode`).
+/// Strict decode of a JPEG stream (result discarded): errors on premature ends, markers inside
+/// the entropy-coded data and other corruption that the lenient decoder papers over.
+fn check_jpeg_strict(bytes: &[u8]) -> Result<()> {
+    use zune_core::bytestream::ZCursor;
+    use zune_core::options::DecoderOptions;
+    let opts = DecoderOptions::default()
+        .set_strict_mode(true)
+        .set_max_width(MAX_IMAGE_SIDE)
+        .set_max_height(MAX_IMAGE_SIDE);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
+    d.decode().map_err(|e| anyhow!("{e:?}"))?;
+    // a clean stream ends with the EOI marker (trailing padding after it is allowed)
+    let tail = &bytes[bytes.len().saturating_sub(4096)..];
+    if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        bail!("no end-of-image marker (truncated file)");
+    }
+    Ok(())
+}
+
+/// Decodes an image file; any problem is an error naming the file.
+fn decode(path: &Path) -> Result<image::DynamicImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bad = |what: &str| {
+        format!(
+            "{}: not a readable image: {what} (corrupt, truncated or unsupported)",
+            path.display()
+        )
+    };
+    let fmt = image::guess_format(&bytes).with_context(|| bad("unrecognised image format"))?;
+    if fmt == image::ImageFormat::Jpeg {
+        check_jpeg_strict(&bytes).with_context(|| bad("JPEG does not decode cleanly"))?;
+    }
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(&bytes), fmt);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
+    limits.max_alloc = Some((MAX_IMAGE_PIXELS * 8) as u64);
+    reader.limits(limits);
+    reader.decode().with_context(|| bad("decoding failed"))
+}
+
+/// Loads an image file as grayscale on the 8-bit scale 0…255 (colour converted with `mode`,
+/// 16-bit samples divided by 257, alpha ignored as PIL's `convert("L")` does).
 pub fn load_gray(path: &Path, mode: GrayMode) -> Result<GrayImage> {
-    let img = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .decode()
-        .with_context(|| {
-            format!(
-                "{}: not a readable image (corrupt, truncated or unsupported format)",
-                path.display()
-            )
-        })?;
+    use image::DynamicImage as D;
+    let img = decode(path)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        bail!("{}: image has no pixels ({w}×{h})", path.display());
+    }
+    let GrayMode::Pil = mode;
     let data: Vec<f64> = match img {
-        image::DynamicImage::ImageLuma8(g) => g.into_raw().into_iter().map(f64::from).collect(),
-        image::DynamicImage::ImageLuma16(g) => g.into_raw().into_iter().map(f64::from).collect(),
-        other => {
-            let GrayMode::Pil = mode;
-            let rgb = other.to_rgb8();
-            rgb.pixels()
-                .map(|p| f64::from(pil_luma(p[0], p[1], p[2])))
-                .collect()
-        }
+        D::ImageLuma8(g) => g.into_raw().into_iter().map(f64::from).collect(),
+        D::ImageLuma16(g) => g
+            .into_raw()
+            .into_iter()
+            .map(|v| f64::from(v) / 257.0)
+            .collect(),
+        D::ImageLumaA8(g) => g.pixels().map(|p| f64::from(p[0])).collect(),
+        D::ImageLumaA16(g) => g.pixels().map(|p| f64::from(p[0]) / 257.0).collect(),
+        D::ImageRgb8(_) | D::ImageRgba8(_) | D::ImageRgb16(_) | D::ImageRgba16(_) => img
+            .to_rgb8()
+            .pixels()
+            .map(|p| f64::from(pil_luma(p[0], p[1], p[2])))
+            .collect(),
+        other => bail!(
+            "{}: unsupported pixel format {:?} (supported: 1–16-bit gray, 8/16-bit RGB, with or without alpha)",
+            path.display(),
+            other.color()
+        ),
     };
     let name = path.file_name().map_or_else(
         || path.display().to_string(),

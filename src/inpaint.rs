@@ -173,8 +173,8 @@ pub struct InpaintOptions {
     /// Metropolis–Hastings sweeps.
     pub sweeps: usize,
     pub seed: u64,
-    /// Ancestral initialisations of the hole (the most likely is kept). 0: start from the
-    /// hole values already in the image (for tests of the kernel).
+    /// Ancestral initialisations of the hole (the most likely is kept), 1 to
+    /// [`crate::limits::MAX_CANDIDATES`].
     pub candidates: usize,
     /// Block side, window side and stride of the block positions (5, 19, 3).
     pub block: usize,
@@ -182,9 +182,16 @@ pub struct InpaintOptions {
     pub stride: usize,
     /// Keep the hole values (crop raster order) after every sweep in [`Inpainted::trace`].
     pub trace: bool,
+}
+
+/// Changes to the chain that only tests of the MH kernel use ([`inpaint_with_hooks`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChainHooks {
+    /// Start from the hole values already in the image instead of ancestral candidates.
+    pub start_from_image: bool,
     /// Wrong kernel for the negative control of the invariance test: accept with
     /// min(1, π(x')/π(x)), dropping the proposal densities.
-    #[doc(hidden)]
     pub drop_proposal_terms: bool,
 }
 
@@ -201,7 +208,6 @@ impl Default for InpaintOptions {
             window: 19,
             stride: 3,
             trace: false,
-            drop_proposal_terms: false,
         }
     }
 }
@@ -426,6 +432,26 @@ pub fn inpaint(
     w: usize,
     opts: &InpaintOptions,
 ) -> Result<Inpainted> {
+    crate::limits::check(
+        "candidates",
+        opts.candidates,
+        1,
+        crate::limits::MAX_CANDIDATES,
+    )?;
+    inpaint_with_hooks(model, image, h, w, opts, ChainHooks::default())
+}
+
+/// [`inpaint`] with the test-only [`ChainHooks`].
+#[doc(hidden)]
+pub fn inpaint_with_hooks(
+    model: &Ride<f32>,
+    image: &[f64],
+    h: usize,
+    w: usize,
+    opts: &InpaintOptions,
+    hooks: ChainHooks,
+) -> Result<Inpainted> {
+    crate::limits::check("sweeps", opts.sweeps, 0, crate::limits::MAX_SWEEPS)?;
     if image.len() != h * w {
         bail!("image has {} values, expected {h}×{w}", image.len());
     }
@@ -459,7 +485,7 @@ pub fn inpaint(
     // initialisation: candidates from independent seeds drawn from the master seed
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
     let mut crop0 = cut(image, w, c);
-    let (mut cur, candidate_logliks, chosen) = if opts.candidates == 0 {
+    let (mut cur, candidate_logliks, chosen) = if hooks.start_from_image {
         let lp = crop_loglik(model, &crop0, c.h, c.w)?;
         (crop0, vec![lp], 0)
     } else {
@@ -535,7 +561,7 @@ pub fn inpaint(
                     || crop_loglik(model, &prop, c.h, c.w),
                 );
                 let lp_new = lp_new?;
-                let log_a = if opts.drop_proposal_terms {
+                let log_a = if hooks.drop_proposal_terms {
                     lp_new - lp
                 } else {
                     lp_new - lp + lq_rev - lq_fwd

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ride::eval::{tile_bits, tiles, Score};
-use ride::images::{expand_inputs, load_gray, GrayMode};
+use ride::images::{expand_inputs, GrayMode};
+use ride::limits;
+use ride::modelfile::write_atomic;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -40,7 +42,8 @@ enum Cmd {
         /// Grayscale conversion for colour images (pil = PIL convert("L")).
         #[arg(long, default_value = "pil")]
         gray: GrayMode,
-        /// Divide pixel values by this (default: the model's own preprocessing, 255).
+        /// Divide pixel values (0…255) by this (default: the model's own preprocessing, 255);
+        /// must be finite and > 0.
         #[arg(long)]
         scale: Option<f64>,
         /// Tile size in pixels.
@@ -206,6 +209,11 @@ enum Cmd {
         model: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// The data domain to record (bsds300, deadleaves, brodatz, gray8, vanhateren,
+        /// bsds300_patches): needed for files that do not record one (format-1 files); the
+        /// original code's npz defaults to bsds300.
+        #[arg(long)]
+        domain: Option<ride::preprocessing::Domain>,
     },
 }
 
@@ -244,22 +252,44 @@ fn run(cli: Cli) -> Result<()> {
                 inputs
             };
             let files = expand_inputs(&inputs)?;
-            let scale = scale.unwrap_or(m.preprocessing.scale);
+            if let Some(s) = scale {
+                limits::check_positive("--scale", s)?;
+            }
+            limits::check("--tile", tile, 1, limits::MAX_IMAGE_SIDE)?;
+            limits::check("--batch", batch, 1, limits::MAX_BATCH)?;
+            let mut prep = m.preprocessing.clone();
+            prep.gray = gray.name().to_string();
             let t0 = Instant::now();
             let mut per_tile = vec![];
             let mut pixels = 0;
-            let grid =
-                m.nb.grid(tile, tile)
-                    .with_context(|| format!("tile {tile} is smaller than the neighbourhood"))?;
+            let grid = m.nb.grid(tile, tile).with_context(|| {
+                format!(
+                    "--tile {tile} is smaller than the model's {}×{} neighbourhood",
+                    m.nb.rows, m.nb.cols
+                )
+            })?;
             if ensemble {
-                return eval_ensemble(&m, &model, &files, gray, scale, tile, batch, json);
+                return eval_ensemble(&m, &model, &files, &prep, scale, tile, batch, json);
             }
             for f in &files {
-                let img = load_gray(f, gray)?;
-                let data: Vec<f64> = img.data.iter().map(|v| v / scale).collect();
-                let ts = tiles(&data, img.h, img.w, tile);
+                let img = prep.load_image(f, scale)?;
+                let ts = tiles(&img.data, img.h, img.w, tile);
+                if ts.is_empty() {
+                    anyhow::bail!(
+                        "{}: the {}×{} image holds no complete {tile}×{tile} tile (use a smaller --tile)",
+                        f.display(),
+                        img.w,
+                        img.h
+                    );
+                }
                 let bits = tile_bits(&m, &ts, tile, batch)
                     .with_context(|| format!("scoring {}", f.display()))?;
+                if bits.iter().any(|b| !b.is_finite()) {
+                    anyhow::bail!(
+                        "{}: the model gives a non-finite log-likelihood; no score is reported",
+                        f.display()
+                    );
+                }
                 pixels += bits.len() * grid.0 * grid.1;
                 if !json {
                     let mean = bits.iter().sum::<f64>() / bits.len().max(1) as f64;
@@ -268,7 +298,7 @@ fn run(cli: Cli) -> Result<()> {
                 per_tile.extend(bits);
             }
             let secs = t0.elapsed().as_secs_f64();
-            let s = Score::from_tiles(&per_tile, pixels);
+            let s = Score::checked(&per_tile, pixels)?;
             println!(
                 "{:.4} ± {:.4} bit/px (log-likelihood rate, higher is better) over {} tiles of {tile}×{tile} from {} images; {} pixels in {:.1} s",
                 s.bits_per_px, s.sem, s.tiles, files.len(), s.pixels, secs
@@ -318,6 +348,8 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let m = ride::modelfile::load(&model)
                 .with_context(|| format!("loading model {}", model.display()))?;
+            // fail before the (long) sampling if the result could not be written
+            m.preprocessing.encode_png(&[0.0], 1, 1)?;
             let t0 = Instant::now();
             let opts = ride::sample::SampleOptions {
                 margin,
@@ -327,16 +359,11 @@ fn run(cli: Cli) -> Result<()> {
             };
             let s = ride::sample::sample(&m, h, w, &opts)?;
             let secs = t0.elapsed().as_secs_f64();
-            let scale = m.preprocessing.scale;
-            let bytes: Vec<u8> = s
-                .image
-                .iter()
-                .map(|v| (v * scale).round().clamp(0.0, 255.0) as u8)
-                .collect();
-            let img = image::GrayImage::from_raw(w as u32, h as u32, bytes)
-                .context("image buffer has the wrong size")?;
-            img.save_with_format(&out, image::ImageFormat::Png)
-                .with_context(|| format!("writing {}", out.display()))?;
+            let png = m
+                .preprocessing
+                .encode_png(&s.image, h, w)
+                .context("the sampled image")?;
+            write_atomic(&out, &png)?;
             let n = s.image.len() as f64;
             let mean = s.image.iter().sum::<f64>() / n;
             let (lo, hi) = s
@@ -365,9 +392,10 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let m = ride::modelfile::load(&model)
                 .with_context(|| format!("loading model {}", model.display()))?;
-            let img = load_gray(&image, GrayMode::Pil)?;
-            let scale = m.preprocessing.scale;
-            let data: Vec<f64> = img.data.iter().map(|v| v / scale).collect();
+            limits::check("--candidates", candidates, 1, limits::MAX_CANDIDATES)?;
+            limits::check("--sweeps", sweeps, 0, limits::MAX_SWEEPS)?;
+            let img = m.preprocessing.load_image(&image, None)?;
+            let data = img.data.clone();
             let opts = ride::inpaint::InpaintOptions {
                 hole: (hole, hole),
                 center,
@@ -380,15 +408,11 @@ fn run(cli: Cli) -> Result<()> {
             let t0 = Instant::now();
             let r = ride::inpaint::inpaint(&m, &data, img.h, img.w, &opts)?;
             let secs = t0.elapsed().as_secs_f64();
-            let bytes: Vec<u8> = r
-                .image
-                .iter()
-                .map(|v| (v * scale).round().clamp(0.0, 255.0) as u8)
-                .collect();
-            let png = image::GrayImage::from_raw(img.w as u32, img.h as u32, bytes)
-                .context("image buffer has the wrong size")?;
-            png.save_with_format(&out, image::ImageFormat::Png)
-                .with_context(|| format!("writing {}", out.display()))?;
+            let png = m
+                .preprocessing
+                .encode_png(&r.image, img.h, img.w)
+                .context("the inpainted image")?;
+            write_atomic(&out, &png)?;
             let g = r.geometry;
             let score = ride::inpaint::score_fill(&m, &r.image, &data, &g)?;
             let mean = ride::inpaint::mean_fill(&data, &g, context);
@@ -514,8 +538,8 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Cmd::Convert { model, out } => {
-            let m = ride::modelfile::load(&model)?;
+        Cmd::Convert { model, out, domain } => {
+            let m = ride::modelfile::load_as(&model, domain)?;
             ride::modelfile::save_safetensors(&m, &out)?;
             println!("wrote {} ({} parameters)", out.display(), m.num_params());
             Ok(())
@@ -568,8 +592,8 @@ fn eval_ensemble(
     m: &ride::model::Ride<f32>,
     model: &std::path::Path,
     files: &[PathBuf],
-    gray: GrayMode,
-    scale: f64,
+    prep: &ride::preprocessing::Preprocessing,
+    scale: Option<f64>,
     tile: usize,
     batch: usize,
     json: bool,
@@ -578,10 +602,17 @@ fn eval_ensemble(
     let (mut ens, mut single) = (vec![], vec![]);
     let mut n_common = 0;
     for f in files {
-        let img = load_gray(f, gray)?;
-        let data: Vec<f64> = img.data.iter().map(|v| v / scale).collect();
-        let (e, s, n) = ride::eval::ensemble_tile_bits(m, &data, img.h, img.w, tile, batch)
+        let img = prep.load_image(f, scale)?;
+        let (e, s, n) = ride::eval::ensemble_tile_bits(m, &img.data, img.h, img.w, tile, batch)
             .with_context(|| format!("scoring {}", f.display()))?;
+        if e.is_empty() {
+            anyhow::bail!(
+                "{}: the {}×{} image holds no complete {tile}×{tile} tile (use a smaller --tile)",
+                f.display(),
+                img.w,
+                img.h
+            );
+        }
         n_common = n;
         if !json {
             let k = e.len().max(1) as f64;
@@ -598,8 +629,8 @@ fn eval_ensemble(
     }
     let secs = t0.elapsed().as_secs_f64();
     let pixels = ens.len() * n_common;
-    let e = Score::from_tiles(&ens, pixels);
-    let s = Score::from_tiles(&single, pixels);
+    let e = Score::checked(&ens, pixels)?;
+    let s = Score::checked(&single, pixels)?;
     println!(
         "EoRIDE (log-mean-exp over 8 flips/transposes, {n_common} common pixels per tile): {:.4} ± {:.4} bit/px (log-likelihood rate, higher is better); single model over the same pixels {:.4} ± {:.4} bit/px; {} tiles of {tile}×{tile} from {} images; {} pixels in {:.1} s",
         e.bits_per_px, e.sem, s.bits_per_px, s.sem, e.tiles, files.len(), e.pixels, secs

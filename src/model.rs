@@ -15,23 +15,7 @@ use crate::whitening::Whitening;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 
-/// How raw images become model inputs (stored with the model).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Preprocessing {
-    /// Grayscale conversion of colour images ("pil": ITU-R 601-2 luma, integer rounding).
-    pub gray: String,
-    /// Pixel values are divided by this (255 → the [0,1] scale).
-    pub scale: f64,
-}
-
-impl Default for Preprocessing {
-    fn default() -> Self {
-        Self {
-            gray: "pil".into(),
-            scale: 255.0,
-        }
-    }
-}
+pub use crate::preprocessing::Preprocessing;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ride<T> {
@@ -152,6 +136,63 @@ impl<T: Real> Ride<T> {
         self.layers.iter().map(|l| l.num_params()).sum::<usize>() + self.mcgsm.num_params()
     }
 
+    /// Checks a model from outside (a file, a checkpoint, `init_from`): sizes within
+    /// [`crate::limits`], every tensor the length its sizes imply, every number finite, a
+    /// usable whitening and preprocessing. A model that passes cannot panic the kernels.
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits as lim;
+        let nb = &self.nb;
+        lim::check("neighbourhood rows", nb.rows, 1, lim::MAX_NB_SIZE)?;
+        lim::check("neighbourhood cols", nb.cols, 1, lim::MAX_NB_SIZE)?;
+        lim::check("number of layers", self.layers.len(), 0, lim::MAX_LAYERS)?;
+        let mut n_in = nb.n_inputs();
+        for (l, layer) in self.layers.iter().enumerate() {
+            lim::check(
+                &format!("layer {l} hidden units"),
+                layer.h,
+                1,
+                lim::MAX_HIDDENS,
+            )?;
+            if layer.n_in != n_in {
+                bail!("layer {l} has {} inputs, expected {n_in}", layer.n_in);
+            }
+            if layer.w.len() != 5 * layer.h * layer.width() || layer.b.len() != 5 * layer.h {
+                bail!("layer {l}: weight or bias length does not match its sizes");
+            }
+            n_in = layer.h;
+        }
+        let m = &self.mcgsm;
+        lim::check("mcgsm components", m.c, 1, lim::MAX_COMPONENTS)?;
+        lim::check("mcgsm scales", m.s, 1, lim::MAX_SCALES)?;
+        lim::check("mcgsm features", m.f, 1, lim::MAX_FEATURES)?;
+        if m.d != n_in {
+            bail!(
+                "mcgsm.dim_in {} does not match the top layer's width {n_in}",
+                m.d
+            );
+        }
+        for (name, shape, v) in m.tensors() {
+            if v.len() != shape.iter().product::<usize>() {
+                bail!("mcgsm.{name} has {} values, expected {shape:?}", v.len());
+            }
+        }
+        lim::check("parameters", self.num_params(), 1, lim::MAX_PARAMS)?;
+        self.whitening.validate(nb.n_inputs())?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            for (name, v) in [("w", &layer.w), ("b", &layer.b)] {
+                if let Some(k) = v.iter().position(|x| !x.as_f64().is_finite()) {
+                    bail!("slstm.{l}.{name}[{k}] is {} (not finite)", v[k].as_f64());
+                }
+            }
+        }
+        for (name, _, v) in m.tensors() {
+            if let Some(k) = v.iter().position(|x| !x.as_f64().is_finite()) {
+                bail!("mcgsm.{name}[{k}] is {} (not finite)", v[k].as_f64());
+            }
+        }
+        self.preprocessing.validate()
+    }
+
     /// A freshly initialised model (the original's init) on top of a fitted whitening.
     #[allow(clippy::too_many_arguments)]
     pub fn init(
@@ -202,6 +243,17 @@ impl<T: Real> Ride<T> {
 
     pub fn num_hiddens(&self) -> usize {
         self.layers.last().map_or(self.nb.n_inputs(), |l| l.h)
+    }
+
+    /// Lengths of the trainable tensors, in the order of [`Self::params_mut`].
+    pub fn param_lens(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .layers
+            .iter()
+            .flat_map(|l| [l.w.len(), l.b.len()])
+            .collect();
+        v.extend(self.mcgsm.tensors().iter().map(|t| t.2.len()));
+        v
     }
 
     /// Trainable tensors in a fixed order (layer w, b for each layer; then the MCGSM's).

@@ -1,9 +1,11 @@
 //! Model files: import of the original code's parameters (npz, layout in
 //! `shared/models/README.md`) and our own format (safetensors + metadata), written atomically.
 
+use crate::limits as lim;
 use crate::mcgsm::Mcgsm;
-use crate::model::{Preprocessing, Ride};
+use crate::model::Ride;
 use crate::neighbourhood::Neighbourhood;
+use crate::preprocessing::{Domain, Preprocessing};
 use crate::slstm::SlstmLayer;
 use crate::whitening::Whitening;
 use anyhow::{anyhow, bail, Context, Result};
@@ -13,14 +15,36 @@ use std::path::Path;
 
 /// Format tag and version stored in every model file's metadata.
 pub const FORMAT: &str = "ride-model";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the preprocessing records its data domain (format 1 claimed PIL gray / 255 for every
+/// model, the van Hateren log-domain ones included).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Loads a model from `.safetensors` (our format) or `.npz` (the original code's layout).
+///
+/// Every model is checked by [`Ride::validate`] (sizes within [`crate::limits`], every number
+/// finite, a known preprocessing) before it is returned.
 pub fn load(path: &Path) -> Result<Ride<f32>> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("npz") => import_npz(path),
-        _ => load_safetensors(path),
+    load_as(path, None)
+}
+
+/// [`load`]; `domain` sets the preprocessing of files that do not record one (the original
+/// code's npz, our format-1 files): the npz default is `bsds300`, format-1 files need it.
+pub fn load_as(path: &Path, domain: Option<Domain>) -> Result<Ride<f32>> {
+    let mut m = match path.extension().and_then(|e| e.to_str()) {
+        Some("npz") => import_npz(path)?,
+        _ => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read model file {}", path.display()))?;
+            from_safetensors_as(&bytes, domain)
+                .with_context(|| format!("{}: not a valid ride model file", path.display()))?
+        }
+    };
+    if let Some(d) = domain {
+        m.preprocessing = Preprocessing::gray8(d);
     }
+    m.validate()
+        .with_context(|| format!("{}: unusable model", path.display()))?;
+    Ok(m)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -48,6 +72,16 @@ impl Npz {
 
     /// Array `key` as (shape, values in f64). Missing or unreadable arrays name the key.
     pub fn array(&mut self, key: &str) -> Result<(Vec<usize>, Vec<f64>)> {
+        self.array_shaped(key, None)
+    }
+
+    /// [`Self::array`], refused before reading when its shape is not `want` (size-1 axes
+    /// ignored).
+    fn array_shaped(
+        &mut self,
+        key: &str,
+        want: Option<&[usize]>,
+    ) -> Result<(Vec<usize>, Vec<f64>)> {
         let p = self.path.clone();
         let npy = self
             .archive
@@ -55,6 +89,18 @@ impl Npz {
             .with_context(|| format!("{p}: array '{key}' is unreadable (truncated file?)"))?
             .ok_or_else(|| anyhow!("{p}: array '{key}' is missing"))?;
         let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+        // the header's shape bounds the allocation: check it before reading any data
+        let count = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| n <= lim::MAX_PARAMS)
+            .ok_or_else(|| anyhow!("{p}: array '{key}' has an absurd shape {shape:?}"))?;
+        if let Some(want) = want {
+            let squeeze = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+            if squeeze(&shape) != squeeze(want) {
+                bail!("{p}: array '{key}' has shape {shape:?}, expected {want:?}");
+            }
+        }
         let fortran = npy.order() == npyz::Order::Fortran;
         let npyz::DType::Plain(ts) = npy.dtype() else {
             bail!("{p}: array '{key}' has a structured dtype");
@@ -89,7 +135,7 @@ impl Npz {
                 .collect(),
             (tc, n) => bail!("{p}: array '{key}' has unsupported dtype {tc:?}{n}"),
         };
-        if v.len() != shape.iter().product::<usize>() {
+        if v.len() != count {
             bail!(
                 "{p}: array '{key}' is truncated ({} values for shape {shape:?})",
                 v.len()
@@ -102,21 +148,29 @@ impl Npz {
         ))
     }
 
-    /// Array `key`, which must have exactly `shape`.
+    /// Array `key`, which must have exactly `shape`; every value must be finite.
     pub fn expect(&mut self, key: &str, shape: &[usize]) -> Result<Vec<f64>> {
-        let (s, v) = self.array(key)?;
-        let squeeze = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
-        if squeeze(&s) != squeeze(shape) {
-            bail!(
-                "{}: array '{key}' has shape {s:?}, expected {shape:?}",
-                self.path
-            );
+        let (_, v) = self.array_shaped(key, Some(shape))?;
+        if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+            bail!("{}: array '{key}'[{k}] is {} (not finite)", self.path, v[k]);
         }
         Ok(v)
     }
 
     pub fn scalar(&mut self, key: &str) -> Result<f64> {
         Ok(self.expect(key, &[])?[0])
+    }
+
+    /// A scalar that is a whole number in `lo..=hi` (a size), checked before it sizes anything.
+    pub fn count(&mut self, key: &str, lo: usize, hi: usize) -> Result<usize> {
+        let v = self.scalar(key)?;
+        if v.fract() != 0.0 || v < lo as f64 || v > hi as f64 {
+            bail!(
+                "{}: '{key}' = {v} is not a whole number between {lo} and {hi}",
+                self.path
+            );
+        }
+        Ok(v as usize)
     }
 }
 
@@ -144,13 +198,14 @@ fn fortran_to_c(v: &[f64], shape: &[usize]) -> Vec<f64> {
 /// Imports a model trained by the original code (Python + Caffe + cmt) from its npz export.
 pub fn import_npz(path: &Path) -> Result<Ride<f32>> {
     let mut z = Npz::open(path)?;
-    let num_layers = z.scalar("num_layers")? as usize;
-    let h = z.scalar("num_hiddens")? as usize;
+    let num_layers = z.count("num_layers", 1, lim::MAX_LAYERS)?;
+    let h = z.count("num_hiddens", 1, lim::MAX_HIDDENS)?;
     let (mshape, input) = z.array("input_mask")?;
-    if mshape.len() != 2 {
+    if mshape.len() != 2 || mshape.iter().any(|&d| d == 0 || d > lim::MAX_NB_SIZE) {
         bail!(
-            "{}: input_mask has shape {mshape:?}, expected 2-D",
-            path.display()
+            "{}: input_mask has shape {mshape:?}, expected 2-D of at most {} per side",
+            path.display(),
+            lim::MAX_NB_SIZE
         );
     }
     let output = z.expect("output_mask", &mshape)?;
@@ -206,11 +261,11 @@ pub fn import_npz(path: &Path) -> Result<Ride<f32>> {
             b,
         });
     }
-    let d = z.scalar("mcgsm.dim_in")? as usize;
-    let c = z.scalar("mcgsm.num_components")? as usize;
-    let s = z.scalar("mcgsm.num_scales")? as usize;
-    let f = z.scalar("mcgsm.num_features")? as usize;
-    if z.scalar("mcgsm.dim_out")? as usize != 1 {
+    let d = z.count("mcgsm.dim_in", 1, lim::MAX_HIDDENS)?;
+    let c = z.count("mcgsm.num_components", 1, lim::MAX_COMPONENTS)?;
+    let s = z.count("mcgsm.num_scales", 1, lim::MAX_SCALES)?;
+    let f = z.count("mcgsm.num_features", 1, lim::MAX_FEATURES)?;
+    if z.scalar("mcgsm.dim_out")? != 1.0 {
         bail!("{}: only 1-D MCGSM outputs are supported", path.display());
     }
     if d != h {
@@ -246,7 +301,8 @@ pub fn import_npz(path: &Path) -> Result<Ride<f32>> {
         whitening,
         layers,
         mcgsm,
-        preprocessing: Preprocessing::default(),
+        // the original code's BSDS300 convention (shared/models/README.md)
+        preprocessing: Preprocessing::gray8(Domain::Bsds300),
     })
 }
 
@@ -371,16 +427,13 @@ pub fn to_safetensors_with(
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
     meta.insert("architecture".to_string(), architecture(m).to_string());
-    meta.insert(
-        "preprocessing".to_string(),
-        serde_json::json!({"gray": m.preprocessing.gray, "scale": m.preprocessing.scale})
-            .to_string(),
-    );
+    meta.insert("preprocessing".to_string(), m.preprocessing.to_json());
     meta.extend(extra_meta.iter().map(|(k, v)| (k.clone(), v.clone())));
     Ok(safetensors::serialize(views, Some(meta))?)
 }
 
 /// Writes `bytes` to `path` atomically (temporary file in the same folder, fsync, rename).
+/// Every step is checked; on any failure the temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path
@@ -396,15 +449,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    let result = (|| -> Result<()> {
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot flush {}", path.display()))?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Named f32 tensors and the metadata map of a file.
@@ -445,13 +504,39 @@ pub fn save_safetensors(m: &Ride<f32>, path: &Path) -> Result<()> {
 }
 
 pub fn load_safetensors(path: &Path) -> Result<Ride<f32>> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read model file {}", path.display()))?;
-    from_safetensors(&bytes)
-        .with_context(|| format!("{}: not a valid ride model file", path.display()))
+    load_as(path, None)
 }
 
+/// The architecture metadata, parsed strictly (every key required, unknown keys are errors).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Architecture {
+    nb_rows: usize,
+    nb_cols: usize,
+    num_inputs: usize,
+    num_layers: usize,
+    num_hiddens: Vec<usize>,
+    extended: Vec<bool>,
+    mcgsm: McgsmArchitecture,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct McgsmArchitecture {
+    dim_in: usize,
+    num_components: usize,
+    num_scales: usize,
+    num_features: usize,
+    linear_features: bool,
+    means: bool,
+}
+
+/// A model from safetensors bytes (format 2); the result is not yet [`Ride::validate`]d.
 pub fn from_safetensors(bytes: &[u8]) -> Result<Ride<f32>> {
+    from_safetensors_as(bytes, None)
+}
+
+fn from_safetensors_as(bytes: &[u8], legacy_domain: Option<Domain>) -> Result<Ride<f32>> {
     let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| anyhow!("truncated or corrupt file: {e}"))?;
     let st = safetensors::SafeTensors::deserialize(bytes)
@@ -464,13 +549,60 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Ride<f32>> {
         .get("format_version")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    if version != FORMAT_VERSION {
-        bail!("format_version {version} is not supported (this build reads {FORMAT_VERSION})");
+    let preprocessing = match (version, legacy_domain) {
+        (FORMAT_VERSION, _) => Preprocessing::from_json(meta.get("preprocessing").map_or("", |s| s))?,
+        (1, Some(d)) => Preprocessing::gray8(d),
+        (1, None) => bail!(
+            "format_version 1 does not record the data domain of its preprocessing; re-save it with \
+             `ride convert --model FILE --domain DOMAIN --out NEW` (domains: {})",
+            Domain::ALL.map(|d| d.name()).join(", ")
+        ),
+        (v, _) => bail!("format_version {v} is not supported (this build reads {FORMAT_VERSION})"),
+    };
+    let arch: Architecture = serde_json::from_str(meta.get("architecture").map_or("", |s| s))
+        .map_err(|e| anyhow!("metadata 'architecture' is invalid: {e}"))?;
+    // sizes first: nothing below allocates more than the limits allow
+    lim::check("architecture.nb_rows", arch.nb_rows, 1, lim::MAX_NB_SIZE)?;
+    lim::check("architecture.nb_cols", arch.nb_cols, 1, lim::MAX_NB_SIZE)?;
+    lim::check(
+        "architecture.num_layers",
+        arch.num_layers,
+        0,
+        lim::MAX_LAYERS,
+    )?;
+    if arch.num_hiddens.len() != arch.num_layers || arch.extended.len() != arch.num_layers {
+        bail!(
+            "architecture: num_layers = {} but {} num_hiddens and {} extended flags",
+            arch.num_layers,
+            arch.num_hiddens.len(),
+            arch.extended.len()
+        );
     }
-    let arch: serde_json::Value = serde_json::from_str(meta.get("architecture").map_or("", |s| s))
-        .map_err(|e| anyhow!("metadata 'architecture' is not JSON: {e}"))?;
-    let prep: serde_json::Value = serde_json::from_str(meta.get("preprocessing").map_or("", |s| s))
-        .map_err(|e| anyhow!("metadata 'preprocessing' is not JSON: {e}"))?;
+    for &h in &arch.num_hiddens {
+        lim::check("architecture.num_hiddens", h, 1, lim::MAX_HIDDENS)?;
+    }
+    let mc = &arch.mcgsm;
+    let (d, c, s, f) = (
+        lim::check("architecture.mcgsm.dim_in", mc.dim_in, 1, lim::MAX_HIDDENS)?,
+        lim::check(
+            "architecture.mcgsm.num_components",
+            mc.num_components,
+            1,
+            lim::MAX_COMPONENTS,
+        )?,
+        lim::check(
+            "architecture.mcgsm.num_scales",
+            mc.num_scales,
+            1,
+            lim::MAX_SCALES,
+        )?,
+        lim::check(
+            "architecture.mcgsm.num_features",
+            mc.num_features,
+            1,
+            lim::MAX_FEATURES,
+        )?,
+    );
     let get = |name: &str, dt: Dtype, shape: &[usize]| -> Result<Vec<u8>> {
         let t = st
             .tensor(name)
@@ -496,13 +628,7 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Ride<f32>> {
             .map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])))
             .collect())
     };
-    let us = |k: &str| {
-        arch[k]
-            .as_u64()
-            .map(|v| v as usize)
-            .ok_or_else(|| anyhow!("architecture.{k} missing"))
-    };
-    let (rows, cols) = (us("nb_rows")?, us("nb_cols")?);
+    let (rows, cols) = (arch.nb_rows, arch.nb_cols);
     let mask = |name: &str| -> Result<Vec<bool>> {
         Ok(get(name, Dtype::U8, &[rows, cols])?
             .into_iter()
@@ -511,6 +637,12 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Ride<f32>> {
     };
     let nb = Neighbourhood::from_masks(rows, cols, mask("mask.input")?, mask("mask.output")?)?;
     let n = nb.n_inputs();
+    if arch.num_inputs != n {
+        bail!(
+            "architecture.num_inputs = {} but the input mask selects {n}",
+            arch.num_inputs
+        );
+    }
     let whitening = Whitening {
         n,
         mean_in: f64s("whitening.mean_in", &[n])?,
@@ -520,23 +652,9 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Ride<f32>> {
         predictor: f64s("whitening.predictor", &[n])?,
         white_out: f64s("whitening.white_out", &[1])?[0],
     };
-    let hiddens: Vec<usize> = arch["num_hiddens"]
-        .as_array()
-        .ok_or_else(|| anyhow!("architecture.num_hiddens missing"))?
-        .iter()
-        .map(|v| {
-            v.as_u64()
-                .map(|x| x as usize)
-                .ok_or_else(|| anyhow!("bad num_hiddens"))
-        })
-        .collect::<Result<_>>()?;
-    let extended: Vec<bool> = arch["extended"].as_array().map_or(vec![], |a| {
-        a.iter().map(|v| v.as_bool().unwrap_or(false)).collect()
-    });
     let mut layers = vec![];
     let mut n_in = n;
-    for (l, &h) in hiddens.iter().enumerate() {
-        let ext = extended.get(l).copied().unwrap_or(false);
+    for (l, (&h, &ext)) in arch.num_hiddens.iter().zip(&arch.extended).enumerate() {
         let width = n_in + if ext { 4 * h } else { 2 * h };
         let w = f32s(&format!("slstm.{l}.w"), &[5 * h, width])?;
         let b = f32s(&format!("slstm.{l}.b"), &[5 * h])?;
@@ -549,19 +667,6 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Ride<f32>> {
         });
         n_in = h;
     }
-    let mc = &arch["mcgsm"];
-    let mu = |k: &str| {
-        mc[k]
-            .as_u64()
-            .map(|v| v as usize)
-            .ok_or_else(|| anyhow!("architecture.mcgsm.{k} missing"))
-    };
-    let (d, c, s, f) = (
-        mu("dim_in")?,
-        mu("num_components")?,
-        mu("num_scales")?,
-        mu("num_features")?,
-    );
     if d != n_in {
         bail!("mcgsm.dim_in {d} does not match the top layer's width {n_in}");
     }
@@ -575,22 +680,16 @@ pub fn from_safetensors(bytes: &[u8]) -> Result<Ride<f32>> {
         weights: f32s("mcgsm.weights", &[c, f])?,
         features: f32s("mcgsm.features", &[d, f])?,
         predictors: f32s("mcgsm.predictors", &[c, d])?,
-        linear_features: if mc["linear_features"].as_bool().unwrap_or(false) {
+        linear_features: if mc.linear_features {
             Some(f32s("mcgsm.linear_features", &[c, d])?)
         } else {
             None
         },
-        means: if mc["means"].as_bool().unwrap_or(false) {
+        means: if mc.means {
             Some(f32s("mcgsm.means", &[c])?)
         } else {
             None
         },
-    };
-    let preprocessing = Preprocessing {
-        gray: prep["gray"].as_str().unwrap_or("pil").to_string(),
-        scale: prep["scale"]
-            .as_f64()
-            .ok_or_else(|| anyhow!("preprocessing.scale missing"))?,
     };
     Ok(Ride {
         nb,

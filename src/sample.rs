@@ -304,6 +304,17 @@ pub fn sample<T: Real>(
         bail!("cannot sample an empty image ({w}×{h})");
     }
     let margin = opts.margin;
+    {
+        use crate::limits as lim;
+        lim::check("margin", margin, 0, lim::MAX_MARGIN)?;
+        let px = h.checked_mul(w).filter(|&n| n <= lim::MAX_SAMPLE_PIXELS);
+        if px.is_none() {
+            bail!(
+                "sample size {w}×{h} is too large: at most {} pixels (sampling is sequential)",
+                lim::MAX_SAMPLE_PIXELS
+            );
+        }
+    }
     let need = min_margin(nb);
     if margin < need {
         bail!(

@@ -106,6 +106,16 @@ pub struct Row {
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub git_commit: String,
+    /// hash of the cell's config and the numerics version it was trained under: a finished
+    /// cell is reused only while both match
+    #[serde(default)]
+    pub config_hash: String,
+    #[serde(default = "numerics_v1")]
+    pub numerics_version: u32,
+}
+
+fn numerics_v1() -> u32 {
+    1
 }
 
 pub fn set_dotted(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
@@ -129,6 +139,8 @@ impl SweepConfig {
             .with_context(|| format!("cannot read sweep config {}", path.display()))?;
         let s: SweepConfig =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        crate::config::check_name("name", &s.name)
+            .with_context(|| format!("{}: invalid sweep config", path.display()))?;
         let base_path = path.parent().unwrap_or(Path::new(".")).join(&s.base);
         let base_text = std::fs::read_to_string(&base_path).with_context(|| {
             format!(
@@ -225,11 +237,21 @@ fn row_path(out: &Path, index: usize) -> PathBuf {
 
 /// Runs one cell (resuming its checkpoint if a previous attempt was killed) and records its row.
 pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
+    let hash = train::config_hash(&cell.config);
     if let Ok(text) = std::fs::read_to_string(row_path(out, cell.index)) {
-        return Ok(serde_json::from_str(&text)?);
+        let row: Row = serde_json::from_str(&text).with_context(|| {
+            format!("{}: corrupt row file", row_path(out, cell.index).display())
+        })?;
+        if row.config_hash == hash && row.numerics_version == train::NUMERICS_VERSION {
+            return Ok(row);
+        }
+        eprintln!(
+            "sweep cell {}: its row is from another config or numerics version; training it again",
+            cell.index
+        );
     }
     let dir = out.join("cells").join(format!("{:04}", cell.index));
-    let resume = dir.join("checkpoint.safetensors").exists();
+    let resume = train::can_resume(&cell.config, &dir);
     let o = train::train(&cell.config, data_dir, &dir, resume)
         .with_context(|| format!("sweep cell {} ({})", cell.index, cell.id()))?;
     let row = Row {
@@ -244,6 +266,8 @@ pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
         train_seconds: o.train_seconds,
         eval_seconds: o.eval_seconds,
         git_commit: o.git_commit,
+        config_hash: hash,
+        numerics_version: train::NUMERICS_VERSION,
     };
     std::fs::create_dir_all(out.join("rows"))?;
     write_atomic(
@@ -282,6 +306,7 @@ pub fn merge(out: &Path) -> Result<Vec<Row>> {
 
 /// Runs every unfinished cell with `workers` cells at a time, merging after each.
 pub fn run(cells: &[Cell], data_dir: &Path, out: &Path, workers: usize) -> Result<Vec<Row>> {
+    crate::limits::check("--workers", workers, 1, crate::limits::MAX_WORKERS)?;
     std::fs::create_dir_all(out)?;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let merge_lock = std::sync::Mutex::new(());

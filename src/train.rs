@@ -4,14 +4,14 @@
 //! MCGSM after each stage, optional validation images with restore-and-stop, layers added
 //! between stages, checkpoints (atomic) after every stage and every N batches, exact resume.
 //!
-//! Determinism: every random draw comes from `data::derive_rng(seed, stream)` with a fixed
-//! stream per purpose, and batches are split into a fixed number of chunks (config
+//! Determinism: every random draw comes from `data::rng_for(seed, purpose, stage, index)` (one
+//! derivation, no two streams alike), and batches are split into a fixed number of chunks (config
 //! `training.chunks`), so a run's result depends on the config and seed only — not on the
 //! number of threads, nor on whether it was interrupted and resumed.
 
 use crate::config::{Experiment, ModelKind, OptimizerKind};
 use crate::data::experiment::{fit_whitening, load_data, Dataset};
-use crate::data::{self, derive_rng};
+use crate::data::{self, rng_for, Purpose};
 use crate::eval::{tile_bits, tiles, Score};
 use crate::finetune::{self, Cells, FinetuneReport};
 use crate::images::GrayImage;
@@ -24,12 +24,6 @@ use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Random streams (see module docs).
-const STREAM_INIT: u64 = 2;
-const STREAM_FINETUNE: u64 = 3;
-const STREAM_STAGE: u64 = 1000;
-const STREAM_LAYER: u64 = 2000;
 
 enum Optimizer {
     Sgd(Sgd<f32>),
@@ -66,22 +60,56 @@ impl Optimizer {
             }
         }
     }
-    fn restore(&mut self, tensors: &[(String, Vec<f32>)], t: u64) {
-        let pick = |p: &str| {
-            tensors
-                .iter()
-                .filter(|(n, _)| n.starts_with(p))
-                .map(|(_, v)| v.clone())
-                .collect::<Vec<_>>()
+    /// Restores the state saved by [`Self::state`] for parameters of lengths `lens`: every
+    /// tensor must be present with its parameter's length and finite values, and nothing else.
+    fn restore(&mut self, tensors: &[(String, Vec<f32>)], t: u64, lens: &[usize]) -> Result<()> {
+        let prefixes: &[&str] = match self {
+            Self::Sgd(_) => &["opt.v."],
+            Self::Adam(_) => &["opt.m.", "opt.v."],
+        };
+        let expected = prefixes.len() * lens.len();
+        if tensors.len() != expected {
+            bail!(
+                "the optimiser state has {} tensors, expected {expected} ({} per parameter tensor, {} parameter tensors)",
+                tensors.len(),
+                prefixes.len(),
+                lens.len()
+            );
+        }
+        let pick = |p: &str| -> Result<Vec<Vec<f32>>> {
+            (0..lens.len())
+                .map(|i| {
+                    let name = format!("{p}{i:04}");
+                    let (_, v) = tensors
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .with_context(|| format!("optimiser tensor '{name}' is missing"))?;
+                    if v.len() != lens[i] {
+                        bail!(
+                            "optimiser tensor '{name}' has {} values, expected {}",
+                            v.len(),
+                            lens[i]
+                        );
+                    }
+                    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+                        bail!("optimiser tensor '{name}'[{k}] is {} (not finite)", v[k]);
+                    }
+                    Ok(v.clone())
+                })
+                .collect()
         };
         match self {
-            Self::Sgd(o) => o.velocity = pick("opt.v."),
+            Self::Sgd(o) => o.velocity = pick("opt.v.")?,
             Self::Adam(o) => {
-                o.m = pick("opt.m.");
-                o.v = pick("opt.v.");
+                if t == 0 {
+                    bail!("the Adam step count is 0 in a mid-stage checkpoint");
+                }
+                o.m = pick("opt.m.")?;
+                o.v = pick("opt.v.")?;
                 o.t = t;
             }
         }
+        Ok(())
     }
 }
 
@@ -99,6 +127,8 @@ struct Position {
     log_rows: usize,
     adam_t: u64,
     config_hash: String,
+    #[serde(default = "numerics_v1")]
+    numerics_version: u32,
 }
 
 /// One line of the training log.
@@ -135,6 +165,17 @@ pub struct Outcome {
     pub cpu: String,
     pub threads: usize,
     pub config: Experiment,
+}
+
+/// Version of the numerics: bump it whenever a change alters what a given config and seed
+/// produce (data streams, kernels, training). Cached rows, sweep cells and checkpoints of
+/// another version are not reused, and the report flags rows from another version.
+///
+/// 2: random streams from `data::rng_for`; models record their data domain.
+pub const NUMERICS_VERSION: u32 = 2;
+
+fn numerics_v1() -> u32 {
+    1
 }
 
 pub fn config_hash(cfg: &Experiment) -> String {
@@ -184,11 +225,11 @@ fn finetune_cells(
     images: &[GrayImage],
     (ph, pw): (usize, usize),
     count: usize,
-    seed: u64,
+    rng: rand_xoshiro::Xoshiro256PlusPlus,
     chunks: usize,
 ) -> Result<Cells> {
     let mut patches = data::patches::extract_rect_checked(images, (ph, pw), false)?;
-    data::shuffle_and_cap(&mut patches, seed, None);
+    data::shuffle_and_cap(&mut patches, rng, None);
     let grid = model.nb.grid(ph, pw).map_or(1, |(a, b)| a * b).max(1);
     patches.truncate(count.div_ceil(grid));
     let mut cells = Cells::default();
@@ -236,7 +277,7 @@ fn run_finetune(
         images,
         patch,
         total,
-        cfg.seed.wrapping_add(STREAM_FINETUNE * 7919 + stream),
+        rng_for(cfg.seed, Purpose::Finetune, stream, 0),
         cfg.training.chunks,
     )?;
     let (train, valid) = split_cells(cells, f.cells, model.mcgsm.d);
@@ -305,7 +346,7 @@ pub fn score_patches(
         for (ll, &dc) in model.loglik_map(&b).iter().zip(dcs) {
             let x = ll[..cells - 1].iter().sum::<f64>();
             l63.push(x);
-            l64.push(x + gmm.log_pdf(dc) - (cells as f64).ln());
+            l64.push(x + gmm.log_pdf(dc) + crate::data::bsds300_patches::dc_log_jacobian(cells));
         }
     }
     let mean_sem = |v: &[f64]| {
@@ -329,17 +370,69 @@ pub fn score_patches(
 }
 
 /// Mean log-likelihood rate (bit/px) of the images' tiles (or whole images when smaller).
+/// Errors when no image holds a tile the model can score, or a score is not finite.
 pub fn score_images(model: &Ride<f32>, images: &[GrayImage], tile: usize) -> Result<Score> {
     let mut per_tile = vec![];
     let mut pixels = 0;
     for g in images {
         let t = tile.min(g.h).min(g.w);
+        let Some((gr, gc)) = model.nb.grid(t, t) else {
+            bail!(
+                "{} ({}×{}) is smaller than the {}×{} neighbourhood: no pixel can be scored",
+                g.name,
+                g.h,
+                g.w,
+                model.nb.rows,
+                model.nb.cols
+            );
+        };
         let ts = tiles(&g.data, g.h, g.w, t);
         let bits = tile_bits(model, &ts, t, 16)?;
-        pixels += bits.len() * model.nb.grid(t, t).map_or(0, |(a, b)| a * b);
+        pixels += bits.len() * gr * gc;
         per_tile.extend(bits);
     }
-    Ok(Score::from_tiles(&per_tile, pixels))
+    Score::checked(&per_tile, pixels)
+}
+
+/// `model.init_from` must agree with the config: neighbourhood, layer sizes (its layers are the
+/// config's `hiddens`), extended flags, mixture size and model kind. Anything else is an error,
+/// not a silent override of the config that `summary.json` records.
+fn check_init_from(cfg: &Experiment, m: &Ride<f32>, nb: &Neighbourhood) -> Result<()> {
+    let mc = &cfg.model;
+    if m.nb != *nb {
+        bail!(
+            "its neighbourhood differs from model.nb_size = {}",
+            mc.nb_size
+        );
+    }
+    let hiddens: Vec<usize> = m.layers.iter().map(|l| l.h).collect();
+    let want: &[usize] = if mc.kind == ModelKind::Ride {
+        &mc.hiddens
+    } else {
+        &[]
+    };
+    if hiddens != want {
+        bail!("its layers have {hiddens:?} hidden units, the config's model.hiddens = {want:?}");
+    }
+    if let Some(l) = m.layers.iter().position(|l| l.extended != mc.extended) {
+        bail!(
+            "its layer {l} has extended = {}, the config model.extended = {}",
+            !mc.extended,
+            mc.extended
+        );
+    }
+    let ms = m.mixture_size();
+    let cs = MixtureSize {
+        components: mc.components,
+        scales: mc.scales,
+        features: mc.features,
+        linear_features: mc.linear_features,
+        means: mc.means,
+    };
+    if ms != cs {
+        bail!("its MCGSM is {ms:?}, the config asks for {cs:?}");
+    }
+    Ok(())
 }
 
 /// Trains the experiment into `out` (model.safetensors, checkpoint.safetensors, train_log.csv,
@@ -388,18 +481,27 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
     };
 
     // model and position: fresh, or from the checkpoint
-    let (mut model, mut pos, opt_state) = if resume {
+    let (model, mut pos, opt_state) = if resume {
         let bytes = std::fs::read(&ckpt_path)
             .with_context(|| format!("--resume: cannot read {}", ckpt_path.display()))?;
         let model = crate::modelfile::from_safetensors(&bytes)
+            .and_then(|m| m.validate().map(|()| m))
             .with_context(|| format!("{}: bad checkpoint", ckpt_path.display()))?;
-        let (tensors, meta) = read_extras(&bytes, "opt.")?;
+        let (tensors, meta) = read_extras(&bytes, "opt.")
+            .with_context(|| format!("{}: bad checkpoint", ckpt_path.display()))?;
         let pos: Position = serde_json::from_str(meta.get("train_state").map_or("", |s| s))
             .with_context(|| format!("{}: no training state", ckpt_path.display()))?;
         if pos.config_hash != chash {
             bail!(
                 "{} was written by a different config; refusing to resume",
                 ckpt_path.display()
+            );
+        }
+        if pos.numerics_version != NUMERICS_VERSION {
+            bail!(
+                "{} was written by numerics version {} (this build: {NUMERICS_VERSION}); refusing to resume",
+                ckpt_path.display(),
+                pos.numerics_version
             );
         }
         say(&format!(
@@ -412,13 +514,8 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
             Some(p) => {
                 let m = crate::modelfile::load(p)
                     .with_context(|| format!("model.init_from = {}", p.display()))?;
-                if m.nb != nb {
-                    bail!(
-                        "model.init_from {}: its neighbourhood differs from model.nb_size = {}",
-                        p.display(),
-                        mc.nb_size
-                    );
-                }
+                check_init_from(cfg, &m, &nb)
+                    .with_context(|| format!("model.init_from = {}", p.display()))?;
                 say(&format!(
                     "starting from {} ({} layers)",
                     p.display(),
@@ -433,14 +530,16 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                 } else {
                     &[]
                 };
-                Ride::<f32>::init(
+                let mut m = Ride::<f32>::init(
                     nb.clone(),
                     wh,
                     hiddens,
                     mc.extended,
                     mixture,
-                    &mut derive_rng(cfg.seed, STREAM_INIT),
-                )
+                    &mut rng_for(cfg.seed, Purpose::Init, 0, 0),
+                );
+                m.preprocessing = cfg.data.preprocessing();
+                m
             }
         };
         let pos = Position {
@@ -453,8 +552,33 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
             log_rows: 0,
             adam_t: 0,
             config_hash: chash.clone(),
+            numerics_version: NUMERICS_VERSION,
         };
         (model, pos, None)
+    };
+    let mut model = model;
+    let prep = cfg.data.preprocessing();
+    if model.preprocessing.domain != prep.domain {
+        bail!(
+            "the model's data domain is {}, the config's data is {}",
+            model.preprocessing.domain.name(),
+            prep.domain.name()
+        );
+    }
+    model.preprocessing = prep;
+    // the previous stage's model, restored when validation gets worse: on a resume in the
+    // middle of a stage it was saved at that stage's start
+    let stage_start_path = out.join("stage_start.safetensors");
+    let mut before_stage = if resume && (pos.epoch > 0 || pos.batch > 0) && t.validation_images > 0
+    {
+        Some(crate::modelfile::load(&stage_start_path).with_context(|| {
+            format!(
+                "--resume: the stage-start model {}",
+                stage_start_path.display()
+            )
+        })?)
+    } else {
+        None
     };
     let mut log_rows = if resume {
         read_log(&log_path, pos.log_rows)?
@@ -473,6 +597,13 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
             let patch = dims(cfg.finetune.patch.unwrap_or(16));
             reports.push(run_finetune(cfg, &mut model, &train, patch, 0, &say)?);
             pos.stage = 1;
+            pos.train_seconds = base_seconds + t_start.elapsed().as_secs_f64();
+            save_checkpoint(
+                &ckpt_path,
+                &model,
+                &Optimizer::new(t.optimizer, 1.0, t.momentum),
+                &pos,
+            )?;
         }
     } else {
         let mut work = TrainWork::default();
@@ -481,11 +612,16 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
             let s = pos.stage;
             let st = &t.stages[s];
             if pos.epoch == 0 && pos.batch == 0 {
+                // the model a worse validation restores: this one, before any layer is added
+                if t.validation_images > 0 {
+                    write_atomic(&stage_start_path, &to_safetensors(&model)?)?;
+                    before_stage = Some(model.clone());
+                }
                 if let Some(h) = st.add_layer {
                     model.add_layer(
                         h,
                         mc.extended,
-                        &mut derive_rng(cfg.seed, STREAM_LAYER + s as u64),
+                        &mut rng_for(cfg.seed, Purpose::AddLayer, s as u64, 0),
                     );
                     say(&format!(
                         "stage {s}: added a layer of {h} units ({} layers)",
@@ -493,11 +629,12 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                     ));
                 }
             }
-            let before_stage = model.clone();
             let mut opt = Optimizer::new(t.optimizer, st.lr, t.momentum);
             if let Some(tensors) = opt_state.take() {
                 if pos.epoch > 0 || pos.batch > 0 {
-                    opt.restore(&tensors, pos.adam_t);
+                    let lens = model.param_lens();
+                    opt.restore(&tensors, pos.adam_t, &lens)
+                        .with_context(|| format!("{}: bad checkpoint", ckpt_path.display()))?;
                 }
             }
             let (ph, pw) = dims(st.patch);
@@ -521,8 +658,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                 // shuffle indices, not the patches themselves (no copy of the stage's data)
                 let order = data::patches::shuffled_indices(
                     patches.len(),
-                    cfg.seed
-                        .wrapping_add(STREAM_STAGE * (s as u64 + 1) + pos.epoch as u64),
+                    rng_for(cfg.seed, Purpose::Shuffle, s as u64, pos.epoch as u64),
                     t.max_patches,
                 );
                 let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
@@ -607,7 +743,9 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                 say(&format!("validation after stage {}: {v:.4} bit/px", s + 1));
                 if pos.best_valid.is_some_and(|b| v < b) {
                     say("validation got worse: restoring the previous stage's model and stopping");
-                    model = before_stage;
+                    model = before_stage
+                        .take()
+                        .context("no saved model from before this stage")?;
                     pos.stopped = true;
                 } else {
                     pos.best_valid = Some(v);
@@ -629,8 +767,9 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
     }
     let train_seconds = base_seconds + t_start.elapsed().as_secs_f64();
     let model_path = out.join("model.safetensors");
-    write_atomic(&model_path, &to_safetensors(&model)?)?;
     write_log(&log_path, &log_rows)?;
+    // evaluate before writing the model: a failed evaluation leaves no model without summary
+    // (the trained state is in the checkpoint)
     let te = Instant::now();
     let (test_score, patch_score) = match (&dc, canvas) {
         (Some((dc_train, dc_test)), Some(_)) => {
@@ -661,11 +800,29 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
         threads: rayon::current_num_threads(),
         config: cfg.clone(),
     };
-    write_atomic(
+    write_atomic(&model_path, &to_safetensors(&model)?)?;
+    if let Err(e) = write_atomic(
         &out.join("summary.json"),
         serde_json::to_string_pretty(&outcome)?.as_bytes(),
-    )?;
+    ) {
+        let _ = std::fs::remove_file(&model_path);
+        return Err(e);
+    }
+    let _ = std::fs::remove_file(&stage_start_path);
     Ok(outcome)
+}
+
+/// True when `dir/checkpoint.safetensors` exists and can resume `cfg` with this build (same
+/// config hash and numerics version); a run that finds a stale checkpoint starts afresh.
+pub fn can_resume(cfg: &Experiment, dir: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(dir.join("checkpoint.safetensors")) else {
+        return false;
+    };
+    let Ok((_, meta)) = read_extras(&bytes, "opt.") else {
+        return false;
+    };
+    serde_json::from_str::<Position>(meta.get("train_state").map_or("", |s| s))
+        .is_ok_and(|p| p.config_hash == config_hash(cfg) && p.numerics_version == NUMERICS_VERSION)
 }
 
 /// Default output folder of an experiment: `results/<name>`.

@@ -79,6 +79,36 @@ impl Whitening {
         })
     }
 
+    /// Checks a whitening read from outside: lengths for `n` inputs, finite values, a non-zero
+    /// output scale.
+    pub fn validate(&self, n: usize) -> Result<()> {
+        if self.n != n
+            || self.mean_in.len() != n
+            || self.white_in.len() != n * n
+            || self.white_in_inv.len() != n * n
+            || self.predictor.len() != n
+        {
+            bail!("whitening sizes do not match the {n} neighbourhood inputs");
+        }
+        let named = [
+            ("mean_in", &self.mean_in[..]),
+            ("mean_out", std::slice::from_ref(&self.mean_out)),
+            ("white_in", &self.white_in[..]),
+            ("white_in_inv", &self.white_in_inv[..]),
+            ("predictor", &self.predictor[..]),
+            ("white_out", std::slice::from_ref(&self.white_out)),
+        ];
+        for (name, v) in named {
+            if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+                bail!("whitening.{name}[{k}] is {} (not finite)", v[k]);
+            }
+        }
+        if self.white_out == 0.0 {
+            bail!("whitening.white_out is 0 (the density would be degenerate)");
+        }
+        Ok(())
+    }
+
     /// log|det P_out|, added to every pixel's log-likelihood.
     pub fn log_jacobian(&self) -> f64 {
         self.white_out.abs().ln()

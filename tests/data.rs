@@ -1,6 +1,11 @@
 //! Dataset layer: van Hateren, BSDS300, dead leaves, Brodatz and training patches.
 
-use ride::data::{bsds300, derive_rng, patches, vanhateren, DeadLeaves, Split};
+use ride::data::{bsds300, patches, rng_for, vanhateren, DeadLeaves, Purpose, Split};
+
+/// A test stream of the crate's one derivation.
+fn derive_rng(seed: u64, index: u64) -> rand_xoshiro::Xoshiro256PlusPlus {
+    rng_for(seed, Purpose::Bench, 0, index)
+}
 use ride::images::GrayImage;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -75,16 +80,23 @@ fn real_iml_reads_and_preprocesses() {
 #[test]
 fn vanhateren_load_is_deterministic_and_reports_missing() {
     let ids = vanhateren::to_ids(&["imk00031"]);
-    let a = vanhateren::load(&data_dir(), &ids, 3).unwrap();
-    let b = vanhateren::load(&data_dir(), &ids, 3).unwrap();
-    let c = vanhateren::load(&data_dir(), &ids, 4).unwrap();
+    let a = vanhateren::load(&data_dir(), &ids, 3, Split::Train).unwrap();
+    let b = vanhateren::load(&data_dir(), &ids, 3, Split::Train).unwrap();
+    let c = vanhateren::load(&data_dir(), &ids, 4, Split::Train).unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!((a[0].h, a[0].w), (512, 768));
     assert_eq!(a[0].data, b[0].data);
     assert_ne!(a[0].data, c[0].data);
 
-    let msg =
-        err_text(vanhateren::load(&data_dir(), &vanhateren::to_ids(&["imk99999"]), 0).unwrap_err());
+    let msg = err_text(
+        vanhateren::load(
+            &data_dir(),
+            &vanhateren::to_ids(&["imk99999"]),
+            0,
+            Split::Train,
+        )
+        .unwrap_err(),
+    );
     assert!(msg.contains("imk99999.iml"), "{msg}");
 }
 
@@ -112,12 +124,12 @@ fn vanhateren_split_partitions_the_manifest_ids() {
 #[test]
 fn dead_leaves_deterministic_and_covering() {
     let dl = DeadLeaves::new(48, 1.0, 20.0).unwrap();
-    let a = dl.generate_set(3, 11);
-    let b = dl.generate_set(3, 11);
-    let c = dl.generate_set(3, 12);
+    let a = dl.generate_set(3, 11, Split::Train);
+    let b = dl.generate_set(3, 11, Split::Train);
+    let c = dl.generate_set(3, 12, Split::Train);
     assert_eq!(a.len(), 3);
     for (k, img) in a.iter().enumerate() {
-        assert_eq!(img.name, format!("deadleaves_11_{k}"));
+        assert_eq!(img.name, format!("deadleaves_train_11_{k}"));
         assert_eq!((img.h, img.w), (48, 48));
         assert_eq!(img.data, b[k].data);
         assert_ne!(img.data, c[k].data);
@@ -132,7 +144,7 @@ fn dead_leaves_deterministic_and_covering() {
     }
     assert_ne!(a[0].data, a[1].data);
     // Image k does not depend on how many are generated.
-    assert_eq!(dl.generate_set(1, 11)[0].data, a[0].data);
+    assert_eq!(dl.generate_set(1, 11, Split::Train)[0].data, a[0].data);
 }
 
 #[test]
@@ -318,9 +330,9 @@ fn shuffle_is_a_seeded_permutation_and_cap_truncates() {
     let mut a = base.clone();
     let mut b = base.clone();
     let mut c = base.clone();
-    patches::shuffle_and_cap(&mut a, 1, None);
-    patches::shuffle_and_cap(&mut b, 1, None);
-    patches::shuffle_and_cap(&mut c, 2, None);
+    patches::shuffle_and_cap(&mut a, derive_rng(1, 0), None);
+    patches::shuffle_and_cap(&mut b, derive_rng(1, 0), None);
+    patches::shuffle_and_cap(&mut c, derive_rng(2, 0), None);
     assert_eq!(a, b);
     assert_ne!(a, c);
     assert_ne!(a, base);
@@ -331,10 +343,10 @@ fn shuffle_is_a_seeded_permutation_and_cap_truncates() {
     assert_eq!(sorted, sorted_base);
 
     let mut capped = base.clone();
-    patches::shuffle_and_cap(&mut capped, 1, Some(17));
+    patches::shuffle_and_cap(&mut capped, derive_rng(1, 0), Some(17));
     assert_eq!(capped, a[..17].to_vec());
     let mut big = base.clone();
-    patches::shuffle_and_cap(&mut big, 1, Some(1000));
+    patches::shuffle_and_cap(&mut big, derive_rng(1, 0), Some(1000));
     assert_eq!(big, a);
 }
 
@@ -369,8 +381,8 @@ fn shuffled_indices_match_shuffle_and_cap() {
     for (n, cap) in [(1usize, None), (17, None), (100, Some(40))] {
         let patches: Vec<Vec<f64>> = (0..n).map(|k| vec![k as f64]).collect();
         let mut shuffled = patches.clone();
-        ride::data::shuffle_and_cap(&mut shuffled, 11, cap);
-        let idx = ride::data::patches::shuffled_indices(n, 11, cap);
+        ride::data::shuffle_and_cap(&mut shuffled, derive_rng(11, 0), cap);
+        let idx = ride::data::patches::shuffled_indices(n, derive_rng(11, 0), cap);
         let via_idx: Vec<Vec<f64>> = idx.iter().map(|&k| patches[k].clone()).collect();
         assert_eq!(via_idx, shuffled);
     }

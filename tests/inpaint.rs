@@ -4,7 +4,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use ride::inpaint::{crop_logliks, inpaint, mean_fill, sample_hole, score_fill, Geometry};
-use ride::inpaint::{InpaintOptions, Rect};
+use ride::inpaint::{inpaint_with_hooks, ChainHooks, InpaintOptions, Rect};
 use ride::model::{MixtureSize, Ride};
 use ride::neighbourhood::Neighbourhood;
 use ride::whitening::Whitening;
@@ -132,32 +132,34 @@ fn mh_kernel_leaves_the_exact_conditional_invariant() {
     for (name, hiddens) in [("1 layer H=3", vec![3usize]), ("MCGSM only", vec![])] {
         let m = tiny_model(5, &hiddens);
         let img = image(h, w, 9);
-        let mut opts = InpaintOptions {
+        let opts = InpaintOptions {
             hole: (1, 1),
             center: Some((3, 3)),
             context: 8,
             sweeps: 30_000,
             seed: 1,
-            candidates: 0,
+            candidates: 1,
             block: 1,
             window: 3,
             stride: 1,
             trace: true,
-            drop_proposal_terms: false,
         };
         let geo = Geometry::new(&m, h, w, opts.hole, opts.center, opts.context).unwrap();
         let edges = exact_bins(&m, &img, w, &geo, bins);
         let thin = 5;
-        let run = |opts: &InpaintOptions| -> (f64, f64) {
-            let r = inpaint(&m, &img, h, w, opts).unwrap();
+        let run = |drop_proposal_terms: bool| -> (f64, f64) {
+            let hooks = ChainHooks {
+                start_from_image: true,
+                drop_proposal_terms,
+            };
+            let r = inpaint_with_hooks(&m, &img, h, w, &opts, hooks).unwrap();
             let t = r.trace.unwrap();
             let vals: Vec<f64> = t.iter().skip(100).step_by(thin).map(|v| v[0]).collect();
             let acc = r.acceptance.iter().sum::<f64>() / r.acceptance.len() as f64;
             (chi2(&vals, &edges), acc)
         };
-        let (good, acc) = run(&opts);
-        opts.drop_proposal_terms = true;
-        let (bad, acc_bad) = run(&opts);
+        let (good, acc) = run(false);
+        let (bad, acc_bad) = run(true);
         println!(
             "{name}: chi2({}) correct kernel {good:.1} (acceptance {acc:.3}), proposal terms dropped {bad:.1} (acceptance {acc_bad:.3}); 0.999 quantile {crit:.1}",
             bins - 1
@@ -254,33 +256,35 @@ fn mh_kernel_with_a_two_pixel_block_is_exact() {
     let crit = chi2_quantile((bins - 1) as f64, 3.0902);
     let m = tiny_model(6, &[3]);
     let img = image(h, w, 10);
-    let mut opts = InpaintOptions {
+    let opts = InpaintOptions {
         hole: (1, 2),
         center: Some((3, 3)),
         context: 8,
         sweeps: 30_000,
         seed: 2,
-        candidates: 0,
+        candidates: 1,
         block: 2,
         window: 4,
         stride: 2,
         trace: true,
-        drop_proposal_terms: false,
     };
     let geo = Geometry::new(&m, h, w, opts.hole, opts.center, opts.context).unwrap();
     assert_eq!((geo.hole.h, geo.hole.w), (1, 2));
     let edges = exact_bins_2(&m, &img, w, &geo, bins);
-    let run = |opts: &InpaintOptions| -> [f64; 2] {
-        let r = inpaint(&m, &img, h, w, opts).unwrap();
+    let run = |drop_proposal_terms: bool| -> [f64; 2] {
+        let hooks = ChainHooks {
+            start_from_image: true,
+            drop_proposal_terms,
+        };
+        let r = inpaint_with_hooks(&m, &img, h, w, &opts, hooks).unwrap();
         let t = r.trace.unwrap();
         [0, 1].map(|d| {
             let vals: Vec<f64> = t.iter().skip(100).step_by(5).map(|v| v[d]).collect();
             chi2(&vals, &edges[d])
         })
     };
-    let good = run(&opts);
-    opts.drop_proposal_terms = true;
-    let bad = run(&opts);
+    let good = run(false);
+    let bad = run(true);
     println!("1×2 block: chi2({}) correct kernel {good:.1?}, proposal terms dropped {bad:.1?}; 0.999 quantile {crit:.1}", bins - 1);
     assert!(
         good.iter().all(|&g| g < crit),

@@ -28,8 +28,24 @@ fn sampled_patches_are_dc_free_padded_and_seeded() {
             .map(|k| (k % 50) as f64 / 50.0 + (k / 50) as f64 / 40.0)
             .collect(),
     };
-    let a = sample_patches(std::slice::from_ref(&img), &nb, 8, 20, 7).expect("patches");
-    let b = sample_patches(std::slice::from_ref(&img), &nb, 8, 20, 7).expect("patches");
+    let a = sample_patches(
+        std::slice::from_ref(&img),
+        &nb,
+        8,
+        20,
+        7,
+        ride::data::Split::Train,
+    )
+    .expect("patches");
+    let b = sample_patches(
+        std::slice::from_ref(&img),
+        &nb,
+        8,
+        20,
+        7,
+        ride::data::Split::Train,
+    )
+    .expect("patches");
     let (t, l, _) = padding(&nb);
     for ((p, dc), (q, dc2)) in a.iter().zip(&b) {
         assert_eq!(p.data, q.data);
@@ -86,19 +102,22 @@ fn dc_mixture_is_a_density_and_fits_a_bimodal_sample() {
     assert!(ll(&g) > ll(&single) + 0.1, "{} vs {}", ll(&g), ll(&single));
 }
 
-/// log|det| of x ↦ (x₁ − m, …, x_{n−1} − m, m), m = mean(x), is log(1/n): the 64-dim term.
+/// log|det| of the crate's map x ↦ (first n−1 of remove_dc(x), DC) — its matrix read off column
+/// by column from `remove_dc` itself (the map is linear) — is the crate's `dc_log_jacobian(n)`.
 #[test]
 fn dc_jacobian_is_one_over_n() {
+    use ride::data::bsds300_patches::{dc_log_jacobian, remove_dc};
     for n in [2usize, 4, 9, 64] {
-        // rows: outputs, columns: inputs
+        // rows: outputs, columns: inputs; column j is the map applied to the unit vector e_j
         let mut a = vec![vec![0.0f64; n]; n];
-        for i in 0..n - 1 {
-            for j in 0..n {
-                a[i][j] = if i == j { 1.0 } else { 0.0 } - 1.0 / n as f64;
-            }
-        }
         for j in 0..n {
-            a[n - 1][j] = 1.0 / n as f64;
+            let mut e = vec![0.0; n];
+            e[j] = 1.0;
+            let (free, dc) = remove_dc(&e);
+            for i in 0..n - 1 {
+                a[i][j] = free[i];
+            }
+            a[n - 1][j] = dc;
         }
         // determinant by Gaussian elimination with partial pivoting
         let mut det = 1.0;
@@ -119,8 +138,9 @@ fn dc_jacobian_is_one_over_n() {
             }
         }
         assert!(
-            (det.abs().ln() - (1.0 / n as f64).ln()).abs() < 1e-9,
-            "n {n}: det {det}"
+            (det.abs().ln() - dc_log_jacobian(n)).abs() < 1e-9,
+            "n {n}: det {det}, crate says log {}",
+            dc_log_jacobian(n)
         );
     }
 }

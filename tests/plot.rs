@@ -219,12 +219,12 @@ fn blank_png_has_no_ink() {
     assert!(png_content(&tiny).is_err());
 }
 
-/// Keeps the figures for a look by eye: `RIDE_PLOT_KEEP=/some/dir cargo test --test plot`.
+/// Keeps the figures for a look by eye:
+/// `RIDE_PLOT_KEEP=/some/dir cargo test --release --test plot -- --ignored keep_examples`.
 #[test]
+#[ignore = "writes example figures for a look by eye; needs RIDE_PLOT_KEEP=DIR"]
 fn keep_examples_when_asked() {
-    let Ok(dir) = std::env::var("RIDE_PLOT_KEEP") else {
-        return;
-    };
+    let dir = std::env::var("RIDE_PLOT_KEEP").expect("set RIDE_PLOT_KEEP=DIR (where to write)");
     let dir = std::path::Path::new(&dir);
     line_plot(&nb_size_plot(), &dir.join("nb_size")).unwrap();
     line_plot(&learning_curve(), &dir.join("curve")).unwrap();

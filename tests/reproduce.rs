@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const TABLE_HEADER: &str = "experiment,row,label,model,bits_per_px,sem,tiles,pixels,parameters,train_seconds,eval_seconds,scale,seed,git_commit,config_hash,note,single_bits_per_px,single_sem";
+const TABLE_HEADER: &str = "experiment,row,label,model,bits_per_px,sem,tiles,pixels,parameters,train_seconds,eval_seconds,scale,seed,git_commit,config_hash,note,single_bits_per_px,single_sem,numerics_version";
 const INPAINT_HEADER: &str = "case,image,method,hole_bits_per_px,crop_bits_per_px,psnr_db,acceptance,sweeps,seconds,hole,seed,scale,git_commit,config_hash";
 
 fn reproduce(out: &Path, extra: &[&str]) -> (i32, String) {
@@ -160,6 +160,32 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
     let (rc, err) = reproduce(&copy, &["--only", "deadleaves"]);
     assert_eq!(rc, 0, "{err}");
     assert!(err.contains("ride2: finished earlier, reused"), "{err}");
+
+    // a row from another numerics version is not reused (a bug fix that changes results
+    // invalidates it) and the report flags such rows
+    let row_json = copy.join("deadleaves/ride1/row.json");
+    let mut row: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&row_json).expect("row.json")).expect("json");
+    assert_eq!(row["numerics_version"], ride::train::NUMERICS_VERSION);
+    row["numerics_version"] = 1.into();
+    std::fs::write(&row_json, row.to_string()).expect("write row.json");
+    let (rc, err) = reproduce(&copy, &["--only", "deadleaves"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(!err.contains("ride1: finished earlier, reused"), "{err}");
+    let table = copy.join("deadleaves/table.csv");
+    let text = std::fs::read_to_string(&table).expect("table");
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let v = format!(",{}", ride::train::NUMERICS_VERSION);
+    assert!(lines[1].ends_with(&v), "{}", lines[1]);
+    lines[1] = format!("{},1", &lines[1][..lines[1].len() - v.len()]);
+    std::fs::write(&table, lines.join("\n") + "\n").expect("write table");
+    let (rc, err) = reproduce(&copy, &["--only", "deadleaves", "--report-only"]);
+    assert_eq!(rc, 0, "{err}");
+    let report = std::fs::read_to_string(copy.join("REPORT.md")).expect("REPORT.md");
+    assert!(
+        report.contains("stale: numerics version 1"),
+        "the report does not flag the stale row"
+    );
 }
 
 #[test]

@@ -32,6 +32,14 @@ impl Split {
             Split::Test => "test",
         }
     }
+
+    /// The split as the `stage` of [`crate::data::rng_for`]: 0 train, 1 test.
+    pub fn stream(self) -> u64 {
+        match self {
+            Split::Train => 0,
+            Split::Test => 1,
+        }
+    }
 }
 
 impl std::str::FromStr for Split {
@@ -74,11 +82,17 @@ pub fn read_ids(data_dir: &Path, split: Split) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-/// FNV-1a of an id: the per-image stream of the dequantisation noise.
+/// The per-image index of the dequantisation noise: the id's number (BSDS300 ids are numbers),
+/// else FNV-1a of the id with the top bit set (disjoint from every number below 2⁶³).
 fn id_stream(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    id.parse::<u64>()
+        .ok()
+        .filter(|&n| n < 1 << 63)
+        .unwrap_or_else(|| {
+            id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            }) | 1 << 63
+        })
 }
 
 /// Loads the first `limit` (default all) images of `split` as gray / 255, with optional
@@ -107,7 +121,12 @@ pub fn load(
             }
             let mut img = load_gray(&path, GrayMode::Pil)?;
             if dequantize {
-                let mut rng = super::derive_rng(seed, id_stream(id));
+                let mut rng = super::rng_for(
+                    seed,
+                    super::Purpose::Dequantize,
+                    split.stream(),
+                    id_stream(id),
+                );
                 for v in &mut img.data {
                     *v = (*v + rng.random::<f64>()) / 255.0;
                 }

@@ -38,6 +38,7 @@ pub fn sample_patches(
     size: usize,
     count: usize,
     seed: u64,
+    split: super::Split,
 ) -> Result<Vec<(GrayImage, f64)>> {
     let usable: Vec<&GrayImage> = images
         .iter()
@@ -48,7 +49,7 @@ pub fn sample_patches(
     }
     let (t, l, _) = padding(nb);
     let (ch, cw) = canvas(nb, size);
-    let mut rng = super::derive_rng(seed, 0x9A7C);
+    let mut rng = super::rng_for(seed, super::Purpose::Patches, split.stream(), 0);
     let mut out = Vec::with_capacity(count);
     for k in 0..count {
         let g = usable[rng.random_range(0..usable.len())];
@@ -56,11 +57,10 @@ pub fn sample_patches(
             rng.random_range(0..=g.h - size),
             rng.random_range(0..=g.w - size),
         );
-        let mut p: Vec<f64> = (r0..r0 + size)
+        let p: Vec<f64> = (r0..r0 + size)
             .flat_map(|r| g.data[r * g.w + c0..r * g.w + c0 + size].iter().copied())
             .collect();
-        let dc = p.iter().sum::<f64>() / p.len() as f64;
-        p.iter_mut().for_each(|v| *v -= dc);
+        let (p, dc) = remove_dc(&p);
         let mut data = vec![0.0; ch * cw];
         for r in 0..size {
             data[(r + t) * cw + l..(r + t) * cw + l + size]
@@ -77,6 +77,20 @@ pub fn sample_patches(
         ));
     }
     Ok(out)
+}
+
+/// The DC-free patch `x − mean(x)` and the DC `mean(x)`. Of the DC-free patch only the first
+/// n − 1 values are free (the last is minus their sum): the map x ↦ (first n−1 of x − m, m) has
+/// Jacobian determinant [`dc_log_jacobian`].
+pub fn remove_dc(x: &[f64]) -> (Vec<f64>, f64) {
+    let dc = x.iter().sum::<f64>() / x.len().max(1) as f64;
+    (x.iter().map(|v| v - dc).collect(), dc)
+}
+
+/// log|det| of x ↦ (first n−1 of [`remove_dc`]`(x)`, DC) for n pixels: log(1/n). The 64-dim
+/// log-likelihood is the 63-dim one + log p(DC) + this term.
+pub fn dc_log_jacobian(n: usize) -> f64 {
+    -(n as f64).ln()
 }
 
 /// A 1-D Gaussian mixture (the DC density).

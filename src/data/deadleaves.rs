@@ -125,16 +125,18 @@ impl DeadLeaves {
         }
     }
 
-    /// `n` images; image `k` draws from [`crate::data::derive_rng`]`(seed, k)` and is named
-    /// `deadleaves_{seed}_{k}`. Deterministic for a seed; image `k` does not depend on `n`.
-    pub fn generate_set(&self, n: usize, seed: u64) -> Vec<GrayImage> {
+    /// `n` images of `split`; image `k` draws from
+    /// [`crate::data::rng_for`]`(seed, Generate, split, k)` and is named
+    /// `deadleaves_{split}_{seed}_{k}`. Deterministic for a seed; image `k` does not depend on `n`.
+    pub fn generate_set(&self, n: usize, seed: u64, split: super::Split) -> Vec<GrayImage> {
         use rayon::prelude::*;
         (0..n)
             .into_par_iter()
             .map(|k| {
-                let mut rng = super::derive_rng(seed, k as u64);
+                let mut rng =
+                    super::rng_for(seed, super::Purpose::Generate, split.stream(), k as u64);
                 let mut img = self.generate(&mut rng);
-                img.name = format!("deadleaves_{seed}_{k}");
+                img.name = format!("deadleaves_{}_{seed}_{k}", split.as_str());
                 img
             })
             .collect()

@@ -2,17 +2,13 @@
 //! fitted on them.
 
 use crate::config::{DataConfig, Experiment};
-use crate::data::{self, derive_rng};
+use crate::data::{self, rng_for, Purpose, Split};
 use crate::images::GrayImage;
 use crate::neighbourhood::Neighbourhood;
 use crate::whitening::Whitening;
 use anyhow::{bail, Result};
 use rand::RngExt;
 use std::path::Path;
-
-/// Random streams of this module (see `train`'s module docs).
-const STREAM_WHITENING: u64 = 1;
-const STREAM_TEST: u64 = 4;
 
 /// Train/test images of an experiment.
 pub struct Dataset {
@@ -87,23 +83,15 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
             test_limit,
         } => {
             let nb = Neighbourhood::causal(cfg.model.nb_size)?;
-            let split = |split, limit: &Option<usize>, count: usize, s: u64| -> Result<_> {
+            let split = |split, limit: &Option<usize>, count: usize| -> Result<_> {
                 let imgs = data::bsds300::load(data_dir, split, true, seed, *limit)?;
-                let v = data::bsds300_patches::sample_patches(&imgs, &nb, *size, count, s)?;
+                let v =
+                    data::bsds300_patches::sample_patches(&imgs, &nb, *size, count, seed, split)?;
                 Ok(v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())
             };
-            let (train, dc_train) = split(
-                data::bsds300::Split::Train,
-                train_limit,
-                *train_patches,
-                seed,
-            )?;
-            let (test, dc_test) = split(
-                data::bsds300::Split::Test,
-                test_limit,
-                *test_patches,
-                seed ^ STREAM_TEST,
-            )?;
+            let (train, dc_train) =
+                split(data::bsds300::Split::Train, train_limit, *train_patches)?;
+            let (test, dc_test) = split(data::bsds300::Split::Test, test_limit, *test_patches)?;
             Dataset {
                 train,
                 test,
@@ -114,8 +102,8 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
             train_ids,
             test_ids,
         } => Dataset {
-            train: data::vanhateren::load(data_dir, train_ids, seed)?,
-            test: data::vanhateren::load(data_dir, test_ids, seed ^ STREAM_TEST)?,
+            train: data::vanhateren::load(data_dir, train_ids, seed, Split::Train)?,
+            test: data::vanhateren::load(data_dir, test_ids, seed, Split::Test)?,
             dc: None,
         },
         DataConfig::Deadleaves {
@@ -126,15 +114,14 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
             max_radius,
         } => {
             let g = data::DeadLeaves::new(*size, *min_radius, *max_radius)?;
-            let (tr_seed, te_seed) = (seed, seed ^ 0xDEAD_1EAF);
-            let mut train = g.generate_set(*train_images, tr_seed);
-            let mut test = g.generate_set(*test_images, te_seed);
+            let mut train = g.generate_set(*train_images, seed, Split::Train);
+            let mut test = g.generate_set(*test_images, seed, Split::Test);
             // Exact disks have flat interiors whose continuous density is unbounded; like
             // natural images we quantise to 8 bits and add uniform dequantisation noise,
             // (q + u)/255, so densities are bounded (at most ln 255 nats per pixel).
-            for (imgs, s) in [(&mut train, tr_seed), (&mut test, te_seed)] {
+            for (imgs, split) in [(&mut train, Split::Train), (&mut test, Split::Test)] {
                 for (k, img) in imgs.iter_mut().enumerate() {
-                    let mut r = derive_rng(s ^ 0x0005_EED5, k as u64);
+                    let mut r = rng_for(seed, Purpose::Dequantize, split.stream(), k as u64);
                     for v in img.data.iter_mut() {
                         *v = ((*v * 256.0).floor().clamp(0.0, 255.0) + r.random_range(0.0..1.0))
                             / 255.0;
@@ -181,7 +168,7 @@ pub fn fit_whitening(
     samples: usize,
     seed: u64,
 ) -> Result<Whitening> {
-    let mut rng = derive_rng(seed, STREAM_WHITENING);
+    let mut rng = rng_for(seed, Purpose::Whitening, 0, 0);
     let offs = nb.input_offsets();
     let (orow, ocol) = nb.output_pos();
     let usable: Vec<&GrayImage> = images

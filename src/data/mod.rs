@@ -11,9 +11,10 @@
 //! - [`brodatz`]: single texture plates, divided by 255;
 //! - [`patches`]: non-overlapping training tiles (with optional horizontal flips), shuffled by seed.
 //!
-//! All randomness is seeded: each image draws from its own generator, derived by [`derive_rng`]
-//! from the caller's seed and a per-image stream number, so results do not depend on threading or
-//! on how many images are loaded.
+//! All randomness is seeded through one derivation, [`rng_for`]`(seed, purpose, stage, index)`:
+//! each image, pass and stage draws from its own generator, so results do not depend on
+//! threading, on how many images are loaded, or on where a run was resumed, and no two
+//! (seed, purpose, stage, index) tuples share a generator.
 //!
 //! Data files live under a data directory (`shared/data` in this project) laid out as described in
 //! its `MANIFEST.md`.
@@ -35,11 +36,52 @@ pub use patches::{extract, extract_checked, shuffle_and_cap};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// The generator for stream `stream` (an image index, say) of a seeded experiment:
-/// `Xoshiro256PlusPlus::seed_from_u64(seed · 0x9E3779B97F4A7C15 ^ stream)` (wrapping multiply;
-/// `seed_from_u64` then spreads the 64 bits over the whole state with SplitMix64).
-pub fn derive_rng(seed: u64, stream: u64) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream)
+/// What a random stream is for (the `purpose` of [`rng_for`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Purpose {
+    /// Generating a synthetic image (dead leaves); stage = split, index = image.
+    Generate = 1,
+    /// Dequantisation noise; stage = split, index = image (BSDS300 id number, image position).
+    Dequantize = 2,
+    /// Positions of random patches; stage = split.
+    Patches = 3,
+    /// Neighbourhood samples for fitting the whitening.
+    Whitening = 4,
+    /// The initial model.
+    Init = 5,
+    /// A layer added before curriculum stage `stage`.
+    AddLayer = 6,
+    /// The patch order of curriculum stage `stage`, epoch `index`.
+    Shuffle = 7,
+    /// Cells for the L-BFGS fine-tuning after stage `stage` (0: the MCGSM baseline's fit).
+    Finetune = 8,
+    /// Benchmarks and tests.
+    Bench = 9,
+}
+
+/// The generator for `(seed, purpose, stage, index)`: a Xoshiro256++ whose four state words
+/// are `mix(seed)`, `mix(purpose ⊕ K)`, `mix(stage)`, `mix(index ⊕ K')` with `mix` the SplitMix64
+/// finaliser — a bijection of u64 — so distinct tuples give distinct states (no two purposes,
+/// stages or indices can share a stream, unlike sums or XORs of the seed), and the state is
+/// never all zero because the purpose word never is.
+pub fn rng_for(seed: u64, purpose: Purpose, stage: u64, index: u64) -> Xoshiro256PlusPlus {
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let words = [
+        mix(seed),
+        mix(purpose as u64 ^ 0x9E37_79B9_7F4A_7C15),
+        mix(stage),
+        mix(index ^ 0xD1B5_4A32_D192_ED03),
+    ];
+    let mut bytes = [0u8; 32];
+    for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&w.to_le_bytes());
+    }
+    Xoshiro256PlusPlus::from_seed(bytes)
 }
 
 /// Smooth random test images: uniform noise box-filtered over 3×3 (clipped at the borders) plus

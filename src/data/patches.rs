@@ -4,6 +4,7 @@
 use crate::images::GrayImage;
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// All non-overlapping `size×size` tiles of every image, starting at the top-left corner (a
 /// remainder at the right or bottom edge is left out), row-major tile data, images in order and
@@ -83,20 +84,23 @@ pub fn extract_rect_checked(
 
 /// The permutation [`shuffle_and_cap`] applies to `n` patches, as indices (no patch is copied):
 /// `shuffle_and_cap(p)[k] == p[shuffled_indices(p.len())[k]]` for the same seed and cap.
-pub fn shuffled_indices(n: usize, seed: u64, cap: Option<usize>) -> Vec<usize> {
+pub fn shuffled_indices(n: usize, mut rng: Xoshiro256PlusPlus, cap: Option<usize>) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
     // Fisher–Yates draws depend only on the length, so this is the same permutation
-    idx.shuffle(&mut super::derive_rng(seed, 0));
+    idx.shuffle(&mut rng);
     if let Some(c) = cap {
         idx.truncate(c);
     }
     idx
 }
 
-/// Shuffles the patches uniformly (Fisher–Yates with [`crate::data::derive_rng`]`(seed, 0)`), then
-/// keeps the first `cap` (all with `None`).
-pub fn shuffle_and_cap(patches: &mut Vec<Vec<f64>>, seed: u64, cap: Option<usize>) {
-    let mut rng = super::derive_rng(seed, 0);
+/// Shuffles the patches uniformly (Fisher–Yates with `rng`, e.g. a
+/// [`crate::data::rng_for`] stream), then keeps the first `cap` (all with `None`).
+pub fn shuffle_and_cap(
+    patches: &mut Vec<Vec<f64>>,
+    mut rng: Xoshiro256PlusPlus,
+    cap: Option<usize>,
+) {
     patches.shuffle(&mut rng);
     if let Some(c) = cap {
         patches.truncate(c);

@@ -21,7 +21,7 @@
 //!    ≥ 1e-3 before the log so that a zero-valued file cannot produce −∞.
 //!
 //! The image keeps its name. [`load`] reads a list of ids and preprocesses each image with its
-//! own seeded generator ([`crate::data::derive_rng`]`(seed, index)`), so a given (ids, seed) always
+//! own seeded generator ([`crate::data::rng_for`]`(seed, Dequantize, split, index)`), so a given (ids, seed) always
 //! yields the same data.
 //!
 //! # Split
@@ -125,9 +125,14 @@ pub fn preprocess(raw: &GrayImage, rng: &mut impl RngExt) -> GrayImage {
 }
 
 /// Reads `data_dir/vanhateren/{id}.iml` for every id and preprocesses image `i` with
-/// [`crate::data::derive_rng`]`(seed, i)`. Images are processed in parallel; the result is in
-/// the order of `ids` and does not depend on the thread count.
-pub fn load(data_dir: &Path, ids: &[String], seed: u64) -> Result<Vec<GrayImage>> {
+/// [`crate::data::rng_for`]`(seed, Dequantize, split, i)`. Images are processed in parallel;
+/// the result is in the order of `ids` and does not depend on the thread count.
+pub fn load(
+    data_dir: &Path,
+    ids: &[String],
+    seed: u64,
+    split: super::Split,
+) -> Result<Vec<GrayImage>> {
     let dir = data_dir.join("vanhateren");
     ids.par_iter()
         .enumerate()
@@ -140,7 +145,8 @@ pub fn load(data_dir: &Path, ids: &[String], seed: u64) -> Result<Vec<GrayImage>
                 );
             }
             let raw = read_iml(&path)?;
-            let mut rng = super::derive_rng(seed, i as u64);
+            let mut rng =
+                super::rng_for(seed, super::Purpose::Dequantize, split.stream(), i as u64);
             Ok(preprocess(&raw, &mut rng))
         })
         .collect()

@@ -45,6 +45,13 @@ pub struct TableRow {
     pub single_bits_per_px: Option<f64>,
     #[serde(default)]
     pub single_sem: Option<f64>,
+    /// `train::NUMERICS_VERSION` of the code that produced the row (1 before it was recorded)
+    #[serde(default = "numerics_v1")]
+    pub numerics_version: u32,
+}
+
+fn numerics_v1() -> u32 {
+    1
 }
 
 /// `experiments/reproduce.toml`: what `ride reproduce` runs, in order.
@@ -179,6 +186,7 @@ pub fn report_only(opts: &Options) -> Result<()> {
 
 /// Runs the suite at `opts.scale` and writes the report.
 pub fn run(opts: &Options) -> Result<()> {
+    crate::limits::check("--workers", opts.workers, 1, crate::limits::MAX_WORKERS)?;
     if !SCALES.contains(&opts.scale.as_str()) {
         bail!(
             "unknown scale '{}' (one of: {})",

@@ -52,7 +52,16 @@ fn rows_md(rows: &[TableRow]) -> String {
             r.eval_seconds,
             r.seed,
             r.git_commit,
-            r.note
+            if r.numerics_version == crate::train::NUMERICS_VERSION {
+                r.note.clone()
+            } else {
+                format!(
+                    "**stale: numerics version {} (current {}); rerun to refresh.** {}",
+                    r.numerics_version,
+                    crate::train::NUMERICS_VERSION,
+                    r.note
+                )
+            }
         );
     }
     s

@@ -46,6 +46,7 @@ pub fn run_sweeps(names: &[String], opts: &Options) -> Result<()> {
                 note: String::new(),
                 single_bits_per_px: None,
                 single_sem: None,
+                numerics_version: r.numerics_version,
             })
             .collect();
         write_csv(&out.join("table.csv"), &table)?;

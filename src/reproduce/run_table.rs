@@ -101,7 +101,10 @@ fn run_row(
     let cached = |hash: &str| -> Option<TableRow> {
         let text = std::fs::read_to_string(dir.join("row.json")).ok()?;
         let r: TableRow = serde_json::from_str(&text).ok()?;
-        (r.config_hash == hash && r.scale == table.scale).then_some(r)
+        (r.config_hash == hash
+            && r.scale == table.scale
+            && r.numerics_version == crate::train::NUMERICS_VERSION)
+            .then_some(r)
     };
     let base_hash = config_hash(&table.base);
     let mut r = match &row.kind {
@@ -114,7 +117,7 @@ fn run_row(
                 );
                 return Ok(Some(r));
             }
-            let resume = dir.join("checkpoint.safetensors").exists();
+            let resume = crate::train::can_resume(cfg, &dir);
             let o = crate::train::train(cfg, data_dir, &dir, resume).with_context(|| {
                 format!(
                     "table '{}', row '{}' (delete {} to start it afresh)",
@@ -156,6 +159,7 @@ fn run_row(
                 .join("; "),
                 single_bits_per_px: None,
                 single_sem: None,
+                numerics_version: crate::train::NUMERICS_VERSION,
             }
         }
         RowKind::Ensemble { of, test_images: n } => {
@@ -199,6 +203,7 @@ fn run_row(
                 ),
                 single_bits_per_px: Some(s.bits_per_px),
                 single_sem: Some(s.sem),
+                numerics_version: crate::train::NUMERICS_VERSION,
             }
         }
         RowKind::ModelFile {
@@ -247,6 +252,7 @@ fn run_row(
                 note: format!("{} scored on {} test images", path.display(), imgs.len()),
                 single_bits_per_px: None,
                 single_sem: None,
+                numerics_version: crate::train::NUMERICS_VERSION,
             }
         }
     };

@@ -80,6 +80,22 @@ pub struct SampleSpec {
     pub show_training: bool,
 }
 
+impl SampleSpec {
+    /// Sizes within [`crate::limits`], checked when the table is resolved (before any training).
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits as lim;
+        let side = (lim::MAX_SAMPLE_PIXELS as f64).sqrt() as usize;
+        lim::check("samples.size", self.size, 1, side)?;
+        lim::check("samples.margin", self.margin, 0, lim::MAX_MARGIN)?;
+        if let Some([lo, hi]) = self.clip_percentiles {
+            if !(0.0..=100.0).contains(&lo) || !(0.0..=100.0).contains(&hi) || lo > hi {
+                bail!("samples.clip_percentiles = [{lo}, {hi}] must be percentiles with lo ≤ hi");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What a row does.
 #[derive(Clone, Debug)]
 pub enum RowKind {
@@ -118,7 +134,15 @@ impl TableConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read table config {}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        let t: Self =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        crate::config::check_name("name", &t.name)
+            .with_context(|| format!("{}: invalid table config", path.display()))?;
+        for r in &t.rows {
+            crate::config::check_name("rows.id", &r.id)
+                .with_context(|| format!("{}: invalid table config", path.display()))?;
+        }
+        Ok(t)
     }
 
     fn overrides(&self, scale: &str, target: &str) -> toml::Table {
@@ -235,10 +259,12 @@ impl TableConfig {
                 for (k, v) in &self.overrides(scale, "samples") {
                     set_dotted(&mut t, k, v.clone())?;
                 }
-                Some(
-                    t.try_into()
-                        .map_err(|e| anyhow::anyhow!("table '{}', samples: {e}", self.name))?,
-                )
+                let spec: SampleSpec = t
+                    .try_into()
+                    .map_err(|e| anyhow::anyhow!("table '{}', samples: {e}", self.name))?;
+                spec.validate()
+                    .with_context(|| format!("table '{}', samples", self.name))?;
+                Some(spec)
             }
         };
         Ok(Table {

@@ -9,6 +9,7 @@ use std::path::Path;
 
 const MODEL: &str = "../shared/models/ride1_bsds300.npz";
 const PNG: &str = "../shared/data/bsds300/gray/test/101085.png";
+const GIF: &str = "../shared/data/brodatz/D1.gif";
 
 fn cases() -> ProptestConfig {
     ProptestConfig {
@@ -79,6 +80,19 @@ proptest! {
         // truncated without flips: always an error, never a gray-filled image
         let q = write_tmp(dir.path(), "y.jpg", &mangle(&bytes, cut, &[]));
         prop_assert!(load_gray(&q, GrayMode::Pil).is_err(), "truncated JPEG at {cut} decoded");
+    }
+
+    /// Truncated PNGs and GIFs are errors (no partial image), flipped ones never panic.
+    #[test]
+    fn truncated_png_and_gif_are_errors(cut in 0.02f64..0.97, flips in prop::collection::vec((0.0f64..1.0, 1u8..=255), 1..4)) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, src) in [("x.png", PNG), ("x.gif", GIF)] {
+            let bytes = std::fs::read(src).unwrap();
+            let p = write_tmp(dir.path(), name, &mangle(&bytes, cut, &[]));
+            prop_assert!(load_gray(&p, GrayMode::Pil).is_err(), "{name} truncated at {cut} decoded");
+            let q = write_tmp(dir.path(), name, &mangle(&bytes, 1.0, &flips));
+            check_image(&q);
+        }
     }
 
     #[test]

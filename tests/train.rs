@@ -32,6 +32,24 @@ fn tiny_config(
     batches_per_stage_hint: usize,
     checkpoint_every: usize,
 ) -> std::path::PathBuf {
+    tiny_config_with(
+        dir,
+        name,
+        batches_per_stage_hint,
+        checkpoint_every,
+        "sgd",
+        [0.5, 0.2, 0.1],
+    )
+}
+
+fn tiny_config_with(
+    dir: &Path,
+    name: &str,
+    batches_per_stage_hint: usize,
+    checkpoint_every: usize,
+    optimizer: &str,
+    lrs: [f64; 3],
+) -> std::path::PathBuf {
     let images = batches_per_stage_hint.max(4);
     let text = format!(
         r#"
@@ -53,18 +71,18 @@ scales = 2
 features = 4
 whitening_samples = 20000
 [training]
-optimizer = "sgd"
+optimizer = "{optimizer}"
 batch_size = 8
 checkpoint_every = {checkpoint_every}
 [[training.stages]]
 patch = 8
-lr = 0.5
+lr = {}
 [[training.stages]]
 patch = 12
-lr = 0.2
+lr = {}
 [[training.stages]]
 patch = 16
-lr = 0.1
+lr = {}
 add_layer = 6
 [finetune]
 cells = 3000
@@ -73,7 +91,8 @@ max_iter = 10
 check_every = 5
 [evaluation]
 tile = 32
-"#
+"#,
+        lrs[0], lrs[1], lrs[2]
     );
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
@@ -138,14 +157,27 @@ fn resume_after_kill_between_stages_is_bit_identical() {
     kill_and_resume(0);
 }
 
+/// Adam's moments and step count survive a kill mid-stage: bit-identical parameters.
+#[test]
+fn resume_after_kill_mid_stage_with_adam_is_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config_with(dir.path(), "adam", 48, 5, "adam", [0.01, 0.005, 0.002]);
+    kill_and_resume_config(&cfg, dir.path());
+}
+
 fn kill_and_resume(checkpoint_every: usize) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(dir.path(), "resume", 48, checkpoint_every);
-    let full = dir.path().join("full");
+    kill_and_resume_config(&cfg, dir.path());
+}
+
+fn kill_and_resume_config(cfg: &Path, dir: &Path) {
+    let cfg = cfg.to_path_buf();
+    let full = dir.join("full");
     let o = train(&cfg, &full, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    let killed = dir.path().join("killed");
+    let killed = dir.join("killed");
     let mut child = ride()
         .args([
             "train",

@@ -60,26 +60,30 @@ pub enum Purpose {
     Bench = 9,
 }
 
-/// The generator for `(seed, purpose, stage, index)`: a Xoshiro256++ whose four state words
-/// are `mix(seed)`, `mix(purpose ⊕ K)`, `mix(stage)`, `mix(index ⊕ K')` with `mix` the SplitMix64
-/// finaliser — a bijection of u64 — so distinct tuples give distinct states (no two purposes,
-/// stages or indices can share a stream, unlike sums or XORs of the seed), and the state is
-/// never all zero because the purpose word never is.
+/// The generator for `(seed, purpose, stage, index)`: a Xoshiro256++ whose 256-bit state is a
+/// bijective mix of the four words, so distinct tuples give distinct states (no two purposes,
+/// stages or indices share a stream, unlike sums or XORs of the seed) and every state word — hence
+/// every output, the first included — depends on all four. The mix: two rounds of
+/// `wᵢ ^= m(sum of the other three)` over i = 0…3, with `m` the SplitMix64 finaliser; each
+/// update is invertible given the others, so the whole map is a bijection of (u64)⁴.
 pub fn rng_for(seed: u64, purpose: Purpose, stage: u64, index: u64) -> Xoshiro256PlusPlus {
     fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    let words = [
-        mix(seed),
-        mix(purpose as u64 ^ 0x9E37_79B9_7F4A_7C15),
-        mix(stage),
-        mix(index ^ 0xD1B5_4A32_D192_ED03),
-    ];
+    let mut w = [seed, purpose as u64, stage, index];
+    for _ in 0..2 {
+        for i in 0..4 {
+            let others = (0..4)
+                .filter(|&k| k != i)
+                .fold(0x9E37_79B9_7F4A_7C15u64, |a, k| a.wrapping_add(w[k]));
+            w[i] ^= mix(others);
+        }
+    }
     let mut bytes = [0u8; 32];
-    for (chunk, w) in bytes.chunks_exact_mut(8).zip(words) {
-        chunk.copy_from_slice(&w.to_le_bytes());
+    for (chunk, x) in bytes.chunks_exact_mut(8).zip(w) {
+        chunk.copy_from_slice(&x.to_le_bytes());
     }
     Xoshiro256PlusPlus::from_seed(bytes)
 }

@@ -21,9 +21,10 @@ DATASETS    = bsds300 vanhateren brodatz
 .DEFAULT_GOAL := build
 .PHONY: data build test test-slurm eval-fixture reproduce reproduce-quick report bench bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
 
-# Link the data sets from $(SHARED_DATA) into $(DATA_DIR); an existing real directory of the same
-# name is left alone. Without $(SHARED_DATA), say where the official archives are and fail
-# (unless $(DATA_DIR) already holds all three).
+# Link the data sets from $(SHARED_DATA) into $(DATA_DIR) when that mirror exists (an existing
+# real directory of the same name is left alone); otherwise download them from the official
+# hosts (or MIRROR=URL, also RIDE_DATA_MIRROR) with `ride data fetch`: resumable, every file
+# checked against the SHA-256 sums built into ride (src/fetch/sums/).
 data:
 	@set -e; \
 	if [ -d "$(SHARED_DATA)" ]; then \
@@ -39,15 +40,9 @@ data:
 	      echo "warning: $(SHARED_DATA)/$$d not found" >&2; \
 	    fi; \
 	  done; \
-	elif [ -d "$(DATA_DIR)/bsds300" ] && [ -d "$(DATA_DIR)/vanhateren" ] && [ -d "$(DATA_DIR)/brodatz" ]; then \
-	  echo "$(DATA_DIR): all data sets present"; \
 	else \
-	  echo "No $(SHARED_DATA) here. Download the official archives into $(DATA_DIR)/:" >&2; \
-	  echo "  BSDS300     https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/   -> $(DATA_DIR)/bsds300" >&2; \
-	  echo "  van Hateren http://bethgelab.org/datasets/vanhateren/                          -> $(DATA_DIR)/vanhateren" >&2; \
-	  echo "  Brodatz     http://www.ux.uis.no/~tranden/brodatz.html                          -> $(DATA_DIR)/brodatz" >&2; \
-	  echo "(or point DATA_DIR / RIDE_DATA_DIR at an existing copy)" >&2; \
-	  exit 1; \
+	  $(MAKE) --no-print-directory build; \
+	  $(RIDE) --data-dir "$(DATA_DIR)" data fetch $(if $(MIRROR),--mirror $(MIRROR)); \
 	fi
 
 build:

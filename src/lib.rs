@@ -7,6 +7,7 @@ pub mod config;
 pub mod criterion_harvest;
 pub mod data;
 pub mod eval;
+pub mod fetch;
 pub mod finetune;
 pub mod flops;
 pub mod gates;

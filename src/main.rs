@@ -203,6 +203,13 @@ enum Cmd {
         #[arg(long)]
         report_only: bool,
     },
+    /// Fetch the data sets (BSDS300, van Hateren, Brodatz) into DATA_DIR from their official
+    /// hosts or a mirror, resuming interrupted downloads and verifying every file against the
+    /// SHA-256 sums built into ride; or verify what is there.
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
+    },
     /// Convert a model file (e.g. the original code's npz) to our safetensors format.
     Convert {
         #[arg(long)]
@@ -214,6 +221,28 @@ enum Cmd {
         /// original code's npz defaults to bsds300.
         #[arg(long)]
         domain: Option<ride::preprocessing::Domain>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataAction {
+    /// Download what is missing and verify it.
+    Fetch {
+        /// Mirror base URLs tried before the official hosts, laid out like DATA_DIR
+        /// (MIRROR/bsds300/images/test/3096.jpg); comma-separated in RIDE_DATA_MIRROR.
+        #[arg(long, env = "RIDE_DATA_MIRROR", value_delimiter = ',')]
+        mirror: Vec<String>,
+        /// Only these data sets (bsds300, vanhateren, brodatz); default all.
+        #[arg(long)]
+        only: Vec<String>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check every file of the data sets against its SHA-256 sum.
+    Verify {
+        #[arg(long)]
+        only: Vec<String>,
     },
 }
 
@@ -538,10 +567,68 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Cmd::Data { action } => data(&cli.data_dir, action),
         Cmd::Convert { model, out, domain } => {
             let m = ride::modelfile::load_as(&model, domain)?;
             ride::modelfile::save_safetensors(&m, &out)?;
             println!("wrote {} ({} parameters)", out.display(), m.num_params());
+            Ok(())
+        }
+    }
+}
+
+/// `ride data fetch|verify`.
+fn data(data_dir: &std::path::Path, action: DataAction) -> Result<()> {
+    use ride::fetch::{official, verify_all};
+    let names = |only: &[String]| -> Vec<String> {
+        if only.is_empty() {
+            official::NAMES.iter().map(|s| s.to_string()).collect()
+        } else {
+            only.to_vec()
+        }
+    };
+    match action {
+        DataAction::Fetch {
+            mirror,
+            only,
+            quiet,
+        } => {
+            for name in names(&only) {
+                let ds = official::dataset(&name, &mirror)?;
+                let t0 = Instant::now();
+                let r = ride::fetch::fetch(&ds, data_dir, quiet)?;
+                println!(
+                    "{name}: {} files verified ({} already there, {} fetched, {} derived) in {:.1} s → {}",
+                    r.already_present + r.fetched + r.derived,
+                    r.already_present,
+                    r.fetched,
+                    r.derived,
+                    t0.elapsed().as_secs_f64(),
+                    data_dir.join(&name).display()
+                );
+                if let Some((p, why)) = r.unavailable.first() {
+                    println!(
+                        "{name}: {} files not fetched ({why}), e.g. {p}",
+                        r.unavailable.len()
+                    );
+                }
+            }
+            Ok(())
+        }
+        DataAction::Verify { only } => {
+            let mut all_ok = true;
+            for name in names(&only) {
+                let ds = official::dataset(&name, &[])?;
+                let (ok, bad) = verify_all(&ds, data_dir)?;
+                println!("{name}: {ok} of {} files verified", ds.files.len());
+                for p in bad.iter().take(10) {
+                    println!("  missing or altered: {}", p.display());
+                }
+                all_ok &= bad.is_empty();
+            }
+            if !all_ok {
+                anyhow::bail!("some files are missing or do not match their SHA-256 sums");
+            }
             Ok(())
         }
     }

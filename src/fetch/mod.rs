@@ -1,0 +1,390 @@
+//! `ride data fetch`: downloads the data sets from their official hosts (or a mirror), resumes
+//! interrupted downloads, and verifies every file against the SHA-256 sums committed in
+//! `src/fetch/sums/` (copied from the project's data mirror). A file that fails verification
+//! is an error naming it and is never put in place: nothing unverified is used.
+//!
+//! A data set is a list of expected files (relative path + SHA-256) and the sources that can
+//! provide them, tried in order: a mirror with the data directory's own layout
+//! (`MIRROR/<data set>/<path>`), single files from an official host, or a `.tar.gz` archive
+//! whose members are mapped onto the expected paths. Downloads go to `DATA_DIR/.download/`
+//! and are continued there after an interruption.
+
+pub mod http;
+pub mod official;
+
+use anyhow::{bail, Context, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// One file of a data set.
+#[derive(Clone, Debug)]
+pub struct Expected {
+    /// path relative to the data set's folder, e.g. `images/test/3096.jpg`
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Where files can come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// `base/<path>` per file, the path rewritten by the first matching `(from, to)` prefix.
+    Files {
+        base: String,
+        rename: Vec<(String, String)>,
+    },
+    /// A gzip-compressed tar archive; member `from…` becomes expected path `to…`.
+    TarGz {
+        url: String,
+        map: Vec<(String, String)>,
+    },
+}
+
+/// Files derived from fetched ones (verified against their sums like every other file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Derived {
+    /// BSDS300 `iids_{train,test}.txt`: the ids of `images/{split}/*.jpg`, sorted numerically.
+    Bsds300IdLists,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub name: String,
+    pub files: Vec<Expected>,
+    pub sources: Vec<Source>,
+    pub derived: Vec<Derived>,
+    /// expected files no source here can provide, with the reason (reported, not an error)
+    pub unavailable: Vec<(String, String)>,
+}
+
+/// Parses `sha256sum` output (`HASH  PATH` per line).
+pub fn parse_sums(text: &str) -> Result<Vec<Expected>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (h, p) = l
+                .split_once("  ")
+                .with_context(|| format!("bad SHA256SUMS line: {l}"))?;
+            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!("bad SHA-256 in line: {l}");
+            }
+            Ok(Expected {
+                path: p.trim().to_string(),
+                sha256: h.to_ascii_lowercase(),
+            })
+        })
+        .collect()
+}
+
+/// What a fetch did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub already_present: usize,
+    pub fetched: usize,
+    pub derived: usize,
+    pub unavailable: Vec<(String, String)>,
+}
+
+/// Progress output: a bar on a terminal, plain lines otherwise (`crate::progress` style).
+fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    ) {
+        b.set_style(style.progress_chars("=> "));
+    }
+    b.set_message(what.to_string());
+    b
+}
+
+fn sanitize(path: &str) -> Result<()> {
+    let p = Path::new(path);
+    if p.is_absolute()
+        || p
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        bail!("refusing the path '{path}': it would leave the data directory");
+    }
+    Ok(())
+}
+
+/// Fetches what is missing of `ds` into `data_dir/<name>/`, sources tried in order.
+pub fn fetch(ds: &Dataset, data_dir: &Path, quiet: bool) -> Result<Report> {
+    let dest = data_dir.join(&ds.name);
+    let staging = data_dir.join(".download").join(&ds.name);
+    let mut report = Report {
+        unavailable: ds.unavailable.clone(),
+        ..Default::default()
+    };
+    let skip: std::collections::HashSet<&str> =
+        ds.unavailable.iter().map(|(p, _)| p.as_str()).collect();
+    let derived_paths = |d: Derived| -> Vec<&str> {
+        match d {
+            Derived::Bsds300IdLists => vec!["iids_train.txt", "iids_test.txt"],
+        }
+    };
+    let derived: std::collections::HashSet<&str> = ds
+        .derived
+        .iter()
+        .flat_map(|&d| derived_paths(d))
+        .collect();
+    let mut missing: Vec<&Expected> = vec![];
+    for e in &ds.files {
+        sanitize(&e.path)?;
+        if skip.contains(e.path.as_str()) || derived.contains(e.path.as_str()) {
+            continue;
+        }
+        let p = dest.join(&e.path);
+        if p.is_file() && http::sha256_file(&p)? == e.sha256 {
+            report.already_present += 1;
+        } else {
+            missing.push(e);
+        }
+    }
+    let mut errors: Vec<String> = vec![];
+    for source in &ds.sources {
+        if missing.is_empty() {
+            break;
+        }
+        let r = match source {
+            Source::Files { base, rename } => {
+                fetch_files(ds, base, rename, &missing, &dest, &staging, quiet)
+            }
+            Source::TarGz { url, map } => {
+                fetch_archive(ds, url, map, &missing, &dest, &staging, quiet)
+            }
+        };
+        match r {
+            Ok((n, errs)) => {
+                report.fetched += n;
+                errors.extend(errs);
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+        missing.retain(|e| {
+            let p = dest.join(&e.path);
+            !(p.is_file() && http::sha256_file(&p).is_ok_and(|h| h == e.sha256))
+        });
+    }
+    if !missing.is_empty() {
+        let list: Vec<&str> = missing.iter().take(5).map(|e| e.path.as_str()).collect();
+        bail!(
+            "{}: {} file(s) could not be fetched and verified (first: {}){}",
+            ds.name,
+            missing.len(),
+            list.join(", "),
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!("\n  {}", errors.join("\n  "))
+            }
+        );
+    }
+    for &d in &ds.derived {
+        report.derived += derive(ds, d, &dest)?;
+    }
+    // everything is in place: no partial download is worth keeping
+    let _ = std::fs::remove_dir_all(&staging);
+    let _ = std::fs::remove_dir(data_dir.join(".download"));
+    Ok(report)
+}
+
+/// Moves a verified file into place (atomically: rename within the data directory).
+fn install(tmp: &Path, dest: &Path) -> Result<()> {
+    if let Some(d) = dest.parent() {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    std::fs::rename(tmp, dest)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), dest.display()))
+}
+
+/// Per-file downloads; returns (files installed, errors). A 404 is reported per file.
+fn fetch_files(
+    ds: &Dataset,
+    base: &str,
+    rename: &[(String, String)],
+    missing: &[&Expected],
+    dest: &Path,
+    staging: &Path,
+    quiet: bool,
+) -> Result<(usize, Vec<String>)> {
+    let (mut n, mut errors) = (0, vec![]);
+    for e in missing {
+        let remote = rename
+            .iter()
+            .find(|(from, _)| e.path.starts_with(from.as_str()))
+            .map_or(e.path.clone(), |(from, to)| {
+                format!("{to}{}", &e.path[from.len()..])
+            });
+        let url = format!("{}/{}", base.trim_end_matches('/'), remote);
+        let part = staging.join(format!("{}.part", e.path));
+        let b = (!quiet).then(|| bar(0, &format!("{}/{}", ds.name, e.path)));
+        let r = http::download(&url, &part, &mut |done, total| {
+            if let Some(b) = &b {
+                if let Some(t) = total {
+                    b.set_length(t);
+                }
+                b.set_position(done);
+            }
+        });
+        if let Some(b) = &b {
+            b.finish_and_clear();
+        }
+        match r {
+            Ok(()) => {
+                let what = format!("{}/{} (from {url})", ds.name, e.path);
+                match http::verify(&part, &e.sha256, &what) {
+                    Ok(()) => {
+                        install(&part, &dest.join(&e.path))?;
+                        n += 1;
+                    }
+                    Err(err) => {
+                        let _ = std::fs::remove_file(&part);
+                        errors.push(format!("{err:#}"));
+                    }
+                }
+            }
+            Err(err) => errors.push(format!("{}/{}: {url}: {err}", ds.name, e.path)),
+        }
+    }
+    Ok((n, errors))
+}
+
+/// One archive: download (resumable), then extract the wanted members, verifying each.
+fn fetch_archive(
+    ds: &Dataset,
+    url: &str,
+    map: &[(String, String)],
+    missing: &[&Expected],
+    dest: &Path,
+    staging: &Path,
+    quiet: bool,
+) -> Result<(usize, Vec<String>)> {
+    let name = url.rsplit('/').next().unwrap_or("archive");
+    let part = staging.join(format!("{name}.part"));
+    let b = (!quiet).then(|| bar(0, &format!("{}: {name}", ds.name)));
+    let r = http::download(url, &part, &mut |done, total| {
+        if let Some(b) = &b {
+            if let Some(t) = total {
+                b.set_length(t);
+            }
+            b.set_position(done);
+        }
+    });
+    if let Some(b) = &b {
+        b.finish_and_clear();
+    }
+    if let Err(e) = r {
+        bail!("{}: archive {url}: {e}", ds.name);
+    }
+    let wanted: std::collections::HashMap<&str, &Expected> =
+        missing.iter().map(|e| (e.path.as_str(), *e)).collect();
+    let result = (|| -> Result<(usize, Vec<String>)> {
+        let f = std::fs::File::open(&part)
+            .with_context(|| format!("cannot read {}", part.display()))?;
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        let (mut n, mut errors) = (0, vec![]);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let member = entry.path()?.to_string_lossy().into_owned();
+            let Some(path) = map
+                .iter()
+                .find(|(from, _)| member.starts_with(from.as_str()))
+                .map(|(from, to)| format!("{to}{}", &member[from.len()..]))
+            else {
+                continue;
+            };
+            let Some(e) = wanted.get(path.as_str()) else {
+                continue;
+            };
+            let mut bytes = vec![];
+            entry.read_to_end(&mut bytes)?;
+            let got = http::sha256_bytes(&bytes);
+            if got != e.sha256 {
+                errors.push(format!(
+                    "{}/{} (member {member} of {url}): SHA-256 mismatch (expected {}, got {got}); the file is not used",
+                    ds.name, e.path, e.sha256
+                ));
+                continue;
+            }
+            let tmp = staging.join(format!("{path}.extracted"));
+            if let Some(d) = tmp.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            std::fs::write(&tmp, &bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            install(&tmp, &dest.join(&path))?;
+            n += 1;
+        }
+        Ok((n, errors))
+    })();
+    match result {
+        Ok(r) => {
+            let _ = std::fs::remove_file(&part);
+            Ok(r)
+        }
+        Err(e) => {
+            // a complete download that does not unpack is corrupt: start it afresh next time
+            let _ = std::fs::remove_file(&part);
+            Err(e.context(format!(
+                "{}: archive {url} is truncated or corrupt (deleted; rerun to download it again)",
+                ds.name
+            )))
+        }
+    }
+}
+
+/// Writes a derived file and verifies it against its sum; returns how many were written.
+fn derive(ds: &Dataset, d: Derived, dest: &Path) -> Result<usize> {
+    let sum = |p: &str| ds.files.iter().find(|e| e.path == p).map(|e| &e.sha256);
+    let mut n = 0;
+    match d {
+        Derived::Bsds300IdLists => {
+            for split in ["train", "test"] {
+                let rel = format!("iids_{split}.txt");
+                let mut ids: Vec<u64> = vec![];
+                let dir = dest.join("images").join(split);
+                for entry in std::fs::read_dir(&dir)
+                    .with_context(|| format!("cannot list {}", dir.display()))?
+                {
+                    let p = entry?.path();
+                    if p.extension().is_some_and(|e| e == "jpg") {
+                        let id = p
+                            .file_stem()
+                            .and_then(|s| s.to_str())
+                            .and_then(|s| s.parse().ok())
+                            .with_context(|| format!("{}: not a BSDS300 id", p.display()))?;
+                        ids.push(id);
+                    }
+                }
+                ids.sort_unstable();
+                let text: String = ids.iter().map(|i| format!("{i}\n")).collect();
+                if let Some(want) = sum(&rel) {
+                    let got = http::sha256_bytes(text.as_bytes());
+                    if &got != want {
+                        bail!("{}/{rel}: the id list derived from the images has SHA-256 {got}, expected {want}", ds.name);
+                    }
+                }
+                crate::modelfile::write_atomic(&dest.join(&rel), text.as_bytes())?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Every expected file present with the right sum (for `ride data verify`).
+pub fn verify_all(ds: &Dataset, data_dir: &Path) -> Result<(usize, Vec<PathBuf>)> {
+    let dest = data_dir.join(&ds.name);
+    let mut ok = 0;
+    let mut bad = vec![];
+    for e in &ds.files {
+        let p = dest.join(&e.path);
+        if p.is_file() && http::sha256_file(&p)? == e.sha256 {
+            ok += 1;
+        } else {
+            bad.push(p);
+        }
+    }
+    Ok((ok, bad))
+}

@@ -6,14 +6,16 @@ use ride::preprocessing::{Domain, Preprocessing};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MODEL: &str = "../shared/models/ride1_bsds300.npz";
-const GRAY_PNG: &str = "../shared/data/bsds300/gray/test/101085.png";
-const JPEG_DIR: &str = "../shared/data/bsds300/images";
+mod common;
+use common::{GRAY_PNG, MODEL};
+
+const JPEG_DIR: &str = "tests/fixtures/bsds300/images";
 
 /// Runs `ride ARGS`: (exit code, stdout, stderr).
 fn ride(args: &[&str]) -> (i32, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_ride"))
-        .args(["--data-dir", "../shared/data"])
+        .arg("--data-dir")
+        .arg(common::data_dir())
         .args(args)
         .output()
         .expect("runs");
@@ -103,9 +105,11 @@ fn truncated_or_corrupt_jpeg_is_an_error_naming_the_file() {
 }
 
 #[test]
+#[ignore = "needs the full data sets: make test-data"]
 fn every_bsds300_jpeg_passes_the_strict_decoder() {
+    let dir = common::full_data_dir().join("bsds300/images");
     for split in ["train", "test"] {
-        for e in std::fs::read_dir(Path::new(JPEG_DIR).join(split)).unwrap() {
+        for e in std::fs::read_dir(dir.join(split)).unwrap() {
             let p = e.unwrap().path();
             ride::images::load_gray(&p, ride::images::GrayMode::Pil)
                 .unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));

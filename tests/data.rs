@@ -1,4 +1,7 @@
-//! Dataset layer: van Hateren, BSDS300, dead leaves, Brodatz and training patches.
+//! Dataset layer: van Hateren, BSDS300, dead leaves, Brodatz and training patches (on the
+//! fixture data directory of `tests/common`; the whole data sets only where marked).
+
+mod common;
 
 use ride::data::{bsds300, patches, rng_for, vanhateren, DeadLeaves, Purpose, Split};
 
@@ -8,10 +11,10 @@ fn derive_rng(seed: u64, index: u64) -> rand_xoshiro::Xoshiro256PlusPlus {
 }
 use ride::images::GrayImage;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+    common::data_dir()
 }
 
 fn err_text(e: anyhow::Error) -> String {
@@ -112,11 +115,19 @@ fn vanhateren_split_partitions_the_manifest_ids() {
     assert_eq!(test.union(&train).copied().collect::<HashSet<_>>(), all);
     for (i, id) in vanhateren::ALL_IDS.iter().enumerate() {
         assert_eq!(test.contains(id), i % 8 == 4, "{id}");
-        assert!(
-            data_dir().join(format!("vanhateren/{id}.iml")).is_file(),
-            "{id}"
-        );
     }
+}
+
+#[test]
+#[ignore = "needs the full data sets: make test-data"]
+fn every_manifest_id_is_in_the_data_directory() {
+    let dir = common::full_data_dir();
+    for id in vanhateren::ALL_IDS {
+        assert!(dir.join(format!("vanhateren/{id}.iml")).is_file(), "{id}");
+    }
+    let test = bsds300::read_ids(&dir, Split::Test).unwrap();
+    let train = bsds300::read_ids(&dir, Split::Train).unwrap();
+    assert_eq!((train.len(), test.len()), (200, 100));
 }
 
 // ---------------------------------------------------------------- dead leaves
@@ -219,7 +230,7 @@ fn bsds300_loads_plain_and_dequantized() {
     let plain = bsds300::load(&data_dir(), Split::Test, false, 0, Some(2)).unwrap();
     assert_eq!(plain.len(), 2);
     let ids = bsds300::read_ids(&data_dir(), Split::Test).unwrap();
-    assert_eq!(ids.len(), 100);
+    assert!(ids.len() >= 2);
     for (img, id) in plain.iter().zip(&ids) {
         assert_eq!(img.name, format!("{id}.jpg"));
         assert!(
@@ -254,7 +265,7 @@ fn bsds300_loads_plain_and_dequantized() {
 #[test]
 fn bsds300_train_split_and_missing_dir() {
     let train = bsds300::read_ids(&data_dir(), Split::Train).unwrap();
-    assert_eq!(train.len(), 200);
+    assert!(!train.is_empty());
     let imgs = bsds300::load(&data_dir(), Split::Train, false, 0, Some(1)).unwrap();
     assert_eq!(imgs[0].name, format!("{}.jpg", train[0]));
 

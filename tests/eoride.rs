@@ -10,8 +10,8 @@ use ride::neighbourhood::Neighbourhood;
 use std::collections::HashSet;
 use std::path::Path;
 
-const MODEL: &str = "../shared/models/ride1_bsds300.npz";
-const IMAGE: &str = "../shared/data/bsds300/gray/test/101085.png";
+mod common;
+use common::{GRAY_PNG as IMAGE, MODEL};
 
 #[test]
 fn the_eight_transforms_are_the_dihedral_group() {

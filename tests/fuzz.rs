@@ -7,9 +7,8 @@ use ride::images::{load_gray, GrayMode};
 use std::io::Write;
 use std::path::Path;
 
-const MODEL: &str = "../shared/models/ride1_bsds300.npz";
-const PNG: &str = "../shared/data/bsds300/gray/test/101085.png";
-const GIF: &str = "../shared/data/brodatz/D1.gif";
+mod common;
+use common::{GRAY_PNG as PNG, MODEL};
 
 fn cases() -> ProptestConfig {
     ProptestConfig {
@@ -49,8 +48,12 @@ fn check_image(path: &Path) {
     }
 }
 
+fn gif_path() -> std::path::PathBuf {
+    common::data_dir().join("brodatz/D1.gif")
+}
+
 fn jpeg_bytes() -> Vec<u8> {
-    let dir = Path::new("../shared/data/bsds300/images/test");
+    let dir = Path::new("tests/fixtures/bsds300/images/test");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -86,8 +89,8 @@ proptest! {
     #[test]
     fn truncated_png_and_gif_are_errors(cut in 0.02f64..0.97, flips in prop::collection::vec((0.0f64..1.0, 1u8..=255), 1..4)) {
         let dir = tempfile::tempdir().unwrap();
-        for (name, src) in [("x.png", PNG), ("x.gif", GIF)] {
-            let bytes = std::fs::read(src).unwrap();
+        for (name, src) in [("x.png", Path::new(PNG).to_path_buf()), ("x.gif", gif_path())] {
+            let bytes = std::fs::read(&src).unwrap();
             let p = write_tmp(dir.path(), name, &mangle(&bytes, cut, &[]));
             prop_assert!(load_gray(&p, GrayMode::Pil).is_err(), "{name} truncated at {cut} decoded");
             let q = write_tmp(dir.path(), name, &mangle(&bytes, 1.0, &flips));

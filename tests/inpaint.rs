@@ -10,7 +10,8 @@ use ride::neighbourhood::Neighbourhood;
 use ride::whitening::Whitening;
 use std::process::Command;
 
-const MODEL: &str = "../shared/models/ride1_bsds300.npz";
+mod common;
+use common::MODEL;
 
 /// Tiny random model (nb_size 3, C = 2, S = 2), whitening fitted on smooth noise; `hiddens`
 /// empty = MCGSM only.

@@ -6,7 +6,8 @@
 use ride::modelfile::{from_safetensors, import_npz, load, save_safetensors, to_safetensors};
 use std::path::Path;
 
-const MODEL: &str = "../shared/models/ride1_bsds300.npz";
+mod common;
+use common::MODEL;
 
 #[test]
 fn npz_import_has_the_documented_architecture() {

@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-const MODEL: &str = "../shared/models/ride1_bsds300.npz";
+mod common;
+use common::MODEL;
 
 fn smooth_images(n: usize, h: usize, w: usize, seed: u64) -> Vec<Vec<f64>> {
     ride::data::smooth_noise_images(n, h, w, seed)

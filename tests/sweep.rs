@@ -1,13 +1,14 @@
 //! Sweeps: a SIGKILLed sweep restarted ends with every row exactly once; Slurm emission;
 //! single-cell runs and the merge step.
 
+mod common;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn ride() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ride"));
-    c.args(["--data-dir", "../shared/data"]);
+    c.arg("--data-dir").arg(common::data_dir());
     c
 }
 

@@ -1,6 +1,7 @@
 //! Training: the loss goes down, a killed run resumes to bit-identical parameters, and bad
 //! configs / data give clear errors.
 
+mod common;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ fn train(cfg: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 
 fn ride() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ride"));
-    c.args(["--data-dir", "../shared/data"]);
+    c.arg("--data-dir").arg(common::data_dir());
     c
 }
 

@@ -30,6 +30,40 @@ pub fn patch_canvas(cfg: &Experiment) -> Result<Option<(usize, usize)>> {
     }
 }
 
+/// Files and folders of `data_dir` the experiment reads that are not there (empty when all are,
+/// and for the dead-leaves generator, which needs none).
+pub fn missing_data(cfg: &Experiment, data_dir: &Path) -> Vec<std::path::PathBuf> {
+    let bsds = |gray: bool| {
+        let mut v = vec![
+            data::bsds300::id_list_path(data_dir, Split::Train),
+            data::bsds300::id_list_path(data_dir, Split::Test),
+            data_dir.join("bsds300/images/train"),
+            data_dir.join("bsds300/images/test"),
+        ];
+        if gray {
+            v.push(data_dir.join("bsds300/gray/test"));
+        }
+        v
+    };
+    let need: Vec<std::path::PathBuf> = match &cfg.data {
+        DataConfig::Bsds300 { test_gray_png, .. } => bsds(*test_gray_png),
+        DataConfig::Bsds300Patches { .. } => bsds(false),
+        DataConfig::Vanhateren {
+            train_ids,
+            test_ids,
+        } => train_ids
+            .iter()
+            .chain(test_ids)
+            .map(|id| data_dir.join("vanhateren").join(format!("{id}.iml")))
+            .collect(),
+        DataConfig::Deadleaves { .. } => vec![],
+        DataConfig::Brodatz { plate, .. } => {
+            vec![data_dir.join("brodatz").join(format!("{plate}.gif"))]
+        }
+    };
+    need.into_iter().filter(|p| !p.exists()).collect()
+}
+
 pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
     let seed = cfg.seed;
     let ds = match &cfg.data {

@@ -99,8 +99,7 @@ fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
 fn sanitize(path: &str) -> Result<()> {
     let p = Path::new(path);
     if p.is_absolute()
-        || p
-            .components()
+        || p.components()
             .any(|c| !matches!(c, std::path::Component::Normal(_)))
     {
         bail!("refusing the path '{path}': it would leave the data directory");
@@ -123,11 +122,8 @@ pub fn fetch(ds: &Dataset, data_dir: &Path, quiet: bool) -> Result<Report> {
             Derived::Bsds300IdLists => vec!["iids_train.txt", "iids_test.txt"],
         }
     };
-    let derived: std::collections::HashSet<&str> = ds
-        .derived
-        .iter()
-        .flat_map(|&d| derived_paths(d))
-        .collect();
+    let derived: std::collections::HashSet<&str> =
+        ds.derived.iter().flat_map(|&d| derived_paths(d)).collect();
     let mut missing: Vec<&Expected> = vec![];
     for e in &ds.files {
         sanitize(&e.path)?;

@@ -69,7 +69,10 @@ pub fn dataset(name: &str, mirrors: &[String]) -> Result<Dataset> {
                     },
                     files_at(
                         BSDS500_GITHUB,
-                        &[("images/test/", "images/val/"), ("images/train/", "images/train/")],
+                        &[
+                            ("images/test/", "images/val/"),
+                            ("images/train/", "images/train/"),
+                        ],
                     ),
                 ],
                 vec![Derived::Bsds300IdLists],
@@ -91,10 +94,7 @@ pub fn dataset(name: &str, mirrors: &[String]) -> Result<Dataset> {
             vec![],
             vec![],
         ),
-        other => anyhow::bail!(
-            "unknown data set '{other}' (known: {})",
-            NAMES.join(", ")
-        ),
+        other => anyhow::bail!("unknown data set '{other}' (known: {})", NAMES.join(", ")),
     };
     let sources = mirror_sources.chain(official).collect();
     Ok(Dataset {

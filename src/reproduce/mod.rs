@@ -179,6 +179,21 @@ fn load_suite(opts: &Options) -> Result<Suite> {
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", suite_path.display()))
 }
 
+/// The first files a table needs that are not there: its rows' data and model files.
+fn table_missing_data(t: &table::Table, data_dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut missing = crate::data::experiment::missing_data(&t.base, data_dir);
+    for r in &t.rows {
+        match &r.kind {
+            table::RowKind::Train(cfg) => {
+                missing.extend(crate::data::experiment::missing_data(cfg, data_dir))
+            }
+            table::RowKind::ModelFile { path, .. } if !path.exists() => missing.push(path.clone()),
+            _ => {}
+        }
+    }
+    missing
+}
+
 /// Rewrites `REPORT.md` from the results already under `opts.out`.
 pub fn report_only(opts: &Options) -> Result<()> {
     report::write_report(&opts.experiments, &opts.out, &load_suite(opts)?)
@@ -216,6 +231,8 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     let wanted = |n: &String| opts.only.is_empty() || opts.only.contains(n);
     let t_all = Instant::now();
+    // experiments whose data is not in the data directory are skipped (named at the end)
+    let mut skipped: Vec<(String, std::path::PathBuf)> = vec![];
     for name in suite.tables.iter().filter(|n| wanted(n)) {
         let t0 = Instant::now();
         let file = opts.experiments.join(format!("{name}.toml"));
@@ -225,6 +242,11 @@ pub fn run(opts: &Options) -> Result<()> {
         }
         let out = opts.out.join(name);
         let t = cfg.resolve(&opts.scale, &opts.experiments, &out)?;
+        if let Some(p) = table_missing_data(&t, &opts.data_dir).into_iter().next() {
+            eprintln!("[{name}] skipped: {} is not there", p.display());
+            skipped.push((name.clone(), p));
+            continue;
+        }
         let rows = run_table::run_table(&t, &opts.data_dir, &out)?;
         let seeds = rows.iter().map(|r| r.seed).collect();
         provenance(
@@ -236,14 +258,56 @@ pub fn run(opts: &Options) -> Result<()> {
             &out,
         )?;
     }
-    let sweeps: Vec<String> = suite.sweeps.iter().filter(|n| wanted(n)).cloned().collect();
+    let mut sweeps: Vec<String> = vec![];
+    for name in suite.sweeps.iter().filter(|n| wanted(n)) {
+        let file = opts.experiments.join(format!("{name}.toml"));
+        let (s, base) = crate::sweep::SweepConfig::load(&file)?;
+        let scale = (opts.scale != "paper").then_some(opts.scale.as_str());
+        let missing = s.cells_at_scale(&base, scale)?.iter().find_map(|c| {
+            crate::data::experiment::missing_data(&c.config, &opts.data_dir)
+                .into_iter()
+                .next()
+        });
+        match missing {
+            Some(p) => {
+                eprintln!("[{name}] skipped: {} is not there", p.display());
+                skipped.push((name.clone(), p));
+            }
+            None => sweeps.push(name.clone()),
+        }
+    }
     if !sweeps.is_empty() {
         run_sweeps::run_sweeps(&sweeps, opts)?;
     }
     for name in suite.inpainting.iter().filter(|n| wanted(n)) {
+        // inpainting needs the tables' models and their test images
+        let cfg =
+            run_inpainting::load(&opts.experiments.join(format!("{name}.toml")), &opts.scale)?;
+        let gap = cfg.cases.iter().find_map(|c| {
+            skipped
+                .iter()
+                .find(|(n, _)| *n == c.table)
+                .map(|(_, p)| p.clone())
+        });
+        if let Some(p) = gap {
+            eprintln!("[{name}] skipped: {} is not there", p.display());
+            skipped.push((name.clone(), p));
+            continue;
+        }
         run_inpainting::run_inpainting(name, opts)?;
     }
     report::write_report(&opts.experiments, &opts.out, &suite)?;
+    if !skipped.is_empty() {
+        eprintln!(
+            "skipped for lack of data in {}: {}. `make data` links or downloads the data sets (BSDS300, van Hateren, Brodatz; see README), then rerun.",
+            opts.data_dir.display(),
+            skipped
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     eprintln!(
         "reproduce ({} scale) finished in {:.0} s; report: {}",
         opts.scale,

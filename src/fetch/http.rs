@@ -52,10 +52,7 @@ pub fn download(
     if have > 0 {
         req = req.header("Range", format!("bytes={have}-"));
     }
-    let resp = req
-        .call()
-        .with_context(|| format!("GET {url}"))
-        .map_err(other)?;
+    let resp = req.call().map_err(|e| other(e.into()))?;
     let status = resp.status().as_u16();
     // 416: the range starts at the end — the partial file is already complete
     if status == 416 && have > 0 {

@@ -164,15 +164,22 @@ pub fn fetch(ds: &Dataset, data_dir: &Path, quiet: bool) -> Result<Report> {
     }
     if !missing.is_empty() {
         let list: Vec<&str> = missing.iter().take(5).map(|e| e.path.as_str()).collect();
+        const SHOWN: usize = 8;
+        let more = errors.len().saturating_sub(SHOWN);
         bail!(
-            "{}: {} file(s) could not be fetched and verified (first: {}){}",
+            "{}: {} file(s) could not be fetched and verified (first: {}){}{}\n  (a mirror can be given with --mirror URL or RIDE_DATA_MIRROR)",
             ds.name,
             missing.len(),
             list.join(", "),
             if errors.is_empty() {
                 String::new()
             } else {
-                format!("\n  {}", errors.join("\n  "))
+                format!("\n  {}", errors[..errors.len().min(SHOWN)].join("\n  "))
+            },
+            if more > 0 {
+                format!("\n  … and {more} more errors")
+            } else {
+                String::new()
             }
         );
     }
@@ -205,7 +212,16 @@ fn fetch_files(
     quiet: bool,
 ) -> Result<(usize, Vec<String>)> {
     let (mut n, mut errors) = (0, vec![]);
+    // a host that cannot be reached for the first few files is given up (not asked 300 times)
+    let mut unreachable = 0;
     for e in missing {
+        if n == 0 && unreachable >= 3 {
+            errors.push(format!(
+                "{}: {base}: unreachable for the first {unreachable} files; the rest of this source was skipped",
+                ds.name
+            ));
+            break;
+        }
         let remote = rename
             .iter()
             .find(|(from, _)| e.path.starts_with(from.as_str()))
@@ -240,7 +256,12 @@ fn fetch_files(
                     }
                 }
             }
-            Err(err) => errors.push(format!("{}/{}: {url}: {err}", ds.name, e.path)),
+            Err(err) => {
+                if matches!(err, http::DownloadError::Other(_)) {
+                    unreachable += 1;
+                }
+                errors.push(format!("{}/{}: {url}: {err}", ds.name, e.path));
+            }
         }
     }
     Ok((n, errors))

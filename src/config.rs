@@ -143,6 +143,9 @@ impl DataConfig {
                         check_name(k, id)?;
                     }
                 }
+                if let Some(id) = test_ids.iter().find(|id| train_ids.contains(id)) {
+                    bail!("'{id}' is in both data.train_ids and data.test_ids: the test images must be held out");
+                }
             }
             Self::Deadleaves {
                 size,
@@ -366,8 +369,7 @@ fn default_hiddens() -> Vec<usize> {
 impl Experiment {
     /// Reads and validates a config file; errors name the file and the offending key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let text = crate::limits::read_config(path)?;
         let e: Experiment =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         e.validate()
@@ -458,6 +460,9 @@ impl Experiment {
             );
         }
         let rows = m.nb_size.div_ceil(2);
+        if self.evaluation.ensemble {
+            bail!("evaluation.ensemble is not used by `ride train`: score an ensemble with `ride eval --ensemble` or an `ensemble_of` row of a reproduce table");
+        }
         lim::check(
             "evaluation.tile",
             self.evaluation.tile,

@@ -52,7 +52,7 @@ pub fn pil_luma(r: u8, g: u8, b: u8) -> u8 {
     ((r as u32 * 19595 + g as u32 * 38470 + b as u32 * 7471 + 0x8000) >> 16) as u8
 }
 
-const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "gif", "bmp"];
+const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "gif"];
 
 fn is_image(p: &Path) -> bool {
     p.extension()
@@ -70,7 +70,11 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 let f = e
                     .with_context(|| format!("cannot list {}", p.display()))?
                     .path();
-                if f.is_file() && is_image(&f) {
+                if is_image(&f) {
+                    // a dangling link or a device among the images is an error, not a skip
+                    if !f.is_file() {
+                        bail!("{}: not a readable regular file", f.display());
+                    }
                     files.push(f);
                 }
             }
@@ -85,6 +89,8 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             out.extend(files);
         } else if p.is_file() {
             out.push(p.clone());
+        } else if p.exists() {
+            bail!("{}: not a regular file or directory", p.display());
         } else {
             bail!("{}: no such file or directory", p.display());
         }
@@ -113,7 +119,7 @@ fn check_jpeg_strict(bytes: &[u8]) -> Result<()> {
 
 /// Decodes an image file; any problem is an error naming the file.
 fn decode(path: &Path) -> Result<image::DynamicImage> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::modelfile::read_bounded(path, 1 << 30, "image")?;
     let bad = |what: &str| {
         format!(
             "{}: not a readable image: {what} (corrupt, truncated or unsupported)",

@@ -452,6 +452,19 @@ pub fn inpaint_with_hooks(
     hooks: ChainHooks,
 ) -> Result<Inpainted> {
     crate::limits::check("sweeps", opts.sweeps, 0, crate::limits::MAX_SWEEPS)?;
+    crate::limits::check("context", opts.context, 0, crate::limits::MAX_IMAGE_SIDE)?;
+    crate::limits::check(
+        "hole side",
+        opts.hole.0.max(opts.hole.1),
+        1,
+        crate::limits::MAX_IMAGE_SIDE,
+    )?;
+    crate::limits::check(
+        "sweeps × hole pixels",
+        opts.sweeps * opts.hole.0 * opts.hole.1,
+        0,
+        crate::limits::MAX_SWEEP_PIXELS,
+    )?;
     if image.len() != h * w {
         bail!("image has {} values, expected {h}×{w}", image.len());
     }

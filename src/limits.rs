@@ -32,6 +32,8 @@ pub const MAX_WORKERS: usize = 256;
 pub const MAX_CANDIDATES: usize = 256;
 /// Metropolis–Hastings sweeps of one inpainting run.
 pub const MAX_SWEEPS: usize = 100_000;
+/// Sweeps × hole pixels of one inpainting run: 20× the paper's 1000 sweeps of a 71×71 hole.
+pub const MAX_SWEEP_PIXELS: usize = 100_000_000;
 /// Tiles per evaluation batch and patches per training batch.
 pub const MAX_BATCH: usize = 1 << 16;
 /// Batch chunks (wavefronts run in parallel).
@@ -40,6 +42,19 @@ pub const MAX_CHUNKS: usize = 1024;
 pub const MAX_IMAGES: usize = 1 << 20;
 /// Training patches / cells asked for by a config.
 pub const MAX_CELLS: usize = 1 << 28;
+
+/// Bytes of a config file (TOML).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Cells of one sweep (grid × seeds), checked before any is built.
+pub const MAX_SWEEP_CELLS: usize = 10_000;
+/// Threads of `ride bench`.
+pub const MAX_THREADS: usize = 256;
+
+/// Reads a config file: a regular file of at most [`MAX_CONFIG_BYTES`], UTF-8.
+pub fn read_config(path: &std::path::Path) -> Result<String> {
+    let bytes = crate::modelfile::read_bounded(path, MAX_CONFIG_BYTES, "config")?;
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))
+}
 
 /// `value` must lie in `lo..=hi`; the error names `what` and the bound.
 pub fn check(what: &str, value: usize, lo: usize, hi: usize) -> Result<usize> {

@@ -302,6 +302,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             for f in &files {
                 let img = prep.load_image(f, scale)?;
+                m.check_input_range(&img.data, &f.display().to_string())?;
                 let ts = tiles(&img.data, img.h, img.w, tile);
                 if ts.is_empty() {
                     anyhow::bail!(
@@ -424,6 +425,7 @@ fn run(cli: Cli) -> Result<()> {
             limits::check("--candidates", candidates, 1, limits::MAX_CANDIDATES)?;
             limits::check("--sweeps", sweeps, 0, limits::MAX_SWEEPS)?;
             let img = m.preprocessing.load_image(&image, None)?;
+            m.check_input_range(&img.data, &image.display().to_string())?;
             let data = img.data.clone();
             let opts = ride::inpaint::InpaintOptions {
                 hole: (hole, hole),
@@ -437,19 +439,36 @@ fn run(cli: Cli) -> Result<()> {
             let t0 = Instant::now();
             let r = ride::inpaint::inpaint(&m, &data, img.h, img.w, &opts)?;
             let secs = t0.elapsed().as_secs_f64();
+            let g = r.geometry;
+            let score = ride::inpaint::score_fill(&m, &r.image, &data, &g)?;
+            let mean = ride::inpaint::mean_fill(&data, &g, context);
+            let mean_score = ride::inpaint::score_fill(&m, &mean, &data, &g)?;
+            if !score.hole_bits_per_px.is_finite() {
+                anyhow::bail!("the filled hole has a non-finite log-likelihood under the model");
+            }
+            // scored first: nothing is written for a fill that cannot be scored
             let png = m
                 .preprocessing
                 .encode_png(&r.image, img.h, img.w)
                 .context("the inpainted image")?;
             write_atomic(&out, &png)?;
-            let g = r.geometry;
-            let score = ride::inpaint::score_fill(&m, &r.image, &data, &g)?;
-            let mean = ride::inpaint::mean_fill(&data, &g, context);
-            let mean_score = ride::inpaint::score_fill(&m, &mean, &data, &g)?;
             let per_sweep =
                 r.sweep_seconds.iter().sum::<f64>() / r.sweep_seconds.len().max(1) as f64;
+            let chain = match r.acceptance.last() {
+                Some(a) => format!(
+                    "{sweeps} sweeps, {per_sweep:.2} s/sweep, acceptance {a:.3} in the last sweep"
+                ),
+                None => "no MH sweeps: the best ancestral candidate".to_string(),
+            };
+            let db = |v: f64| {
+                if v.is_finite() {
+                    format!("{v:.2} dB")
+                } else {
+                    "exact (∞ dB)".to_string()
+                }
+            };
             println!(
-                "wrote {} ({}×{} hole at rows {}..{}, cols {}..{}; {sweeps} sweeps, {per_sweep:.2} s/sweep, acceptance {:.3} in the last sweep) in {secs:.1} s; filled hole {:.4} bit/px (per-pixel model log-likelihood rate, higher is better), PSNR {:.2} dB (mean fill {:.2} dB)",
+                "wrote {} ({}×{} hole at rows {}..{}, cols {}..{}; {chain}) in {secs:.1} s; filled hole {:.4} bit/px (per-pixel model log-likelihood rate, higher is better), PSNR {} (mean fill {})",
                 out.display(),
                 g.hole.h,
                 g.hole.w,
@@ -457,10 +476,9 @@ fn run(cli: Cli) -> Result<()> {
                 g.hole.bottom_excl(),
                 g.hole.left,
                 g.hole.right_excl(),
-                r.acceptance.last().copied().unwrap_or(f64::NAN),
                 score.hole_bits_per_px,
-                score.psnr_db,
-                mean_score.psnr_db
+                db(score.psnr_db),
+                db(mean_score.psnr_db)
             );
             if json {
                 let v = serde_json::json!({
@@ -690,6 +708,7 @@ fn eval_ensemble(
     let mut n_common = 0;
     for f in files {
         let img = prep.load_image(f, scale)?;
+        m.check_input_range(&img.data, &f.display().to_string())?;
         let (e, s, n) = ride::eval::ensemble_tile_bits(m, &img.data, img.h, img.w, tile, batch)
             .with_context(|| format!("scoring {}", f.display()))?;
         if e.is_empty() {

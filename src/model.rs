@@ -190,6 +190,31 @@ impl<T: Real> Ride<T> {
                 bail!("mcgsm.{name}[{k}] is {} (not finite)", v[k].as_f64());
             }
         }
+        // far beyond any trained model: such a value makes every score meaningless
+        const MAX_ABS: f64 = 1e6;
+        let named = self
+            .layers
+            .iter()
+            .enumerate()
+            .flat_map(|(l, layer)| {
+                [
+                    (format!("slstm.{l}.w"), &layer.w),
+                    (format!("slstm.{l}.b"), &layer.b),
+                ]
+            })
+            .chain(
+                m.tensors()
+                    .into_iter()
+                    .map(|(n, _, v)| (format!("mcgsm.{n}"), v)),
+            );
+        for (name, v) in named {
+            if let Some(k) = v.iter().position(|x| x.as_f64().abs() > MAX_ABS) {
+                bail!(
+                    "{name}[{k}] = {} is implausibly large (|x| > {MAX_ABS:e}): a damaged model",
+                    v[k].as_f64()
+                );
+            }
+        }
         self.preprocessing.validate()
     }
 
@@ -243,6 +268,30 @@ impl<T: Real> Ride<T> {
 
     pub fn num_hiddens(&self) -> usize {
         self.layers.last().map_or(self.nb.n_inputs(), |l| l.h)
+    }
+
+    /// Refuses data (model units) whose mean lies more than 50 standard deviations from the
+    /// mean of the data the whitening was fitted on: a wrong `--scale` or a wrong domain,
+    /// whose score would be a meaningless number.
+    pub fn check_input_range(&self, data: &[f64], what: &str) -> Result<()> {
+        let w = &self.whitening;
+        if data.is_empty() || w.n == 0 {
+            return Ok(());
+        }
+        let mu = w.mean_in[0];
+        // marginal variance of input 0: (P_in⁻¹ P_in⁻ᵀ)₀₀, P_in⁻¹ = C_xx^{1/2} symmetric
+        let sigma = w.white_in_inv[..w.n]
+            .iter()
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt();
+        let m = data.iter().sum::<f64>() / data.len() as f64;
+        if !m.is_finite() || (m - mu).abs() > 50.0 * sigma {
+            bail!(
+                "{what}: its mean in model units is {m:.4}, but the model was fitted on data of mean {mu:.4} ± {sigma:.4}: wrong --scale or an image from another domain"
+            );
+        }
+        Ok(())
     }
 
     /// Lengths of the trainable tensors, in the order of [`Self::params_mut`].

@@ -33,8 +33,7 @@ pub fn load_as(path: &Path, domain: Option<Domain>) -> Result<Ride<f32>> {
     let mut m = match path.extension().and_then(|e| e.to_str()) {
         Some("npz") => import_npz(path)?,
         _ => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read model file {}", path.display()))?;
+            let bytes = read_bounded(path, MAX_MODEL_BYTES, "model file")?;
             from_safetensors_as(&bytes, domain)
                 .with_context(|| format!("{}: not a valid ride model file", path.display()))?
         }
@@ -58,6 +57,15 @@ pub struct Npz {
 
 impl Npz {
     pub fn open(path: &Path) -> Result<Self> {
+        let m = std::fs::metadata(path)
+            .with_context(|| format!("cannot read model file {}", path.display()))?;
+        if !m.is_file() || m.len() > MAX_MODEL_BYTES {
+            bail!(
+                "{}: not a regular file of at most {MAX_MODEL_BYTES} bytes",
+                path.display()
+            );
+        }
+        check_zip_crcs(path)?;
         let archive = npyz::npz::NpzArchive::open(path).with_context(|| {
             format!(
                 "{}: not a readable npz archive (truncated or corrupt?)",
@@ -174,6 +182,33 @@ impl Npz {
     }
 }
 
+/// Reads every member of a zip archive to its end, so that its CRC-32 is checked: npyz reads
+/// only what it needs and would accept flipped bytes.
+fn check_zip_crcs(path: &Path) -> Result<()> {
+    let bad = || {
+        format!(
+            "{}: not a readable npz archive (truncated or corrupt?)",
+            path.display()
+        )
+    };
+    let f = std::fs::File::open(path).with_context(bad)?;
+    let mut z = zip::ZipArchive::new(std::io::BufReader::new(f)).with_context(bad)?;
+    for i in 0..z.len() {
+        let mut member = z.by_index(i).with_context(bad)?;
+        let name = member.name().to_string();
+        if member.size() > MAX_MODEL_BYTES {
+            bail!("{}: member {name} is too large", path.display());
+        }
+        std::io::copy(&mut member, &mut std::io::sink()).with_context(|| {
+            format!(
+                "{}: member {name} is corrupt (checksum or compressed data)",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Reorders a Fortran-order (first index fastest) array into C order (last index fastest).
 fn fortran_to_c(v: &[f64], shape: &[usize]) -> Vec<f64> {
     let n = v.len();
@@ -209,6 +244,21 @@ pub fn import_npz(path: &Path) -> Result<Ride<f32>> {
         );
     }
     let output = z.expect("output_mask", &mshape)?;
+    // the scalars must describe the masks: a contradiction means a damaged or foreign file
+    if z.count("nb_size", 1, lim::MAX_NB_SIZE)? != mshape[1] {
+        bail!(
+            "{}: nb_size does not match the {}×{} masks",
+            path.display(),
+            mshape[0],
+            mshape[1]
+        );
+    }
+    if z.count("num_channels", 1, 1)? != 1 {
+        bail!(
+            "{}: only single-channel (gray) models are supported",
+            path.display()
+        );
+    }
     let nb = Neighbourhood::from_masks(
         mshape[0],
         mshape[1],
@@ -444,6 +494,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
+    // the rename would replace whatever is there: never a device, a FIFO or a folder
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.is_file() {
+            bail!(
+                "{}: exists and is not a regular file; refusing to replace it",
+                path.display()
+            );
+        }
+    }
     let tmp = dir.join(format!(
         ".{}.tmp{}",
         name.to_string_lossy(),
@@ -465,6 +524,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     result
 }
+
+/// Removes temporary files of [`write_atomic`] left in `dir` by processes that were killed
+/// (`.NAME.tmpPID` whose PID is not running).
+pub fn remove_stale_temps(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp"))
+            .map(|(_, pid)| pid)
+        else {
+            continue;
+        };
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Reads a regular file of at most `limit` bytes (model files, configs): devices, FIFOs and
+/// absurdly large files are errors, not endless reads.
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let m = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    if !m.is_file() {
+        bail!("{}: not a regular file", path.display());
+    }
+    if m.len() > limit {
+        bail!(
+            "{}: {} bytes is larger than any {what} ({limit} bytes at most)",
+            path.display(),
+            m.len()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+/// Largest model or checkpoint file read (the parameter limit in f32 plus metadata).
+pub const MAX_MODEL_BYTES: u64 = (lim::MAX_PARAMS as u64) * 8 + (1 << 24);
 
 /// Named f32 tensors and the metadata map of a file.
 pub type Extras = (Vec<(String, Vec<f32>)>, HashMap<String, String>);

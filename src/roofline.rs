@@ -45,6 +45,15 @@ pub fn cpu_model() -> String {
 }
 
 pub fn run(o: &Options) -> Result<()> {
+    for &t in &o.threads {
+        crate::limits::check("--threads", t, 1, crate::limits::MAX_THREADS)?;
+    }
+    if !(o.min_time.is_finite() && o.min_time > 0.0 && o.min_time <= 3600.0) {
+        anyhow::bail!(
+            "--min-time = {}: must be a number of seconds in (0, 3600]",
+            o.min_time
+        );
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if o.threads.is_empty() {
         vec![cores]
@@ -53,7 +62,7 @@ pub fn run(o: &Options) -> Result<()> {
     };
     let mut rows: Vec<Row> = vec![];
     for &t in &threads {
-        anyhow::ensure!(t >= 1, "--threads must be ≥ 1");
+        crate::limits::check("--threads", t, 1, crate::limits::MAX_THREADS)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build()

@@ -307,10 +307,15 @@ pub fn sample<T: Real>(
     {
         use crate::limits as lim;
         lim::check("margin", margin, 0, lim::MAX_MARGIN)?;
-        let px = h.checked_mul(w).filter(|&n| n <= lim::MAX_SAMPLE_PIXELS);
+        // every canvas pixel is sampled, the margin included
+        let px = h
+            .checked_add(margin)
+            .zip(w.checked_add(2 * margin))
+            .and_then(|(a, b)| a.checked_mul(b))
+            .filter(|&n| n <= lim::MAX_SAMPLE_PIXELS);
         if px.is_none() {
             bail!(
-                "sample size {w}×{h} is too large: at most {} pixels (sampling is sequential)",
+                "sample size {w}×{h} with margin {margin} is too large: at most {} canvas pixels (sampling is sequential)",
                 lim::MAX_SAMPLE_PIXELS
             );
         }

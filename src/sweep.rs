@@ -135,20 +135,14 @@ pub fn set_dotted(root: &mut toml::Table, key: &str, value: toml::Value) -> Resu
 
 impl SweepConfig {
     pub fn load(path: &Path) -> Result<(Self, toml::Table)> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read sweep config {}", path.display()))?;
+        let text = crate::limits::read_config(path)?;
         let s: SweepConfig =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         crate::config::check_name("name", &s.name)
             .with_context(|| format!("{}: invalid sweep config", path.display()))?;
         let base_path = path.parent().unwrap_or(Path::new(".")).join(&s.base);
-        let base_text = std::fs::read_to_string(&base_path).with_context(|| {
-            format!(
-                "{}: cannot read base config {}",
-                path.display(),
-                base_path.display()
-            )
-        })?;
+        let base_text = crate::limits::read_config(&base_path)
+            .with_context(|| format!("{}: its base config", path.display()))?;
         let base: toml::Table = toml::from_str(&base_text)
             .map_err(|e| anyhow::anyhow!("{}: {e}", base_path.display()))?;
         Ok((s, base))
@@ -171,6 +165,24 @@ impl SweepConfig {
         };
         let mut keys: Vec<&String> = self.grid.keys().collect();
         keys.sort();
+        if self.grid.contains_key("seed") {
+            bail!(
+                "sweep '{}': put seeds in `seeds = [...]`, not in the grid",
+                self.name
+            );
+        }
+        // the size of the product first: nothing is built for an absurd grid
+        let mut n_cells = self.seeds.len().max(1);
+        for k in &keys {
+            let n = self.grid[*k].as_array().map_or(1, |a| a.len().max(1));
+            n_cells = n_cells.saturating_mul(n);
+        }
+        crate::limits::check(
+            &format!("cells of sweep '{}' (grid × seeds)", self.name),
+            n_cells,
+            1,
+            crate::limits::MAX_SWEEP_CELLS,
+        )?;
         let mut combos: Vec<Vec<(String, toml::Value)>> = vec![vec![]];
         for k in keys {
             let values = self.grid[k]
@@ -188,7 +200,15 @@ impl SweepConfig {
                 })
                 .collect();
         }
-        let base_seed = base.get("seed").and_then(|v| v.as_integer()).unwrap_or(1) as u64;
+        let base_seed = match base.get("seed") {
+            None => 1,
+            Some(v) => v
+                .as_integer()
+                .and_then(|s| u64::try_from(s).ok())
+                .with_context(|| {
+                    format!("the base config's seed = {v} is not a non-negative integer")
+                })?,
+        };
         let seeds = if self.seeds.is_empty() {
             vec![base_seed]
         } else {
@@ -269,7 +289,8 @@ pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
         config_hash: hash,
         numerics_version: train::NUMERICS_VERSION,
     };
-    std::fs::create_dir_all(out.join("rows"))?;
+    std::fs::create_dir_all(out.join("rows"))
+        .with_context(|| format!("cannot create {}", out.join("rows").display()))?;
     write_atomic(
         &row_path(out, cell.index),
         serde_json::to_string(&row)?.as_bytes(),
@@ -307,7 +328,7 @@ pub fn merge(out: &Path) -> Result<Vec<Row>> {
 /// Runs every unfinished cell with `workers` cells at a time, merging after each.
 pub fn run(cells: &[Cell], data_dir: &Path, out: &Path, workers: usize) -> Result<Vec<Row>> {
     crate::limits::check("--workers", workers, 1, crate::limits::MAX_WORKERS)?;
-    std::fs::create_dir_all(out)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let merge_lock = std::sync::Mutex::new(());
     std::thread::scope(|s| -> Result<()> {
@@ -352,16 +373,30 @@ pub fn emit_slurm(
     out: &Path,
     dir: &Path,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let exe = std::env::current_exe().context("locating the ride binary")?;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    // the paths go into shell scripts and #SBATCH lines: only plain characters are allowed
+    let safe = |p: &Path| -> Result<String> {
+        let s = abs(p).to_str().map(str::to_string).with_context(|| {
+            format!("{}: not UTF-8, cannot go into a Slurm script", p.display())
+        })?;
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=,:@".contains(c))
+        {
+            bail!("{s}: only letters, digits and /._-+=,:@ can go into a Slurm script (no spaces, quotes or shell characters)");
+        }
+        Ok(s)
+    };
     let common = format!(
-        "{} --data-dir {} sweep --config {} --out {}",
-        exe.display(),
-        abs(data_dir).display(),
-        abs(config).display(),
-        abs(out).display()
+        "'{}' --data-dir '{}' sweep --config '{}' --out '{}'",
+        safe(&exe)?,
+        safe(data_dir)?,
+        safe(config)?,
+        safe(out)?
     );
+    safe(dir)?;
     let array = format!(
         "#!/bin/bash\n#SBATCH --job-name=ride-sweep\n#SBATCH --array=0-{}\n#SBATCH --cpus-per-task=2\n#SBATCH --output={}/slurm-%A_%a.log\nset -euo pipefail\n{common} --cell \"$SLURM_ARRAY_TASK_ID\"\n",
         cells.saturating_sub(1),

@@ -375,7 +375,15 @@ pub fn score_images(model: &Ride<f32>, images: &[GrayImage], tile: usize) -> Res
     let mut per_tile = vec![];
     let mut pixels = 0;
     for g in images {
-        let t = tile.min(g.h).min(g.w);
+        if g.h < tile || g.w < tile {
+            bail!(
+                "{} ({}×{}) holds no complete {tile}×{tile} evaluation tile: lower evaluation.tile",
+                g.name,
+                g.h,
+                g.w
+            );
+        }
+        let t = tile;
         let Some((gr, gc)) = model.nb.grid(t, t) else {
             bail!(
                 "{} ({}×{}) is smaller than the {}×{} neighbourhood: no pixel can be scored",
@@ -392,6 +400,46 @@ pub fn score_images(model: &Ride<f32>, images: &[GrayImage], tile: usize) -> Res
         per_tile.extend(bits);
     }
     Score::checked(&per_tile, pixels)
+}
+
+/// A checkpoint's position must lie inside the config's curriculum (a finished run has
+/// `stage` = the number of stages).
+fn check_position(pos: &Position, cfg: &Experiment) -> Result<()> {
+    let stages = &cfg.training.stages;
+    let n = if cfg.model.kind == ModelKind::Mcgsm {
+        1
+    } else {
+        stages.len()
+    };
+    if pos.stage > n {
+        bail!("stage {} beyond the config's {n} stages", pos.stage);
+    }
+    if let Some(st) = stages
+        .get(pos.stage)
+        .filter(|_| cfg.model.kind == ModelKind::Ride)
+    {
+        if pos.epoch >= st.epochs {
+            bail!(
+                "epoch {} of stage {} which has {} epochs",
+                pos.epoch,
+                pos.stage,
+                st.epochs
+            );
+        }
+        if pos.batch > crate::limits::MAX_CELLS {
+            bail!("batch {} is absurd", pos.batch);
+        }
+    } else if pos.epoch != 0 || pos.batch != 0 {
+        bail!(
+            "a finished run with epoch {} batch {}",
+            pos.epoch,
+            pos.batch
+        );
+    }
+    if !pos.train_seconds.is_finite() || pos.train_seconds < 0.0 {
+        bail!("train_seconds = {}", pos.train_seconds);
+    }
+    Ok(())
 }
 
 /// `model.init_from` must agree with the config: neighbourhood, layer sizes (its layers are the
@@ -439,6 +487,7 @@ fn check_init_from(cfg: &Experiment, m: &Ride<f32>, nb: &Neighbourhood) -> Resul
 /// summary.json); with `resume`, continues from `out/checkpoint.safetensors`.
 pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Result<Outcome> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    crate::modelfile::remove_stale_temps(out);
     let ckpt_path = out.join("checkpoint.safetensors");
     let log_path = out.join("train_log.csv");
     let chash = config_hash(cfg);
@@ -497,6 +546,8 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
                 ckpt_path.display()
             );
         }
+        check_position(&pos, cfg)
+            .with_context(|| format!("{}: bad training state", ckpt_path.display()))?;
         if pos.numerics_version != NUMERICS_VERSION {
             bail!(
                 "{} was written by numerics version {} (this build: {NUMERICS_VERSION}); refusing to resume",
@@ -656,6 +707,13 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
             );
             while pos.epoch < st.epochs {
                 // shuffle indices, not the patches themselves (no copy of the stage's data)
+                if pos.batch > n_batches {
+                    bail!(
+                        "{}: the checkpoint is at batch {} of a stage with {n_batches} batches",
+                        ckpt_path.display(),
+                        pos.batch
+                    );
+                }
                 let order = data::patches::shuffled_indices(
                     patches.len(),
                     rng_for(cfg.seed, Purpose::Shuffle, s as u64, pos.epoch as u64),

@@ -499,6 +499,20 @@ fn absurd_sizes_are_errors_before_any_allocation() {
         &["--sweeps"],
     );
     fails_with(
+        &[
+            "inpaint",
+            "--model",
+            MODEL,
+            "--image",
+            img,
+            "--sweeps",
+            "100000",
+            "--out",
+            s(&out),
+        ],
+        &["sweeps × hole pixels"],
+    );
+    fails_with(
         &["eval", "--model", MODEL, "--batch", "0", img],
         &["--batch"],
     );
@@ -853,4 +867,307 @@ fn random_streams_never_coincide() {
             }
         }
     }
+}
+
+// ------------------------------------------------- found by a hostile sweep of the CLI (issue 10)
+
+#[test]
+fn outputs_never_replace_devices_fifos_or_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.png");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    fails_with(
+        &[
+            "sample",
+            "--model",
+            MODEL,
+            "--size",
+            "8x8",
+            "--out",
+            s(&fifo),
+        ],
+        &["not a regular file"],
+    );
+    fails_with(
+        &["convert", "--model", MODEL, "--out", s(&fifo)],
+        &["not a regular file"],
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    // inputs that are not regular files: named, no endless read
+    fails_with(
+        &["eval", "--model", "/dev/zero", GRAY_PNG],
+        &["/dev/zero", "not a regular file"],
+    );
+    fails_with(
+        &["eval", "--model", MODEL, "/dev/null"],
+        &["/dev/null", "not a regular file"],
+    );
+    fails_with(
+        &[
+            "inpaint",
+            "--model",
+            MODEL,
+            "--image",
+            "/dev/zero",
+            "--out",
+            s(&dir.path().join("o.png")),
+        ],
+        &["not a regular file"],
+    );
+    // a dangling image link in a folder is named
+    let d = dir.path().join("imgs");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::copy(GRAY_PNG, d.join("a.png")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.png"), d.join("b.png")).unwrap();
+    fails_with(&["eval", "--model", MODEL, s(&d)], &["b.png"]);
+}
+
+#[test]
+fn damaged_models_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // bytes flipped inside an npz member: the zip CRC catches it
+    let mut bytes = std::fs::read(MODEL).unwrap();
+    let k = bytes.len() / 2;
+    for b in &mut bytes[k..k + 20] {
+        *b ^= 0x5A;
+    }
+    let p = dir.path().join("flipped.npz");
+    std::fs::write(&p, &bytes).unwrap();
+    fails_with(
+        &["eval", "--model", s(&p), GRAY_PNG],
+        &["flipped.npz", "corrupt"],
+    );
+    // scalars that contradict the masks
+    let p = npz_with(dir.path(), "nb.npz", &[("nb_size", npy_scalar(7))]);
+    fails_with(&["eval", "--model", s(&p), GRAY_PNG], &["nb_size"]);
+    let p = npz_with(dir.path(), "ch.npz", &[("num_channels", npy_scalar(3))]);
+    fails_with(&["eval", "--model", s(&p), GRAY_PNG], &["num_channels"]);
+    // finite but absurd parameters
+    let mut m = model();
+    m.mcgsm.scales[0] = -1e30;
+    let p = save(dir.path(), "absurd.safetensors", &m);
+    fails_with(
+        &["eval", "--model", s(&p), GRAY_PNG],
+        &["mcgsm.scales[0]", "implausibly large"],
+    );
+}
+
+#[test]
+fn an_image_far_from_the_model_data_is_refused() {
+    fails_with(
+        &["eval", "--model", MODEL, "--scale", "1", GRAY_PNG],
+        &["wrong --scale"],
+    );
+    // the right scale for the same image is fine
+    assert!(eval_bits(MODEL, GRAY_PNG).is_finite());
+}
+
+#[test]
+fn sweeps_are_checked_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), "b", "hiddens = [3]");
+    let sw = dir.path().join("sw.toml");
+    let keys: String = (0..10)
+        .map(|k| format!("\"training.stages.{k}\" = [0,1,2,3,4,5,6,7,8,9]\n"))
+        .collect();
+    std::fs::write(
+        &sw,
+        format!("name = \"big\"\nbase = \"b.toml\"\n[grid]\n{keys}"),
+    )
+    .unwrap();
+    let out = dir.path().join("o");
+    fails_with(
+        &["sweep", "--config", s(&sw), "--out", s(&out)],
+        &["cells of sweep"],
+    );
+    std::fs::write(
+        &sw,
+        "name = \"sd\"\nbase = \"b.toml\"\n[grid]\nseed = [1, 2]\n",
+    )
+    .unwrap();
+    fails_with(&["sweep", "--config", s(&sw), "--out", s(&out)], &["seeds"]);
+    let base = std::fs::read_to_string(dir.path().join("b.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        base.replace("seed = 3", "seed = \"abc\""),
+    )
+    .unwrap();
+    std::fs::write(
+        &sw,
+        "name = \"sd\"\nbase = \"b.toml\"\n[grid]\n\"model.hiddens\" = [[3]]\n",
+    )
+    .unwrap();
+    fails_with(&["sweep", "--config", s(&sw), "--out", s(&out)], &["seed"]);
+    // paths that would be shell code in the Slurm scripts
+    std::fs::write(dir.path().join("b.toml"), base).unwrap();
+    let evil = dir.path().join("o$(touch pwned)");
+    fails_with(
+        &[
+            "sweep",
+            "--config",
+            s(&sw),
+            "--out",
+            s(&evil),
+            "--emit-slurm",
+            s(&dir.path().join("slurm")),
+        ],
+        &["Slurm script"],
+    );
+    assert!(!dir.path().join("slurm/sweep.sbatch").exists());
+}
+
+#[test]
+fn more_config_mistakes_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), "c", "hiddens = [4]");
+    let text = std::fs::read_to_string(&c).unwrap();
+    for (from, to, needle) in [
+        (
+            "tile = 24",
+            "tile = 24\nensemble = true",
+            "evaluation.ensemble",
+        ),
+        ("tile = 24", "tile = 32", "evaluation tile"),
+    ] {
+        std::fs::write(&c, text.replace(from, to)).unwrap();
+        let o = dir.path().join("o");
+        fails_with(&["train", "--config", s(&c), "--out", s(&o)], &[needle]);
+        assert!(!o.join("model.safetensors").exists());
+    }
+    let vh = dir.path().join("vh.toml");
+    std::fs::write(
+        &vh,
+        text.replace(
+            "kind = \"deadleaves\"\nsize = 24\ntrain_images = 6\ntest_images = 2\nmin_radius = 1.5\nmax_radius = 12.0",
+            "kind = \"vanhateren\"\ntrain_ids = [\"imk00031\"]\ntest_ids = [\"imk00031\"]",
+        ),
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "train",
+            "--config",
+            s(&vh),
+            "--out",
+            s(&dir.path().join("v")),
+        ],
+        &["held out"],
+    );
+}
+
+#[test]
+fn checkpoint_positions_outside_the_curriculum_are_refused() {
+    use ride::modelfile::{read_extras, to_safetensors_with};
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), "p", "hiddens = [4]");
+    let out = dir.path().join("run");
+    let (rc, err) = train(&c, &out, &[]);
+    assert_eq!(rc, 0, "{err}");
+    let ck = out.join("checkpoint.safetensors");
+    let bytes = std::fs::read(&ck).unwrap();
+    let m = from_safetensors(&bytes).unwrap();
+    let (_, meta) = read_extras(&bytes, "opt.").unwrap();
+    for (key, value) in [("stage", 99u64), ("epoch", 1_000_000_000_000_000u64)] {
+        let mut state: serde_json::Value = serde_json::from_str(&meta["train_state"]).unwrap();
+        state[key] = value.into();
+        let mut meta2 = std::collections::HashMap::new();
+        meta2.insert("train_state".to_string(), state.to_string());
+        std::fs::write(&ck, to_safetensors_with(&m, &[], &meta2).unwrap()).unwrap();
+        let (rc, err) = train(&c, &out, &["--resume"]);
+        assert_eq!(rc, 1, "{key}: {err}");
+        assert!(err.contains("bad training state"), "{err}");
+    }
+    // temporary files of killed runs are removed at the next start
+    let stale = out.join(".train_log.csv.tmp999999999");
+    std::fs::write(&stale, b"x").unwrap();
+    let (rc, err) = train(&c, &out, &[]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(!stale.exists());
+}
+
+#[test]
+fn long_running_requests_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("x.png");
+    fails_with(
+        &[
+            "sample",
+            "--model",
+            MODEL,
+            "--size",
+            "2048x2048",
+            "--margin",
+            "1024",
+            "--out",
+            s(&o),
+        ],
+        &["canvas pixels"],
+    );
+    fails_with(
+        &[
+            "inpaint",
+            "--model",
+            MODEL,
+            "--image",
+            GRAY_PNG,
+            "--context",
+            "18446744073709551615",
+            "--out",
+            s(&o),
+        ],
+        &["context"],
+    );
+    fails_with(
+        &["bench", "--threads", "100000", "--out", s(dir.path())],
+        &["--threads"],
+    );
+    fails_with(
+        &["bench", "--min-time=-1", "--out", s(dir.path())],
+        &["--min-time"],
+    );
+    fails_with(
+        &["bench", "--min-time=NaN", "--out", s(dir.path())],
+        &["--min-time"],
+    );
+}
+
+#[test]
+fn reproduce_checks_every_config_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("experiments");
+    std::fs::create_dir(&exp).unwrap();
+    for e in std::fs::read_dir("experiments").unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, exp.join(p.file_name().unwrap())).unwrap();
+    }
+    let inp = exp.join("inpainting.toml");
+    let text = std::fs::read_to_string(&inp).unwrap();
+    let bad = text.replacen("stride = ", "stride = 0 # ", 1);
+    assert_ne!(bad, text);
+    std::fs::write(&inp, bad).unwrap();
+    let out = dir.path().join("out");
+    fails_with(
+        &[
+            "reproduce",
+            "--scale",
+            "quick",
+            "--experiments",
+            s(&exp),
+            "--out",
+            s(&out),
+        ],
+        &["inpainting", "stride"],
+    );
+    assert!(
+        !out.join("deadleaves").exists(),
+        "a table was trained before the check"
+    );
 }

@@ -170,10 +170,13 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
         }
         DataConfig::Brodatz { plate, train_rows } => {
             let img = data::brodatz::load_plate(data_dir, plate)?;
-            if *train_rows == 0 || *train_rows >= img.h {
+            // the held-out rows must hold at least one evaluation tile
+            let max = img.h.saturating_sub(cfg.evaluation.tile);
+            if *train_rows == 0 || *train_rows > max {
                 bail!(
-                    "data.train_rows must be between 1 and {} for plate {plate}",
-                    img.h - 1
+                    "data.train_rows = {train_rows}: must be between 1 and {max} for plate {plate} ({} rows), so that the held-out rows hold a {}-row evaluation tile",
+                    img.h,
+                    cfg.evaluation.tile
                 );
             }
             let split = |r0: usize, r1: usize, tag: &str| GrayImage {

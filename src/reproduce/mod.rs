@@ -230,6 +230,27 @@ pub fn run(opts: &Options) -> Result<()> {
         }
     }
     let wanted = |n: &String| opts.only.is_empty() || opts.only.contains(n);
+    // every config of the suite is read and checked before anything is trained: a mistake in
+    // the last experiment must not surface after hours of the first
+    let mut resolved = vec![];
+    for name in &suite.tables {
+        let file = opts.experiments.join(format!("{name}.toml"));
+        let cfg = table::TableConfig::load(&file)?;
+        resolved.push(cfg.resolve(&opts.scale, &opts.experiments, &opts.out.join(name))?);
+    }
+    for name in &suite.sweeps {
+        let (s, base) =
+            crate::sweep::SweepConfig::load(&opts.experiments.join(format!("{name}.toml")))?;
+        let scale = (opts.scale != "paper").then_some(opts.scale.as_str());
+        s.cells_at_scale(&base, scale)
+            .with_context(|| format!("sweep '{name}'"))?;
+    }
+    for name in &suite.inpainting {
+        let file = opts.experiments.join(format!("{name}.toml"));
+        let cfg = run_inpainting::load(&file, &opts.scale)?;
+        run_inpainting::validate_cases(&cfg, &resolved)
+            .with_context(|| format!("{}: invalid inpainting config", file.display()))?;
+    }
     let t_all = Instant::now();
     // experiments whose data is not in the data directory are skipped (named at the end)
     let mut skipped: Vec<(String, std::path::PathBuf)> = vec![];

@@ -77,8 +77,7 @@ pub struct FillRow {
 
 /// Loads an inpainting config with the overrides of `scale` ("paper": as written).
 pub fn load(path: &std::path::Path, scale: &str) -> Result<InpaintingConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::limits::read_config(path)?;
     let mut t: toml::Table =
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if scale != "paper" {
@@ -92,8 +91,64 @@ pub fn load(path: &std::path::Path, scale: &str) -> Result<InpaintingConfig> {
             crate::sweep::set_dotted(&mut t, &k, v)?;
         }
     }
-    t.try_into()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let cfg: InpaintingConfig = t
+        .try_into()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    cfg.validate()
+        .with_context(|| format!("{}: invalid inpainting config", path.display()))?;
+    Ok(cfg)
+}
+
+impl InpaintingConfig {
+    /// Every number in range, checked before any table is trained (the cases' rows are
+    /// checked by [`validate_cases`]).
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits as lim;
+        lim::check("hole", self.hole, 1, lim::MAX_IMAGE_SIDE)?;
+        lim::check("context", self.context, 0, lim::MAX_IMAGE_SIDE)?;
+        lim::check("sweeps", self.sweeps, 0, lim::MAX_SWEEPS)?;
+        lim::check("candidates", self.candidates, 1, lim::MAX_CANDIDATES)?;
+        lim::check("block", self.block, 1, lim::MAX_IMAGE_SIDE)?;
+        lim::check("stride", self.stride, 1, self.block)?;
+        lim::check("window", self.window, self.block, lim::MAX_IMAGE_SIDE)?;
+        lim::check("mean_ring", self.mean_ring, 1, lim::MAX_IMAGE_SIDE)?;
+        if self.cases.is_empty() {
+            bail!("no cases");
+        }
+        for c in &self.cases {
+            crate::config::check_name("cases.id", &c.id)?;
+        }
+        Ok(())
+    }
+}
+
+/// Each case's table is one of `tables` and has trained rows `ride` and `mcgsm`.
+pub fn validate_cases(cfg: &InpaintingConfig, tables: &[super::table::Table]) -> Result<()> {
+    for c in &cfg.cases {
+        let t = tables
+            .iter()
+            .find(|t| t.config.name == c.table)
+            .with_context(|| {
+                format!(
+                    "case '{}': table '{}' is not run by this suite",
+                    c.id, c.table
+                )
+            })?;
+        for row in [&c.ride, &c.mcgsm] {
+            let ok = t
+                .rows
+                .iter()
+                .any(|r| r.id == *row && matches!(r.kind, super::table::RowKind::Train(_)));
+            if !ok {
+                bail!(
+                    "case '{}': table '{}' has no trained row '{row}'",
+                    c.id,
+                    c.table
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn psnr(a: &[f64], b: &[f64], peak: f64) -> f64 {
@@ -123,7 +178,7 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
     }
     let hash = fnv(&key);
     let out = opts.out.join(name);
-    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     if let Ok(mut r) = csv::Reader::from_path(out.join("inpainting.csv")) {
         let old: Vec<FillRow> = r.deserialize().filter_map(|x| x.ok()).collect();
         let complete = old.len() == cfg.cases.len() * 4

@@ -132,8 +132,7 @@ pub struct Table {
 
 impl TableConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read table config {}", path.display()))?;
+        let text = crate::limits::read_config(path)?;
         let t: Self =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         crate::config::check_name("name", &t.name)

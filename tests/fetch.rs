@@ -18,6 +18,8 @@ enum Reply {
     Ok(Vec<u8>),
     /// declares the full length, sends only this many bytes, then closes (a broken transfer)
     BreakAfter(Vec<u8>, usize),
+    /// no Content-Length: the body ends when the connection closes
+    NoLength(Vec<u8>),
 }
 
 /// (path, Range header) of every request.
@@ -96,6 +98,9 @@ fn serve_root(root: Option<std::path::PathBuf>) -> Server {
                             .and_then(|()| stream.write_all(&bytes))
                     }
                 }
+                Some(Reply::NoLength(bytes)) => stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                    .and_then(|()| stream.write_all(&bytes)),
                 Some(Reply::BreakAfter(bytes, n)) => {
                     let head = format!(
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -146,6 +151,7 @@ fn dataset(files: &[(&str, &[u8])], sources: Vec<Source>) -> Dataset {
         sources,
         derived: vec![],
         unavailable: vec![],
+        max_bytes: 1 << 20,
     }
 }
 
@@ -373,4 +379,42 @@ fn the_cli_fetches_and_verifies_every_data_set_from_a_mirror() {
     // a second fetch finds everything in place
     let out = run(&["data", "fetch", "--quiet", "--mirror", &s.base]);
     assert!(out.contains("(400 already there, 0 fetched"), "{out}");
+}
+
+/// A server that sends more than any file of the data set can be (announced or not) cannot
+/// fill the disk; a data directory that is a file is refused before anything is fetched.
+#[test]
+fn oversized_bodies_and_a_file_as_data_directory_are_refused() {
+    let s = serve();
+    let a = payload(1_000, 8);
+    let big = payload(3 << 20, 9);
+    s.route("/l/toy/a.bin", Reply::Ok(big.clone()));
+    s.route("/n/toy/a.bin", Reply::NoLength(big));
+    let dir = tempfile::tempdir().unwrap();
+    for (base, needle) in [("/l/toy", "announces"), ("/n/toy", "sent more than")] {
+        let ds = dataset(
+            &[("a.bin", &a)],
+            vec![files_at(&format!("{}{base}", s.base))],
+        );
+        let e = err(fetch(&ds, dir.path(), true).unwrap_err());
+        assert!(e.contains(needle), "{e}");
+        let part = dir.path().join(".download/toy/a.bin.part");
+        assert!(!part.exists() || std::fs::metadata(&part).unwrap().len() <= 1 << 20);
+    }
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let ds = dataset(&[("a.bin", &a)], vec![files_at(&s.base)]);
+    let e = err(fetch(&ds, &file, true).unwrap_err());
+    assert!(e.contains("not a directory"), "{e}");
+    // credentials never reach a message; mirrors must be http(s) URLs
+    assert_eq!(
+        ride::fetch::http::redact("http://u:secret@host:8/x/y"),
+        "http://***@host:8/x/y"
+    );
+    for bad in ["", "notaurl", "file:///tmp", "http://"] {
+        assert!(
+            ride::fetch::official::dataset("brodatz", &[bad.to_string()]).is_err(),
+            "{bad}"
+        );
+    }
 }

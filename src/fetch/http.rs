@@ -29,16 +29,33 @@ fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(Duration::from_secs(60)))
         .timeout_recv_body(Some(Duration::from_secs(120)))
         .build()
         .into()
 }
 
+/// `url` with any `user:password@` replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match host.rsplit_once('@') {
+                Some((_, h)) => format!("{scheme}://***@{h}{path}"),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Downloads `url` into `part` (appending to what is already there when the server honours a
-/// range request). `on_bytes(total_so_far, expected_total)` is called as data arrives.
+/// range request), at most `max_bytes` in all. `on_bytes(total_so_far, expected_total)` is
+/// called as data arrives.
 pub fn download(
     url: &str,
     part: &Path,
+    max_bytes: u64,
     on_bytes: &mut dyn FnMut(u64, Option<u64>),
 ) -> std::result::Result<(), DownloadError> {
     let other = |e: anyhow::Error| DownloadError::Other(e);
@@ -65,6 +82,12 @@ pub fn download(
     };
     let len = resp.body().content_length();
     let expected = len.map(|n| if append { have + n } else { n });
+    if expected.is_some_and(|e| e > max_bytes) {
+        return Err(other(anyhow::anyhow!(
+            "announces {} bytes, more than any file of this data set ({max_bytes})",
+            expected.unwrap_or(0)
+        )));
+    }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -90,6 +113,13 @@ pub fn download(
             .with_context(|| format!("cannot write {}", part.display()))
             .map_err(other)?;
         done += n as u64;
+        if done > max_bytes {
+            drop(file);
+            let _ = std::fs::remove_file(part);
+            return Err(other(anyhow::anyhow!(
+                "sent more than {max_bytes} bytes, more than any file of this data set; discarded"
+            )));
+        }
         on_bytes(done, expected);
     }
     file.sync_all()

@@ -49,6 +49,8 @@ pub enum Derived {
 #[derive(Clone, Debug)]
 pub struct Dataset {
     pub name: String,
+    /// no single file or archive of the data set is larger (a bound on every download)
+    pub max_bytes: u64,
     pub files: Vec<Expected>,
     pub sources: Vec<Source>,
     pub derived: Vec<Derived>,
@@ -109,6 +111,12 @@ fn sanitize(path: &str) -> Result<()> {
 
 /// Fetches what is missing of `ds` into `data_dir/<name>/`, sources tried in order.
 pub fn fetch(ds: &Dataset, data_dir: &Path, quiet: bool) -> Result<Report> {
+    if data_dir.exists() && !data_dir.is_dir() {
+        bail!(
+            "{}: the data directory is not a directory",
+            data_dir.display()
+        );
+    }
     let dest = data_dir.join(&ds.name);
     let staging = data_dir.join(".download").join(&ds.name);
     let mut report = Report {
@@ -150,13 +158,10 @@ pub fn fetch(ds: &Dataset, data_dir: &Path, quiet: bool) -> Result<Report> {
                 fetch_archive(ds, url, map, &missing, &dest, &staging, quiet)
             }
         };
-        match r {
-            Ok((n, errs)) => {
-                report.fetched += n;
-                errors.extend(errs);
-            }
-            Err(e) => errors.push(format!("{e:#}")),
-        }
+        // an Err is local (the data directory cannot be written): no other source can help
+        let (n, errs) = r?;
+        report.fetched += n;
+        errors.extend(errs);
         missing.retain(|e| {
             let p = dest.join(&e.path);
             !(p.is_file() && http::sha256_file(&p).is_ok_and(|h| h == e.sha256))
@@ -167,7 +172,7 @@ pub fn fetch(ds: &Dataset, data_dir: &Path, quiet: bool) -> Result<Report> {
         const SHOWN: usize = 8;
         let more = errors.len().saturating_sub(SHOWN);
         bail!(
-            "{}: {} file(s) could not be fetched and verified (first: {}){}{}\n  (a mirror can be given with --mirror URL or RIDE_DATA_MIRROR)",
+            "{}: {} file(s) could not be fetched and verified (first: {}){}{}\n  (sources tried in order; a mirror can be given with --mirror URL or RIDE_DATA_MIRROR)",
             ds.name,
             missing.len(),
             list.join(", "),
@@ -217,8 +222,9 @@ fn fetch_files(
     for e in missing {
         if n == 0 && unreachable >= 3 {
             errors.push(format!(
-                "{}: {base}: unreachable for the first {unreachable} files; the rest of this source was skipped",
-                ds.name
+                "{}: {}: unreachable for the first {unreachable} files; the rest of this source was skipped",
+                ds.name,
+                http::redact(base)
             ));
             break;
         }
@@ -229,9 +235,10 @@ fn fetch_files(
                 format!("{to}{}", &e.path[from.len()..])
             });
         let url = format!("{}/{}", base.trim_end_matches('/'), remote);
+        let shown = http::redact(&url);
         let part = staging.join(format!("{}.part", e.path));
         let b = (!quiet).then(|| bar(0, &format!("{}/{}", ds.name, e.path)));
-        let r = http::download(&url, &part, &mut |done, total| {
+        let r = http::download(&url, &part, ds.max_bytes, &mut |done, total| {
             if let Some(b) = &b {
                 if let Some(t) = total {
                     b.set_length(t);
@@ -244,7 +251,7 @@ fn fetch_files(
         }
         match r {
             Ok(()) => {
-                let what = format!("{}/{} (from {url})", ds.name, e.path);
+                let what = format!("{}/{} (from {shown})", ds.name, e.path);
                 match http::verify(&part, &e.sha256, &what) {
                     Ok(()) => {
                         install(&part, &dest.join(&e.path))?;
@@ -260,7 +267,7 @@ fn fetch_files(
                 if matches!(err, http::DownloadError::Other(_)) {
                     unreachable += 1;
                 }
-                errors.push(format!("{}/{}: {url}: {err}", ds.name, e.path));
+                errors.push(format!("{}/{}: {shown}: {err}", ds.name, e.path));
             }
         }
     }
@@ -279,8 +286,9 @@ fn fetch_archive(
 ) -> Result<(usize, Vec<String>)> {
     let name = url.rsplit('/').next().unwrap_or("archive");
     let part = staging.join(format!("{name}.part"));
+    let shown = http::redact(url);
     let b = (!quiet).then(|| bar(0, &format!("{}: {name}", ds.name)));
-    let r = http::download(url, &part, &mut |done, total| {
+    let r = http::download(url, &part, ds.max_bytes, &mut |done, total| {
         if let Some(b) = &b {
             if let Some(t) = total {
                 b.set_length(t);
@@ -292,7 +300,7 @@ fn fetch_archive(
         b.finish_and_clear();
     }
     if let Err(e) = r {
-        bail!("{}: archive {url}: {e}", ds.name);
+        return Ok((0, vec![format!("{}: archive {shown}: {e}", ds.name)]));
     }
     let wanted: std::collections::HashMap<&str, &Expected> =
         missing.iter().map(|e| (e.path.as_str(), *e)).collect();
@@ -343,10 +351,13 @@ fn fetch_archive(
         Err(e) => {
             // a complete download that does not unpack is corrupt: start it afresh next time
             let _ = std::fs::remove_file(&part);
-            Err(e.context(format!(
-                "{}: archive {url} is truncated or corrupt (deleted; rerun to download it again)",
-                ds.name
-            )))
+            Ok((
+                0,
+                vec![format!(
+                    "{}: archive {shown} is truncated or corrupt (deleted; rerun to download it again): {e:#}",
+                    ds.name
+                )],
+            ))
         }
     }
 }

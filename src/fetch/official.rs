@@ -31,6 +31,17 @@ const BRODATZ_GITHUB: &str = "https://raw.githubusercontent.com/ag-perception-wa
 /// Data set `name` with its official sources, preceded by `mirrors` (each a URL whose
 /// `<name>/<path>` files mirror the data directory's layout).
 pub fn dataset(name: &str, mirrors: &[String]) -> Result<Dataset> {
+    for m in mirrors {
+        let ok = (m.starts_with("http://") || m.starts_with("https://"))
+            && m.split_once("://")
+                .is_some_and(|(_, rest)| !rest.is_empty());
+        if !ok {
+            anyhow::bail!(
+                "--mirror '{}': not an http:// or https:// URL",
+                super::http::redact(m)
+            );
+        }
+    }
     let files = |sums: &str| parse_sums(sums);
     let mirror_sources = mirrors.iter().map(|m| Source::Files {
         base: format!("{}/{name}", m.trim_end_matches('/')),
@@ -97,8 +108,14 @@ pub fn dataset(name: &str, mirrors: &[String]) -> Result<Dataset> {
         other => anyhow::bail!("unknown data set '{other}' (known: {})", NAMES.join(", ")),
     };
     let sources = mirror_sources.chain(official).collect();
+    // the largest file: van Hateren images are 3 MiB, the BSDS300 archive 22 MB
+    let max_bytes = match name {
+        "bsds300" => 64 << 20,
+        _ => 8 << 20,
+    };
     Ok(Dataset {
         name: name.to_string(),
+        max_bytes,
         files,
         sources,
         derived,

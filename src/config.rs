@@ -143,6 +143,15 @@ impl DataConfig {
                         check_name(k, id)?;
                     }
                 }
+                for (k, ids) in [("data.train_ids", train_ids), ("data.test_ids", test_ids)] {
+                    if let Some((i, id)) = ids
+                        .iter()
+                        .enumerate()
+                        .find(|(i, id)| ids[..*i].contains(id))
+                    {
+                        bail!("{k}[{i}] = '{id}' is listed twice");
+                    }
+                }
                 if let Some(id) = test_ids.iter().find(|id| train_ids.contains(id)) {
                     bail!("'{id}' is in both data.train_ids and data.test_ids: the test images must be held out");
                 }

@@ -7,6 +7,9 @@ use crate::model::Ride;
 use crate::real::Real;
 use anyhow::{bail, Context, Result};
 
+/// Largest plausible |log-likelihood rate| of a tile (bit/px): beyond it a score is refused.
+pub const MAX_ABS_BITS: f64 = 1000.0;
+
 /// Non-overlapping `t × t` tiles from the top-left of a row-major `h × w` image (partial tiles
 /// at the right and bottom edges are dropped).
 pub fn tiles(img: &[f64], h: usize, w: usize, t: usize) -> Vec<Vec<f64>> {
@@ -69,6 +72,13 @@ impl Score {
         if let Some(k) = per_tile_bits.iter().position(|v| !v.is_finite()) {
             bail!(
                 "tile {k} has a non-finite log-likelihood rate ({}): the model or the data is broken",
+                per_tile_bits[k]
+            );
+        }
+        // no 8-bit or log-intensity image has a density anywhere near 2^±1000 per pixel
+        if let Some(k) = per_tile_bits.iter().position(|v| v.abs() > MAX_ABS_BITS) {
+            bail!(
+                "tile {k} scores {} bit/px, beyond ±{MAX_ABS_BITS}: a damaged model or data from another domain; no score is reported",
                 per_tile_bits[k]
             );
         }

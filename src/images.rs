@@ -95,6 +95,14 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             bail!("{}: no such file or directory", p.display());
         }
     }
+    // the same file twice would count its tiles twice and understate the standard error
+    let mut seen = std::collections::HashSet::new();
+    for f in &out {
+        let key = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        if !seen.insert(key) {
+            bail!("{}: given more than once", f.display());
+        }
+    }
     Ok(out)
 }
 

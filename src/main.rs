@@ -283,6 +283,11 @@ fn run(cli: Cli) -> Result<()> {
             let files = expand_inputs(&inputs)?;
             if let Some(s) = scale {
                 limits::check_positive("--scale", s)?;
+                if !(1e-6..=1e9).contains(&s) {
+                    anyhow::bail!(
+                        "--scale = {s}: outside 1e-6 … 1e9, no image scale is that far from 255"
+                    );
+                }
             }
             limits::check("--tile", tile, 1, limits::MAX_IMAGE_SIDE)?;
             limits::check("--batch", batch, 1, limits::MAX_BATCH)?;
@@ -587,6 +592,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Data { action } => data(&cli.data_dir, action),
         Cmd::Convert { model, out, domain } => {
+            if out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+                anyhow::bail!(
+                    "--out {}: convert writes our safetensors format; name the file *.safetensors",
+                    out.display()
+                );
+            }
             let m = ride::modelfile::load_as(&model, domain)?;
             ride::modelfile::save_safetensors(&m, &out)?;
             println!("wrote {} ({} parameters)", out.display(), m.num_params());

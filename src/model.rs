@@ -145,6 +145,10 @@ impl<T: Real> Ride<T> {
         lim::check("neighbourhood rows", nb.rows, 1, lim::MAX_NB_SIZE)?;
         lim::check("neighbourhood cols", nb.cols, 1, lim::MAX_NB_SIZE)?;
         lim::check("number of layers", self.layers.len(), 0, lim::MAX_LAYERS)?;
+        // a density needs every input before the output in raster order
+        if let Some(&(r, c)) = nb.input_offsets().iter().find(|&&o| o >= nb.output_pos()) {
+            bail!("the input mask is not causal: input ({r}, {c}) does not precede the output in raster order");
+        }
         let mut n_in = nb.n_inputs();
         for (l, layer) in self.layers.iter().enumerate() {
             lim::check(

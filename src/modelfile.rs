@@ -30,9 +30,18 @@ pub fn load(path: &Path) -> Result<Ride<f32>> {
 /// [`load`]; `domain` sets the preprocessing of files that do not record one (the original
 /// code's npz, our format-1 files): the npz default is `bsds300`, format-1 files need it.
 pub fn load_as(path: &Path, domain: Option<Domain>) -> Result<Ride<f32>> {
-    let mut m = match path.extension().and_then(|e| e.to_str()) {
-        Some("npz") => import_npz(path)?,
-        _ => {
+    // the format by content (an npz is a zip: "PK\x03\x04"), whatever the extension says
+    let is_zip = {
+        use std::io::Read;
+        let mut magic = [0u8; 4];
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+            && magic == *b"PK\x03\x04"
+    };
+    let mut m = match is_zip {
+        true => import_npz(path)?,
+        false => {
             let bytes = read_bounded(path, MAX_MODEL_BYTES, "model file")?;
             from_safetensors_as(&bytes, domain)
                 .with_context(|| format!("{}: not a valid ride model file", path.display()))?

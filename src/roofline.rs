@@ -83,6 +83,12 @@ pub fn run(o: &Options) -> Result<()> {
         rows.push(peak_row);
         let mut kernels = pool.install(|| all_kernels(t));
         kernels.retain(|k| o.filter.as_deref().is_none_or(|f| k.name.contains(f)));
+        if kernels.is_empty() {
+            anyhow::bail!(
+                "--filter {}: no kernel's name contains it",
+                o.filter.as_deref().unwrap_or("")
+            );
+        }
         for k in &mut kernels {
             // single-threaded kernels are compared with the one-thread peak
             let (kt, kpeak) = if k.parallel { (t, peak) } else { (1, peak1) };

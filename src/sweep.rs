@@ -165,6 +165,21 @@ impl SweepConfig {
         };
         let mut keys: Vec<&String> = self.grid.keys().collect();
         keys.sort();
+        let mut seen = std::collections::HashSet::new();
+        if let Some(s) = self.seeds.iter().find(|s| !seen.insert(**s)) {
+            bail!("sweep '{}': seed {s} is listed twice in `seeds`", self.name);
+        }
+        for k in &keys {
+            if let Some(a) = self.grid[*k].as_array() {
+                let mut seen: Vec<&toml::Value> = vec![];
+                for v in a {
+                    if seen.contains(&v) {
+                        bail!("sweep '{}': grid '{k}' lists {v} twice", self.name);
+                    }
+                    seen.push(v);
+                }
+            }
+        }
         if self.grid.contains_key("seed") {
             bail!(
                 "sweep '{}': put seeds in `seeds = [...]`, not in the grid",

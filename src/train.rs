@@ -402,6 +402,53 @@ pub fn score_images(model: &Ride<f32>, images: &[GrayImage], tile: usize) -> Res
     Score::checked(&per_tile, pixels)
 }
 
+/// What would otherwise fail after hours of training: every stage's patch fits a training
+/// image, every test and validation image holds an evaluation tile, and every output path is
+/// writable (a regular file or nothing).
+fn check_before_training(
+    cfg: &Experiment,
+    out: &Path,
+    train: &[GrayImage],
+    valid: &[GrayImage],
+    test: &[GrayImage],
+    patches: bool,
+) -> Result<()> {
+    if cfg.model.kind == ModelKind::Ride && !patches {
+        for (i, st) in cfg.training.stages.iter().enumerate() {
+            if !train.iter().any(|g| g.h >= st.patch && g.w >= st.patch) {
+                bail!(
+                    "training.stages[{i}].patch = {}: no training image is that large",
+                    st.patch
+                );
+            }
+        }
+    }
+    if !patches {
+        let tile = cfg.evaluation.tile;
+        if let Some(g) = test.iter().chain(valid).find(|g| g.h < tile || g.w < tile) {
+            bail!(
+                "{} ({}×{}) holds no complete {tile}×{tile} evaluation tile: lower evaluation.tile",
+                g.name,
+                g.h,
+                g.w
+            );
+        }
+    }
+    for f in [
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "train_log.csv",
+        "summary.json",
+        "stage_start.safetensors",
+    ] {
+        let p = out.join(f);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| !m.is_file()) {
+            bail!("{}: exists and is not a regular file", p.display());
+        }
+    }
+    Ok(())
+}
+
 /// A checkpoint's position must lie inside the config's curriculum (a finished run has
 /// `stage` = the number of stages).
 fn check_position(pos: &Position, cfg: &Experiment) -> Result<()> {
@@ -438,6 +485,9 @@ fn check_position(pos: &Position, cfg: &Experiment) -> Result<()> {
     }
     if !pos.train_seconds.is_finite() || pos.train_seconds < 0.0 {
         bail!("train_seconds = {}", pos.train_seconds);
+    }
+    if pos.adam_t > 1 << 40 {
+        bail!("the Adam step count {} is absurd", pos.adam_t);
     }
     Ok(())
 }
@@ -519,6 +569,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
         valid_imgs.len(),
         test.len()
     ));
+    check_before_training(cfg, out, &train, &valid_imgs, &test, canvas.is_some())?;
     let mc = &cfg.model;
     let nb = Neighbourhood::causal(mc.nb_size)?;
     let mixture = MixtureSize {
@@ -531,8 +582,12 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
 
     // model and position: fresh, or from the checkpoint
     let (model, mut pos, opt_state) = if resume {
-        let bytes = std::fs::read(&ckpt_path)
-            .with_context(|| format!("--resume: cannot read {}", ckpt_path.display()))?;
+        let bytes = crate::modelfile::read_bounded(
+            &ckpt_path,
+            crate::modelfile::MAX_MODEL_BYTES * 3,
+            "checkpoint",
+        )
+        .with_context(|| "--resume".to_string())?;
         let model = crate::modelfile::from_safetensors(&bytes)
             .and_then(|m| m.validate().map(|()| m))
             .with_context(|| format!("{}: bad checkpoint", ckpt_path.display()))?;

@@ -892,8 +892,14 @@ fn outputs_never_replace_devices_fifos_or_folders() {
         ],
         &["not a regular file"],
     );
+    let fifo2 = dir.path().join("pipe.safetensors");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo2)
+        .status()
+        .unwrap()
+        .success());
     fails_with(
-        &["convert", "--model", MODEL, "--out", s(&fifo)],
+        &["convert", "--model", MODEL, "--out", s(&fifo2)],
         &["not a regular file"],
     );
     use std::os::unix::fs::FileTypeExt;
@@ -1169,5 +1175,134 @@ fn reproduce_checks_every_config_before_training() {
     assert!(
         !out.join("deadleaves").exists(),
         "a table was trained before the check"
+    );
+}
+
+// ------------------------------------------------------------------- found by a second sweep
+
+#[test]
+fn what_would_fail_after_training_fails_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), "late", "hiddens = [4]");
+    let text = std::fs::read_to_string(&c).unwrap();
+    // the config is valid on its own; the images are 24×24
+    for (from, to, needle) in [
+        ("tile = 24", "tile = 32", "evaluation tile"),
+        (
+            "patch = 8\n",
+            "patch = 40\n",
+            "no training image is that large",
+        ),
+    ] {
+        std::fs::write(&c, text.replace(from, to)).unwrap();
+        let (rc, err) = train(&c, &dir.path().join("o"), &[]);
+        assert_eq!(rc, 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+        assert!(
+            !err.contains("stage 1/1 done"),
+            "trained before failing: {err}"
+        );
+    }
+    // an output path that cannot be written is found before training
+    std::fs::write(&c, &text).unwrap();
+    let out = dir.path().join("o2");
+    std::fs::create_dir_all(out.join("checkpoint.safetensors")).unwrap();
+    let (rc, err) = train(&c, &out, &[]);
+    assert_eq!(rc, 1);
+    assert!(
+        err.contains("checkpoint.safetensors") && !err.contains("stage 1/1 done"),
+        "{err}"
+    );
+}
+
+#[test]
+fn implausible_scores_and_invalid_densities_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = model();
+    m.mcgsm.scales.iter_mut().for_each(|a| *a = 80.0);
+    let p = save(dir.path(), "sharp.safetensors", &m);
+    fails_with(&["eval", "--model", s(&p), GRAY_PNG], &["beyond ±1000"]);
+    // an input after the output in raster order: not a density
+    let mut m = model();
+    let k = m.nb.cols * (m.nb.rows - 1) + m.nb.cols - 1;
+    m.nb.input[k] = true;
+    let e = m.validate().unwrap_err();
+    assert!(format!("{e:#}").contains("not causal"), "{e:#}");
+    fails_with(
+        &["eval", "--model", MODEL, "--scale=1e300", GRAY_PNG],
+        &["--scale"],
+    );
+}
+
+#[test]
+fn duplicates_would_understate_the_error_and_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let twice = format!("{}/../test/101085.png", common::GRAY_DIR);
+    fails_with(
+        &["eval", "--model", MODEL, GRAY_PNG, &twice],
+        &["given more than once"],
+    );
+    config(dir.path(), "b", "hiddens = [3]");
+    let sw = dir.path().join("sw.toml");
+    std::fs::write(
+        &sw,
+        "name = \"d\"\nbase = \"b.toml\"\nseeds = [1, 1]\n[grid]\n\"model.hiddens\" = [[3]]\n",
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "sweep",
+            "--config",
+            s(&sw),
+            "--out",
+            s(&dir.path().join("o")),
+        ],
+        &["twice"],
+    );
+    std::fs::write(
+        &sw,
+        "name = \"d\"\nbase = \"b.toml\"\n[grid]\n\"model.hiddens\" = [[3], [3]]\n",
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "sweep",
+            "--config",
+            s(&sw),
+            "--out",
+            s(&dir.path().join("o")),
+        ],
+        &["twice"],
+    );
+}
+
+#[test]
+fn model_files_are_read_by_content_and_written_only_as_safetensors() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(
+        &[
+            "convert",
+            "--model",
+            MODEL,
+            "--out",
+            s(&dir.path().join("c.npz")),
+        ],
+        &["*.safetensors"],
+    );
+    // an npz under another name still loads as what it is
+    let renamed = dir.path().join("model.safetensors");
+    std::fs::copy(MODEL, &renamed).unwrap();
+    assert_eq!(eval_bits(s(&renamed), GRAY_PNG), eval_bits(MODEL, GRAY_PNG));
+    fails_with(
+        &[
+            "bench",
+            "--filter",
+            "nosuchkernel",
+            "--min-time",
+            "0.01",
+            "--out",
+            s(dir.path()),
+        ],
+        &["--filter"],
     );
 }

@@ -320,13 +320,13 @@ pub fn run(opts: &Options) -> Result<()> {
     report::write_report(&opts.experiments, &opts.out, &suite)?;
     if !skipped.is_empty() {
         eprintln!(
-            "skipped for lack of data in {}: {}. `make data` links or downloads the data sets (BSDS300, van Hateren, Brodatz; see README), then rerun.",
-            opts.data_dir.display(),
+            "skipped because a file they read is missing (each named above): {}. Data sets missing from {}: `make data` links or downloads them (BSDS300, van Hateren, Brodatz; see README), then rerun.",
             skipped
                 .iter()
                 .map(|(n, _)| n.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            opts.data_dir.display()
         );
     }
     eprintln!(

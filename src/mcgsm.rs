@@ -48,12 +48,10 @@ pub struct McgsmWork<T> {
     pred: Vec<T>,
     e: Vec<T>,
     x: Vec<T>,
-    expand: Vec<T>,
     beta2: Vec<T>,
     gc: Vec<T>,
     gc2: Vec<T>,
     gcs: Vec<T>,
-    gcs2: Vec<T>,
 }
 
 fn resize<T: Real>(v: &mut Vec<T>, n: usize) {
@@ -172,9 +170,10 @@ impl<T: Real> Mcgsm<T> {
     /// Log-likelihoods (nats) of `y` `[rows]` given `u` `[rows, D]` written to `ll`; if `grad`
     /// is given, adds `Σ_r gl[r] · ∂ll_r/∂θ` into it and writes `Σ gl[r] ∂ll_r/∂u` into `du`.
     ///
-    /// Everything but the row-wise log-sum-exp is a GEMM. With a_rc = −½ Σ_n β_cn² (b_nᵀu_r)²
-    /// plus w_cᵀu_r, r2_rc = ½ (y_r − A_c u_r − m_c)², and the expansion M `[C, C·S]` with
-    /// M[c, (c,s)] = e^{α_cs}: energies E = a·M + η, X = E + (½α − ½ log 2π) − r2·M.
+    /// The dense products are GEMMs over all rows: with a_rc = −½ Σ_n β_cn² (b_nᵀu_r)² plus
+    /// w_cᵀu_r and r2_rc = ½ (y_r − A_c u_r − m_c)², the energies E_r,cs = η_cs + e^{α_cs} a_rc
+    /// and X = E + (½α − ½ log 2π) − e^{α} r2 are broadcasts over the scales, and their
+    /// gradients segmented reductions, fused with the row-wise log-sum-exp.
     pub fn loglik(
         &self,
         u: &[T],
@@ -200,18 +199,13 @@ impl<T: Real> Mcgsm<T> {
             (&mut w.pred, rows * nc),
             (&mut w.e, rows * ncs),
             (&mut w.x, rows * ncs),
-            (&mut w.expand, nc * ncs),
         ] {
             resize(v, n);
         }
         w.beta2.clear();
         w.beta2.extend(self.weights.iter().map(|b| *b * *b));
         let ea: Vec<T> = self.scales.iter().map(|a| a.exp()).collect();
-        for (k, &e) in ea.iter().enumerate() {
-            w.expand[(k / ns) * ncs + k] = e;
-        }
         let uv = view(u, rows, d, d);
-        let mv = view(&w.expand, nc, ncs, ncs);
         // features fb = U b; q = fb²; a = −½ q·(β²)ᵀ (+ U wᵀ); predictions U Aᵀ (+ m)
         gemm(
             view_mut(&mut w.fb, rows, nf, nf),
@@ -255,19 +249,9 @@ impl<T: Real> Mcgsm<T> {
                 .zip(p)
                 .for_each(|(r2, p)| *r2 = half * (y[r] - *p) * (y[r] - *p));
         }
-        // energies: E = a·M + η; X = E + const − r2·M
-        gemm(
-            view_mut(&mut w.e, rows, ncs, ncs),
-            false,
-            view(&w.a, rows, nc, nc),
-            mv,
-        );
-        gemm(
-            view_mut(&mut w.x, rows, ncs, ncs),
-            false,
-            view(&w.r2, rows, nc, nc),
-            mv,
-        );
+        // energies, broadcast over each component's scales (no expansion GEMM, no products
+        // with structural zeros): e_r,cs = η_cs + e^{α_cs} a_rc,
+        // x_r,cs = e_r,cs + ½α_cs − ½ log 2π − e^{α_cs} r2_rc; then the row-wise log-sum-exps
         let cst: Vec<T> = self
             .scales
             .iter()
@@ -279,9 +263,12 @@ impl<T: Real> Mcgsm<T> {
                 .zip(w.x.chunks_exact_mut(ncs))
                 .enumerate()
         {
-            for k in 0..ncs {
-                er[k] += self.priors[k];
-                xr[k] = er[k] + cst[k] - xr[k];
+            let (ar, r2r) = (&w.a[r * nc..][..nc], &w.r2[r * nc..][..nc]);
+            for c in 0..nc {
+                for k in c * ns..(c + 1) * ns {
+                    er[k] = self.priors[k] + ea[k] * ar[c];
+                    xr[k] = er[k] + cst[k] - ea[k] * r2r[c];
+                }
             }
             let (emax, xmax) = (T::max_of(er), T::max_of(xr));
             let (se, sx) = (T::exp_shift_sum(er, emax), T::exp_shift_sum(xr, xmax));
@@ -289,66 +276,41 @@ impl<T: Real> Mcgsm<T> {
             sums[r] = (se, sx);
         }
         let Some((gl, g, du)) = grad else { return };
-        // posteriors: δX = gl·softmax(X), δE = δX − gl·softmax(E)
+        // posteriors δX = gl·softmax(X), δE = δX − gl·softmax(E); then, segmented over each
+        // component's scales: dη_cs += δE, dα_cs += ½ δX + e^{α_cs} (δE a_c − δX r2_c),
+        // d a_c = Σ_s δE_cs e^{α_cs}, d pred_c = Σ_s δX_cs e^{α_cs} (y − pred_c)
+        resize(&mut w.gc, rows * nc);
+        resize(&mut w.gc2, rows * nc);
+        resize(&mut w.gcs, ncs);
         for (r, (er, xr)) in
             w.e.chunks_exact_mut(ncs)
                 .zip(w.x.chunks_exact_mut(ncs))
                 .enumerate()
         {
             let (ie, ix) = (gl[r] / sums[r].0, gl[r] / sums[r].1);
-            for k in 0..ncs {
-                xr[k] *= ix;
-                er[k] = xr[k] - er[k] * ie;
+            let (ar, r2r) = (&w.a[r * nc..][..nc], &w.r2[r * nc..][..nc]);
+            let (pr, da, dp) = (
+                &w.pred[r * nc..][..nc],
+                &mut w.gc[r * nc..][..nc],
+                &mut w.gc2[r * nc..][..nc],
+            );
+            for c in 0..nc {
+                let (mut sa, mut sp) = (T::zero(), T::zero());
+                for k in c * ns..(c + 1) * ns {
+                    let dx = xr[k] * ix;
+                    let de = dx - er[k] * ie;
+                    g.priors[k] += de;
+                    g.scales[k] += half * dx;
+                    w.gcs[k] += de * ar[c] - dx * r2r[c];
+                    sa += de * ea[k];
+                    sp += dx * ea[k];
+                }
+                da[c] = sa;
+                dp[c] = sp * (y[r] - pr[c]);
             }
         }
-        let (dev, dxv) = (view(&w.e, rows, ncs, ncs), view(&w.x, rows, ncs, ncs));
-        for (er, xr) in w.e.chunks_exact(ncs).zip(w.x.chunks_exact(ncs)) {
-            for k in 0..ncs {
-                g.priors[k] += er[k];
-                g.scales[k] += half * xr[k];
-            }
-        }
-        // dα_cs += e^{α_cs} (Σ_r δE_r,cs a_rc − Σ_r δX_r,cs r2_rc)
-        resize(&mut w.gcs, nc * ncs);
-        resize(&mut w.gcs2, nc * ncs);
-        gemm(
-            view_mut(&mut w.gcs, nc, ncs, ncs),
-            false,
-            view(&w.a, rows, nc, nc).transpose(),
-            dev,
-        );
-        gemm(
-            view_mut(&mut w.gcs2, nc, ncs, ncs),
-            false,
-            view(&w.r2, rows, nc, nc).transpose(),
-            dxv,
-        );
-        for (k, (gs, &e)) in g.scales.iter_mut().zip(&ea).enumerate() {
-            let c = k / ns;
-            *gs += e * (w.gcs[c * ncs + k] - w.gcs2[c * ncs + k]);
-        }
-        // d a = δE·Mᵀ; d pred = (δX·Mᵀ) ⊙ (y − pred)
-        resize(&mut w.gc, rows * nc);
-        resize(&mut w.gc2, rows * nc);
-        gemm(
-            view_mut(&mut w.gc, rows, nc, nc),
-            false,
-            dev,
-            mv.transpose(),
-        );
-        gemm(
-            view_mut(&mut w.gc2, rows, nc, nc),
-            false,
-            dxv,
-            mv.transpose(),
-        );
-        for (r, (dp, p)) in w
-            .gc2
-            .chunks_exact_mut(nc)
-            .zip(w.pred.chunks_exact(nc))
-            .enumerate()
-        {
-            dp.iter_mut().zip(p).for_each(|(dp, p)| *dp *= y[r] - *p);
+        for (k, gs) in g.scales.iter_mut().enumerate() {
+            *gs += ea[k] * w.gcs[k];
         }
         let da = view(&w.gc, rows, nc, nc);
         let dpred = view(&w.gc2, rows, nc, nc);

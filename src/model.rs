@@ -182,19 +182,7 @@ impl<T: Real> Ride<T> {
         }
         lim::check("parameters", self.num_params(), 1, lim::MAX_PARAMS)?;
         self.whitening.validate(nb.n_inputs())?;
-        for (l, layer) in self.layers.iter().enumerate() {
-            for (name, v) in [("w", &layer.w), ("b", &layer.b)] {
-                if let Some(k) = v.iter().position(|x| !x.as_f64().is_finite()) {
-                    bail!("slstm.{l}.{name}[{k}] is {} (not finite)", v[k].as_f64());
-                }
-            }
-        }
-        for (name, _, v) in m.tensors() {
-            if let Some(k) = v.iter().position(|x| !x.as_f64().is_finite()) {
-                bail!("mcgsm.{name}[{k}] is {} (not finite)", v[k].as_f64());
-            }
-        }
-        // far beyond any trained model: such a value makes every score meaningless
+        // every parameter finite, and far below what makes every score meaningless
         const MAX_ABS: f64 = 1e6;
         let named = self
             .layers
@@ -212,11 +200,13 @@ impl<T: Real> Ride<T> {
                     .map(|(n, _, v)| (format!("mcgsm.{n}"), v)),
             );
         for (name, v) in named {
-            if let Some(k) = v.iter().position(|x| x.as_f64().abs() > MAX_ABS) {
-                bail!(
-                    "{name}[{k}] = {} is implausibly large (|x| > {MAX_ABS:e}): a damaged model",
-                    v[k].as_f64()
-                );
+            let bad = |x: &T| !x.as_f64().is_finite() || x.as_f64().abs() > MAX_ABS;
+            if let Some(k) = v.iter().position(bad) {
+                let x = v[k].as_f64();
+                if x.is_finite() {
+                    bail!("{name}[{k}] = {x} is implausibly large (|x| > {MAX_ABS:e}): a damaged model");
+                }
+                bail!("{name}[{k}] is {x} (not finite)");
             }
         }
         self.preprocessing.validate()

@@ -9,7 +9,7 @@
 //! `training.chunks`), so a run's result depends on the config and seed only — not on the
 //! number of threads, nor on whether it was interrupted and resumed.
 
-use crate::config::{Experiment, ModelKind, OptimizerKind};
+use crate::config::{Experiment, ModelKind, OptimizerKind, TrainingConfig};
 use crate::data::experiment::{fit_whitening, load_data, Dataset};
 use crate::data::{self, rng_for, Purpose};
 use crate::eval::{tile_bits, tiles, Score};
@@ -198,6 +198,21 @@ fn save_checkpoint(path: &Path, model: &Ride<f32>, opt: &Optimizer, pos: &Positi
     let mut meta = HashMap::new();
     meta.insert("train_state".to_string(), serde_json::to_string(&pos)?);
     write_atomic(path, &to_safetensors_with(model, &tensors, &meta)?)
+}
+
+/// The checkpoint at the end of a stage: the next stage starts with a fresh optimiser.
+fn save_stage_end(
+    path: &Path,
+    model: &Ride<f32>,
+    t: &TrainingConfig,
+    pos: &Position,
+) -> Result<()> {
+    save_checkpoint(
+        path,
+        model,
+        &Optimizer::new(t.optimizer, 1.0, t.momentum),
+        pos,
+    )
 }
 
 fn write_log(path: &Path, rows: &[LogRow]) -> Result<()> {
@@ -704,12 +719,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
             reports.push(run_finetune(cfg, &mut model, &train, patch, 0, &say)?);
             pos.stage = 1;
             pos.train_seconds = base_seconds + t_start.elapsed().as_secs_f64();
-            save_checkpoint(
-                &ckpt_path,
-                &model,
-                &Optimizer::new(t.optimizer, 1.0, t.momentum),
-                &pos,
-            )?;
+            save_stage_end(&ckpt_path, &model, t, &pos)?;
         }
     } else {
         let mut work = TrainWork::default();
@@ -870,12 +880,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
             pos.log_rows = log_rows.len();
             pos.train_seconds = base_seconds + t_start.elapsed().as_secs_f64();
             write_log(&log_path, &log_rows)?;
-            save_checkpoint(
-                &ckpt_path,
-                &model,
-                &Optimizer::new(t.optimizer, 1.0, t.momentum),
-                &pos,
-            )?;
+            save_stage_end(&ckpt_path, &model, t, &pos)?;
         }
     }
     let train_seconds = base_seconds + t_start.elapsed().as_secs_f64();

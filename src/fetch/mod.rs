@@ -159,13 +159,11 @@ pub fn fetch(ds: &Dataset, data_dir: &Path, quiet: bool) -> Result<Report> {
             }
         };
         // an Err is local (the data directory cannot be written): no other source can help
-        let (n, errs) = r?;
-        report.fetched += n;
+        let (installed, errs) = r?;
+        report.fetched += installed.len();
         errors.extend(errs);
-        missing.retain(|e| {
-            let p = dest.join(&e.path);
-            !(p.is_file() && http::sha256_file(&p).is_ok_and(|h| h == e.sha256))
-        });
+        // installed files were verified on the way in: no need to hash them again
+        missing.retain(|e| !installed.contains(&e.path));
     }
     if !missing.is_empty() {
         let list: Vec<&str> = missing.iter().take(5).map(|e| e.path.as_str()).collect();
@@ -206,7 +204,40 @@ fn install(tmp: &Path, dest: &Path) -> Result<()> {
         .with_context(|| format!("cannot move {} to {}", tmp.display(), dest.display()))
 }
 
-/// Per-file downloads; returns (files installed, errors). A 404 is reported per file.
+/// `path` with its first matching `(from, to)` prefix replaced; `None` when no prefix matches.
+fn map_prefix(path: &str, map: &[(String, String)]) -> Option<String> {
+    map.iter()
+        .find(|(from, _)| path.starts_with(from.as_str()))
+        .map(|(from, to)| format!("{to}{}", &path[from.len()..]))
+}
+
+/// [`http::download`] with a progress bar (none when `quiet`).
+fn download_shown(
+    url: &str,
+    part: &Path,
+    max_bytes: u64,
+    label: &str,
+    quiet: bool,
+) -> std::result::Result<(), http::DownloadError> {
+    let b = (!quiet).then(|| bar(0, label));
+    let r = http::download(url, part, max_bytes, &mut |done, total| {
+        if let Some(b) = &b {
+            if let Some(t) = total {
+                b.set_length(t);
+            }
+            b.set_position(done);
+        }
+    });
+    if let Some(b) = &b {
+        b.finish_and_clear();
+    }
+    r
+}
+
+/// Files installed (their expected paths) and error lines of one source.
+type SourceResult = Result<(Vec<String>, Vec<String>)>;
+
+/// Per-file downloads; a 404 is reported per file.
 fn fetch_files(
     ds: &Dataset,
     base: &str,
@@ -215,12 +246,12 @@ fn fetch_files(
     dest: &Path,
     staging: &Path,
     quiet: bool,
-) -> Result<(usize, Vec<String>)> {
-    let (mut n, mut errors) = (0, vec![]);
+) -> SourceResult {
+    let (mut installed, mut errors) = (vec![], vec![]);
     // a host that cannot be reached for the first few files is given up (not asked 300 times)
     let mut unreachable = 0;
     for e in missing {
-        if n == 0 && unreachable >= 3 {
+        if installed.is_empty() && unreachable >= 3 {
             errors.push(format!(
                 "{}: {}: unreachable for the first {unreachable} files; the rest of this source was skipped",
                 ds.name,
@@ -228,34 +259,18 @@ fn fetch_files(
             ));
             break;
         }
-        let remote = rename
-            .iter()
-            .find(|(from, _)| e.path.starts_with(from.as_str()))
-            .map_or(e.path.clone(), |(from, to)| {
-                format!("{to}{}", &e.path[from.len()..])
-            });
+        let remote = map_prefix(&e.path, rename).unwrap_or_else(|| e.path.clone());
         let url = format!("{}/{}", base.trim_end_matches('/'), remote);
         let shown = http::redact(&url);
         let part = staging.join(format!("{}.part", e.path));
-        let b = (!quiet).then(|| bar(0, &format!("{}/{}", ds.name, e.path)));
-        let r = http::download(&url, &part, ds.max_bytes, &mut |done, total| {
-            if let Some(b) = &b {
-                if let Some(t) = total {
-                    b.set_length(t);
-                }
-                b.set_position(done);
-            }
-        });
-        if let Some(b) = &b {
-            b.finish_and_clear();
-        }
-        match r {
+        let label = format!("{}/{}", ds.name, e.path);
+        match download_shown(&url, &part, ds.max_bytes, &label, quiet) {
             Ok(()) => {
                 let what = format!("{}/{} (from {shown})", ds.name, e.path);
                 match http::verify(&part, &e.sha256, &what) {
                     Ok(()) => {
                         install(&part, &dest.join(&e.path))?;
-                        n += 1;
+                        installed.push(e.path.clone());
                     }
                     Err(err) => {
                         let _ = std::fs::remove_file(&part);
@@ -271,7 +286,7 @@ fn fetch_files(
             }
         }
     }
-    Ok((n, errors))
+    Ok((installed, errors))
 }
 
 /// One archive: download (resumable), then extract the wanted members, verifying each.
@@ -283,40 +298,25 @@ fn fetch_archive(
     dest: &Path,
     staging: &Path,
     quiet: bool,
-) -> Result<(usize, Vec<String>)> {
+) -> SourceResult {
     let name = url.rsplit('/').next().unwrap_or("archive");
     let part = staging.join(format!("{name}.part"));
     let shown = http::redact(url);
-    let b = (!quiet).then(|| bar(0, &format!("{}: {name}", ds.name)));
-    let r = http::download(url, &part, ds.max_bytes, &mut |done, total| {
-        if let Some(b) = &b {
-            if let Some(t) = total {
-                b.set_length(t);
-            }
-            b.set_position(done);
-        }
-    });
-    if let Some(b) = &b {
-        b.finish_and_clear();
-    }
-    if let Err(e) = r {
-        return Ok((0, vec![format!("{}: archive {shown}: {e}", ds.name)]));
+    let label = format!("{}: {name}", ds.name);
+    if let Err(e) = download_shown(url, &part, ds.max_bytes, &label, quiet) {
+        return Ok((vec![], vec![format!("{}: archive {shown}: {e}", ds.name)]));
     }
     let wanted: std::collections::HashMap<&str, &Expected> =
         missing.iter().map(|e| (e.path.as_str(), *e)).collect();
-    let result = (|| -> Result<(usize, Vec<String>)> {
+    let result = (|| -> SourceResult {
         let f = std::fs::File::open(&part)
             .with_context(|| format!("cannot read {}", part.display()))?;
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
-        let (mut n, mut errors) = (0, vec![]);
+        let (mut installed, mut errors) = (vec![], vec![]);
         for entry in archive.entries()? {
             let mut entry = entry?;
             let member = entry.path()?.to_string_lossy().into_owned();
-            let Some(path) = map
-                .iter()
-                .find(|(from, _)| member.starts_with(from.as_str()))
-                .map(|(from, to)| format!("{to}{}", &member[from.len()..]))
-            else {
+            let Some(path) = map_prefix(&member, map) else {
                 continue;
             };
             let Some(e) = wanted.get(path.as_str()) else {
@@ -339,9 +339,9 @@ fn fetch_archive(
             std::fs::write(&tmp, &bytes)
                 .with_context(|| format!("cannot write {}", tmp.display()))?;
             install(&tmp, &dest.join(&path))?;
-            n += 1;
+            installed.push(path);
         }
-        Ok((n, errors))
+        Ok((installed, errors))
     })();
     match result {
         Ok(r) => {
@@ -352,7 +352,7 @@ fn fetch_archive(
             // a complete download that does not unpack is corrupt: start it afresh next time
             let _ = std::fs::remove_file(&part);
             Ok((
-                0,
+                vec![],
                 vec![format!(
                     "{}: archive {shown} is truncated or corrupt (deleted; rerun to download it again): {e:#}",
                     ds.name

@@ -236,14 +236,20 @@ pub fn run(opts: &Options) -> Result<()> {
     for name in &suite.tables {
         let file = opts.experiments.join(format!("{name}.toml"));
         let cfg = table::TableConfig::load(&file)?;
+        if cfg.name != *name {
+            bail!("{}: name = '{}' must be '{name}'", file.display(), cfg.name);
+        }
         resolved.push(cfg.resolve(&opts.scale, &opts.experiments, &opts.out.join(name))?);
     }
+    let mut sweep_cells = vec![];
     for name in &suite.sweeps {
         let (s, base) =
             crate::sweep::SweepConfig::load(&opts.experiments.join(format!("{name}.toml")))?;
         let scale = (opts.scale != "paper").then_some(opts.scale.as_str());
-        s.cells_at_scale(&base, scale)
-            .with_context(|| format!("sweep '{name}'"))?;
+        sweep_cells.push(
+            s.cells_at_scale(&base, scale)
+                .with_context(|| format!("sweep '{name}'"))?,
+        );
     }
     for name in &suite.inpainting {
         let file = opts.experiments.join(format!("{name}.toml"));
@@ -254,21 +260,21 @@ pub fn run(opts: &Options) -> Result<()> {
     let t_all = Instant::now();
     // experiments whose data is not in the data directory are skipped (named at the end)
     let mut skipped: Vec<(String, std::path::PathBuf)> = vec![];
-    for name in suite.tables.iter().filter(|n| wanted(n)) {
+    for (name, t) in suite
+        .tables
+        .iter()
+        .zip(&resolved)
+        .filter(|(n, _)| wanted(n))
+    {
         let t0 = Instant::now();
         let file = opts.experiments.join(format!("{name}.toml"));
-        let cfg = table::TableConfig::load(&file)?;
-        if cfg.name != *name {
-            bail!("{}: name = '{}' must be '{name}'", file.display(), cfg.name);
-        }
         let out = opts.out.join(name);
-        let t = cfg.resolve(&opts.scale, &opts.experiments, &out)?;
-        if let Some(p) = table_missing_data(&t, &opts.data_dir).into_iter().next() {
+        if let Some(p) = table_missing_data(t, &opts.data_dir).into_iter().next() {
             eprintln!("[{name}] skipped: {} is not there", p.display());
             skipped.push((name.clone(), p));
             continue;
         }
-        let rows = run_table::run_table(&t, &opts.data_dir, &out)?;
+        let rows = run_table::run_table(t, &opts.data_dir, &out)?;
         let seeds = rows.iter().map(|r| r.seed).collect();
         provenance(
             name,
@@ -280,11 +286,13 @@ pub fn run(opts: &Options) -> Result<()> {
         )?;
     }
     let mut sweeps: Vec<String> = vec![];
-    for name in suite.sweeps.iter().filter(|n| wanted(n)) {
-        let file = opts.experiments.join(format!("{name}.toml"));
-        let (s, base) = crate::sweep::SweepConfig::load(&file)?;
-        let scale = (opts.scale != "paper").then_some(opts.scale.as_str());
-        let missing = s.cells_at_scale(&base, scale)?.iter().find_map(|c| {
+    for (name, cells) in suite
+        .sweeps
+        .iter()
+        .zip(&sweep_cells)
+        .filter(|(n, _)| wanted(n))
+    {
+        let missing = cells.iter().find_map(|c| {
             crate::data::experiment::missing_data(&c.config, &opts.data_dir)
                 .into_iter()
                 .next()

@@ -55,6 +55,18 @@ fn tile<T: Copy>(crop: &[T], n: usize, h: usize, w: usize) -> Vec<T> {
         .collect()
 }
 
+/// The committed crops of a data set: (name without `_crop`, path).
+fn crops(dir: &Path) -> Vec<(String, PathBuf)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let stem = p.file_stem().unwrap().to_str().unwrap();
+            (stem.trim_end_matches("_crop").to_string(), p)
+        })
+        .collect()
+}
+
 fn build(dir: &Path) {
     let fx = Path::new("tests/fixtures");
     // BSDS300: the fixture JPEGs, their id lists (numerically sorted), the gray test PNGs
@@ -81,15 +93,7 @@ fn build(dir: &Path) {
     // van Hateren: full-size .iml files (1536 × 1024, big-endian u16) tiled from the crops
     let vh = dir.join("vanhateren");
     std::fs::create_dir_all(&vh).unwrap();
-    for e in std::fs::read_dir(fx.join("vanhateren")).unwrap() {
-        let p = e.unwrap().path();
-        let id = p
-            .file_stem()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .trim_end_matches("_crop")
-            .to_string();
+    for (id, p) in crops(&fx.join("vanhateren")) {
         let crop = image::open(&p).unwrap().to_luma16();
         let n = crop.width() as usize;
         let px = tile(crop.as_raw(), n, 1024, 1536);
@@ -100,15 +104,7 @@ fn build(dir: &Path) {
     // written as palette GIFs with a gray palette like the originals
     let br = dir.join("brodatz");
     std::fs::create_dir_all(&br).unwrap();
-    for e in std::fs::read_dir(fx.join("brodatz")).unwrap() {
-        let p = e.unwrap().path();
-        let plate = p
-            .file_stem()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .trim_end_matches("_crop")
-            .to_string();
+    for (plate, p) in crops(&fx.join("brodatz")) {
         let crop = image::open(&p).unwrap().to_luma8();
         let n = crop.width() as usize;
         let side = if plate == "D1" { 643 } else { 640 };

@@ -21,7 +21,7 @@ RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
+.PHONY: data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bench-peers bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR) when that mirror exists (an existing
 # real directory of the same name is left alone); otherwise download them from the official
@@ -96,8 +96,6 @@ reproduce-quick: data-link build
 report: build
 	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale $(SCALE) --report-only $(if $(OUT),--out $(OUT))
 
-# Criterion benchmarks, then the roofline (FMA peak, every kernel at 1 and 2 threads, GFLOP/s,
-# share of peak, paper-scale projection) written to results/bench/roofline.{csv,json}.
 # Our 1-layer BSDS300 model (experiments/bsds300_ride1.toml) and the original code's model,
 # scored by the same `ride eval` on the 100 BSDS300 test images (one JSON line each).
 bsds300-side-by-side: data build
@@ -122,10 +120,24 @@ deadleaves-quick: build
 	$(RIDE) train --config experiments/deadleaves_quick.toml --out results/deadleaves_quick
 	$(RIDE) train --config experiments/deadleaves_quick_mcgsm.toml --out results/deadleaves_quick_mcgsm
 
+# Criterion benchmarks, then the roofline (FMA peak, every kernel at 1 and 2 threads, GFLOP/s,
+# share of peak, paper-scale projection) written to results/bench/roofline.{csv,json}.
 bench: build
 	$(CARGO) bench --bench recurrence
 	$(RIDE) bench --harvest target/criterion --out results/bench
 	$(RIDE) bench --roofline --threads 1,2 --out results/bench
+
+# ride against a JAX peer of the same SLSTM layer and training step (benches/peers/), interleaved
+# in one run, best of $(PEER_ROUNDS) rounds each -> results/bench/peers.csv. Creates its own
+# virtual environment ($(PEERS_VENV)) with pip on first use.
+PEERS_VENV  ?= target/peers-venv
+PEER_ROUNDS ?= 3
+bench-peers: build
+	@test -x $(PEERS_VENV)/bin/python || python3 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install -q -r benches/peers/requirements.txt
+	cd benches/peers && ../../$(PEERS_VENV)/bin/python ride_jax.py
+	cd benches/peers && ../../$(PEERS_VENV)/bin/python run_peers.py --ride ../../$(RIDE) \
+	  --rounds $(PEER_ROUNDS) --out ../../results/bench/peers.csv --commit $$(git describe --always --dirty)
 
 fmt:
 	$(CARGO) fmt --all

@@ -30,38 +30,36 @@ impl Cells {
 const BLOCK: usize = 4096;
 
 /// Mean negative log-likelihood (nats, MCGSM only) and, if asked, its gradient (flat).
+/// Blocks of rows run in parallel, each thread reusing its buffers; the per-block sums are
+/// added in block order, so the result does not depend on the thread count.
 pub fn mean_nll(m: &Mcgsm<f64>, cells: &Cells, want_grad: bool) -> (f64, Option<Vec<f64>>) {
     let d = m.d;
     let n = cells.rows().max(1);
     let gl = -1.0 / n as f64;
-    let parts: Vec<(f64, Option<Mcgsm<f64>>)> = (0..cells.rows().div_ceil(BLOCK))
+    let parts: Vec<(f64, Option<Vec<f64>>)> = (0..cells.rows().div_ceil(BLOCK))
         .into_par_iter()
-        .map(|b| {
-            let (r0, r1) = (b * BLOCK, ((b + 1) * BLOCK).min(cells.rows()));
-            let mut ll = vec![0.0; r1 - r0];
-            let mut work = McgsmWork::default();
-            let u = &cells.u[r0 * d..r1 * d];
-            let y = &cells.y[r0..r1];
-            if want_grad {
-                let mut g = m.zeros_like();
-                let mut du = vec![0.0; u.len()];
-                let glv = vec![gl; r1 - r0];
-                m.loglik(u, y, &mut ll, &mut work, Some((&glv, &mut g, &mut du)));
-                (ll.iter().sum(), Some(g))
-            } else {
-                m.loglik(u, y, &mut ll, &mut work, None);
-                (ll.iter().sum(), None)
-            }
-        })
+        .map_init(
+            || (McgsmWork::default(), Vec::new(), Vec::new()),
+            |(work, ll, glv), b| {
+                let (r0, r1) = (b * BLOCK, ((b + 1) * BLOCK).min(cells.rows()));
+                let (u, y) = (&cells.u[r0 * d..r1 * d], &cells.y[r0..r1]);
+                ll.resize(r1 - r0, 0.0);
+                m.forward(u, y, ll, work, want_grad);
+                let grad = want_grad.then(|| {
+                    let mut g = m.zeros_like();
+                    glv.resize(r1 - r0, gl);
+                    m.backward(u, y, glv, work, &mut g, None);
+                    flatten(&g)
+                });
+                (ll.iter().sum(), grad)
+            },
+        )
         .collect();
     let total: f64 = parts.iter().map(|p| p.0).sum();
     let grad = want_grad.then(|| {
         let mut flat = vec![0.0; m.num_params()];
-        for (_, g) in &parts {
-            if let Some(g) = g {
-                let gf = flatten(g);
-                flat.iter_mut().zip(gf).for_each(|(a, b)| *a += b);
-            }
+        for g in parts.iter().filter_map(|p| p.1.as_ref()) {
+            flat.iter_mut().zip(g).for_each(|(a, b)| *a += b);
         }
         flat
     });

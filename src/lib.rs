@@ -20,6 +20,7 @@ pub mod model;
 pub mod modelfile;
 pub mod neighbourhood;
 pub mod optim;
+pub mod packed_gemm;
 pub mod perf;
 pub mod plot;
 pub mod preprocessing;

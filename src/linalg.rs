@@ -5,7 +5,8 @@
 //!
 //! NOTE: faer 0.24.4's `MatMut::from_row_major_slice_with_stride_mut` builds a *column-major*
 //! view (row stride 1, column stride = the given row stride), so a GEMM into it writes out of
-//! bounds; `examples/gemm_guard.rs` checks guard bytes after the destination. We build mutable
+//! bounds; `tests/linalg.rs` checks that a GEMM into a column block leaves every other entry
+//! alone. We build mutable
 //! row-major views as the transpose of a column-major view instead.
 
 use crate::real::Real;

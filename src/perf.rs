@@ -26,6 +26,8 @@ pub struct Kernel {
     pub flops: f64,
     /// whether the kernel uses the rayon pool (false: one thread whatever the pool size)
     pub parallel: bool,
+    /// f64 arithmetic: its peak is half the f32 FMA peak (half as many lanes per vector)
+    pub double: bool,
     run: Box<dyn FnMut() + Send>,
 }
 
@@ -102,6 +104,7 @@ pub fn slstm_kernel(
         cells,
         flops: per_cell * cells as f64,
         parallel: true,
+        double: false,
         run: Box::new(move || {
             chunks.par_iter_mut().for_each(|ch| {
                 layer.forward(&ch.wf, &ch.u, &mut ch.cache);
@@ -150,6 +153,7 @@ pub fn gate_kernel(backward: bool, simd: bool) -> Kernel {
         cells: rows * h,
         flops: (rows * 5 * h) as f64 * if backward { 20.0 } else { 30.0 },
         parallel: false,
+        double: false,
         run: Box::new(move || {
             if backward {
                 if simd {
@@ -172,10 +176,17 @@ pub fn gate_kernel(backward: bool, simd: bool) -> Kernel {
     }
 }
 
-/// MCGSM log-likelihood + gradient (D = 64, C = 32, S = 4, F = 32) on 50·20·18 rows.
-pub fn mcgsm_kernel(threads: usize) -> Kernel {
+/// MCGSM log-likelihood + gradient (parameters and inputs) in f32 on 50·20·18 rows: RIDE's
+/// size (D = 64, C = 32, S = 4, F = 32) and the baseline's (nb_size 9: D = 40, C = 128, F = 48).
+pub fn mcgsm_kernel(threads: usize, baseline: bool) -> Kernel {
     let mut r = rng(3);
-    let m = Mcgsm::<f32>::init(64, 32, 4, 32, false, false, &mut r);
+    let (d, c, f) = if baseline {
+        let nb = Neighbourhood::causal(9).expect("nb_size 9");
+        (nb.n_inputs(), 128, 48)
+    } else {
+        (64, 32, 32)
+    };
+    let m = Mcgsm::<f32>::init(d, c, 4, f, false, false, &mut r);
     let rows = 50 * 20 * 18;
     let n_chunks = threads.max(1);
     struct Part {
@@ -191,11 +202,11 @@ pub fn mcgsm_kernel(threads: usize) -> Kernel {
         .map(|k| {
             let n = (k + 1) * rows / n_chunks - k * rows / n_chunks;
             Part {
-                u: rand_vec(&mut r, n * 64),
+                u: rand_vec(&mut r, n * d),
                 y: rand_vec(&mut r, n),
                 ll: vec![0.0; n],
                 gl: vec![-1.0 / rows as f32; n],
-                du: vec![0.0; n * 64],
+                du: vec![0.0; n * d],
                 work: McgsmWork::default(),
                 grad: m.zeros_like(),
             }
@@ -203,21 +214,60 @@ pub fn mcgsm_kernel(threads: usize) -> Kernel {
         .collect();
     let per_row = flops::mcgsm_forward(&m) + flops::mcgsm_backward(&m);
     Kernel {
-        name: "mcgsm_fwd_bwd".into(),
+        name: if baseline {
+            format!("mcgsm_fwd_bwd_c{c}_f{f}_nb9")
+        } else {
+            "mcgsm_fwd_bwd".into()
+        },
         cells: rows,
         flops: per_row * rows as f64,
         parallel: true,
+        double: false,
         run: Box::new(move || {
             parts.par_iter_mut().for_each(|p| {
                 p.grad.tensors_mut().into_iter().for_each(|t| t.fill(0.0));
-                m.loglik(
-                    &p.u,
-                    &p.y,
-                    &mut p.ll,
-                    &mut p.work,
-                    Some((&p.gl, &mut p.grad, &mut p.du)),
-                );
+                m.forward(&p.u, &p.y, &mut p.ll, &mut p.work, true);
+                m.backward(&p.u, &p.y, &p.gl, &mut p.work, &mut p.grad, Some(&mut p.du));
             });
+        }),
+    }
+}
+
+/// One evaluation of the L-BFGS fine-tuning objective (mean NLL and its gradient, f64, no input
+/// gradient) on 10⁶ cells: RIDE's MCGSM on top-layer features (D = 64, C = 32, F = 32), or the
+/// baseline's on nb_size-9 neighbourhoods (D = 40, C = 128, F = 48). An L-BFGS iteration is
+/// one such evaluation when the line search accepts the first step (the usual case).
+pub fn finetune_kernel(baseline: bool) -> Kernel {
+    let mut r = rng(4);
+    let (d, c, f) = if baseline {
+        let nb = Neighbourhood::causal(9).expect("nb_size 9");
+        (nb.n_inputs(), 128, 48)
+    } else {
+        (64, 32, 32)
+    };
+    let m = Mcgsm::<f64>::init(d, c, 4, f, false, false, &mut r);
+    let rows = 1_000_000;
+    // drawn on the first (warm-up, untimed) run, so listing the kernels stays cheap
+    let mut cells: Option<crate::finetune::Cells> = None;
+    // forward, and the backward without the input gradient du = dz·Wᵀ (2·D·(F + C) per cell)
+    let per_row = flops::mcgsm_forward(&m) + flops::mcgsm_backward(&m) - 2.0 * (d * (f + c)) as f64;
+    Kernel {
+        name: if baseline {
+            format!("finetune_eval_1m_c{c}_f{f}_nb9_f64")
+        } else {
+            "finetune_eval_1m_f64".into()
+        },
+        cells: rows,
+        flops: per_row * rows as f64,
+        parallel: true,
+        double: true,
+        run: Box::new(move || {
+            let cells = cells.get_or_insert_with(|| crate::finetune::Cells {
+                u: (0..rows * d).map(|_| r.random_range(-1.0..1.0)).collect(),
+                y: (0..rows).map(|_| r.random_range(-1.0..1.0)).collect(),
+            });
+            let (nll, _) = crate::finetune::mean_nll(&m, cells, true);
+            std::hint::black_box(nll);
         }),
     }
 }
@@ -267,6 +317,7 @@ pub fn train_step_kernel(layers: usize, threads: usize, patch: usize) -> Kernel 
         cells,
         flops: per_cell * cells as f64,
         parallel: true,
+        double: false,
         run: Box::new(move || {
             model.loss_and_grad_with(&batch, &mut work);
             if let Some(g) = &work.grad {
@@ -293,7 +344,10 @@ pub fn all_kernels(threads: usize) -> Vec<Kernel> {
             v.push(gate_kernel(backward, simd));
         }
     }
-    v.push(mcgsm_kernel(threads));
+    v.push(mcgsm_kernel(threads, false));
+    v.push(mcgsm_kernel(threads, true));
+    v.push(finetune_kernel(false));
+    v.push(finetune_kernel(true));
     v.push(train_step_kernel(1, threads, 22));
     v.push(train_step_kernel(2, threads, 22));
     v

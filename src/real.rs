@@ -28,11 +28,16 @@ pub trait Real:
     fn of(x: f64) -> Self;
     fn as_f64(self) -> f64;
 
-    /// x ← exp(x − shift), returning Σ x (SIMD for f32).
+    /// x ← exp(x − shift), returning Σ x (SIMD).
     fn exp_shift_sum(x: &mut [Self], shift: Self) -> Self;
 
-    /// Maximum of a slice (SIMD for f32).
+    /// Maximum of a slice (SIMD).
     fn max_of(x: &[Self]) -> Self;
+
+    /// The slice as f32, if `Self` is f32: where the f32 fast path has its own kernel
+    /// ([`crate::packed_gemm`]).
+    fn as_f32(x: &[Self]) -> Option<&[f32]>;
+    fn as_f32_mut(x: &mut [Self]) -> Option<&mut [f32]>;
 
     /// Fused SLSTM gate forward over `rows` rows (see [`gates::forward_scalar`]).
     fn gate_forward(h: usize, z: &mut [Self], rcat: &[Self], c: &mut [Self], hout: &mut [Self]);
@@ -68,6 +73,12 @@ impl Real for f32 {
     fn max_of(x: &[f32]) -> f32 {
         crate::simd_math::max_simd(x)
     }
+    fn as_f32(x: &[f32]) -> Option<&[f32]> {
+        Some(x)
+    }
+    fn as_f32_mut(x: &mut [f32]) -> Option<&mut [f32]> {
+        Some(x)
+    }
     fn gate_forward(h: usize, z: &mut [f32], rcat: &[f32], c: &mut [f32], hout: &mut [f32]) {
         gates::forward_simd(h, z, rcat, c, hout)
     }
@@ -97,10 +108,16 @@ impl Real for f64 {
         self
     }
     fn exp_shift_sum(x: &mut [f64], shift: f64) -> f64 {
-        crate::simd_math::exp_shift_sum_scalar(x, shift)
+        crate::simd_math::exp_shift_sum_f64(x, shift)
     }
     fn max_of(x: &[f64]) -> f64 {
-        crate::simd_math::max_scalar(x)
+        crate::simd_math::max_simd_f64(x)
+    }
+    fn as_f32(_: &[f64]) -> Option<&[f32]> {
+        None
+    }
+    fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
+        None
     }
     fn gate_forward(h: usize, z: &mut [f64], rcat: &[f64], c: &mut [f64], hout: &mut [f64]) {
         gates::forward_scalar(h, z, rcat, c, hout)

@@ -13,6 +13,7 @@
 //! any float type, for testing the fast path.
 
 use crate::linalg::{gemm, view, view_mut};
+use crate::packed_gemm::{self, PackedRhs};
 use crate::real::Real;
 use crate::wavefront::{Link, Wavefront};
 
@@ -130,18 +131,27 @@ impl<T: Real> SlstmLayer<T> {
             row.iter_mut().zip(&self.b).for_each(|(z, b)| *z += *b);
         }
         let wr = view(&self.w[n_in..], h5, self.k(), wd);
+        // W_rᵀ packed once for all diagonals (f32 and a panel-sized 5H; faer otherwise)
+        let packed = T::as_f32(&self.w)
+            .and_then(|w| PackedRhs::pack(view(&w[n_in..], h5, self.k(), wd).transpose()));
         for d in 0..wf.ndiag() {
             let rg = wf.diag(d);
             let n = rg.len();
             if d > 0 {
                 // Recurrent part of the diagonal: Z_d += R_d · W_rᵀ.
-                let r_d = view(&rcat[rg.start * 4 * h..], n, self.k(), 4 * h);
-                gemm(
-                    view_mut(&mut act[rg.start * h5..], n, h5, h5),
-                    true,
-                    r_d,
-                    wr.transpose(),
-                );
+                let z_d = &mut act[rg.start * h5..rg.end * h5];
+                let r_d = &rcat[rg.start * 4 * h..rg.end * 4 * h];
+                match (&packed, T::as_f32_mut(z_d), T::as_f32(r_d)) {
+                    (Some(p), Some(z32), Some(r32)) => {
+                        packed_gemm::gemm_acc(z32, h5, r32, 4 * h, n, p)
+                    }
+                    _ => gemm(
+                        view_mut(z_d, n, h5, h5),
+                        true,
+                        view(r_d, n, self.k(), 4 * h),
+                        wr.transpose(),
+                    ),
+                }
             }
             T::gate_forward(
                 h,
@@ -204,6 +214,7 @@ impl<T: Real> SlstmLayer<T> {
         dc.resize(rows * h, T::zero());
         drcat.resize(wf.max_diag_rows() * 4 * h, T::zero());
         let wr = view(&self.w[n_in..], h5, k, wd);
+        let packed = T::as_f32(&self.w).and_then(|w| PackedRhs::pack(view(&w[n_in..], h5, k, wd)));
         for d in (0..wf.ndiag()).rev() {
             let rg = wf.diag(d);
             let n = rg.len();
@@ -223,12 +234,13 @@ impl<T: Real> SlstmLayer<T> {
                 continue;
             }
             // dR_d = dZ_d · W_r (the extended variant adds onto the forget-gate dc terms).
-            if self.extended {
-                drc.chunks_exact_mut(4 * h)
-                    .for_each(|r| r[..2 * h].fill(T::zero()));
+            drc.chunks_exact_mut(4 * h)
+                .for_each(|r| r[..2 * h].fill(T::zero()));
+            let dz_d = &dz[rg.start * h5..rg.end * h5];
+            match (&packed, T::as_f32_mut(drc), T::as_f32(dz_d)) {
+                (Some(p), Some(c32), Some(a32)) => packed_gemm::gemm_acc(c32, 4 * h, a32, h5, n, p),
+                _ => gemm(view_mut(drc, n, k, 4 * h), true, view(dz_d, n, h5, h5), wr),
             }
-            let dz_d = view(&dz[rg.start * h5..], n, h5, h5);
-            gemm(view_mut(drc, n, k, 4 * h), self.extended, dz_d, wr);
             // Send the gradients back to the left and upper neighbours on diagonal d − 1.
             let base = rg.start;
             if let Some(l) = wf.left_link(d) {
@@ -297,6 +309,8 @@ impl<T: Real> SlstmLayer<T> {
         }
         let wx = view(&self.w, h5, n_in, wd);
         let wr = view(&self.w[n_in..], h5, k, wd);
+        let packed = T::as_f32(&self.w)
+            .and_then(|w| PackedRhs::pack(view(&w[n_in..], h5, k, wd).transpose()));
         for d in 0..wf.ndiag() {
             let rg = wf.diag(d);
             let n = rg.len();
@@ -311,12 +325,18 @@ impl<T: Real> SlstmLayer<T> {
                 row.iter_mut().zip(&self.b).for_each(|(z, b)| *z += *b);
             }
             if d > 0 {
-                gemm(
-                    view_mut(act, n, h5, h5),
-                    true,
-                    view(&ws.rcat, n, k, 4 * h),
-                    wr.transpose(),
-                );
+                let r_d = &ws.rcat[..n * 4 * h];
+                match (&packed, T::as_f32_mut(act), T::as_f32(r_d)) {
+                    (Some(p), Some(z32), Some(r32)) => {
+                        packed_gemm::gemm_acc(z32, h5, r32, 4 * h, n, p)
+                    }
+                    _ => gemm(
+                        view_mut(act, n, h5, h5),
+                        true,
+                        view(r_d, n, k, 4 * h),
+                        wr.transpose(),
+                    ),
+                }
             }
             T::gate_forward(
                 h,

@@ -31,3 +31,35 @@ fn simd_max_matches_scalar() {
         assert_eq!(max_simd(&v), max_scalar(&v));
     }
 }
+
+#[test]
+fn f64_exp_matches_std_to_a_few_ulp() {
+    use ride::simd_math::exp_shift_sum_f64;
+    let xs: Vec<f64> = (0..=200_003).map(|i| -720.0 + i as f64 * 3.6e-3).collect();
+    for shift in [0.0f64, 3.5, -2.0] {
+        let mut a = xs.clone();
+        let mut b = xs.clone();
+        let sa = exp_shift_sum_f64(&mut a, shift);
+        let sb = exp_shift_sum_scalar(&mut b, shift);
+        let mut worst = 0.0f64;
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            if xs[i] - shift < -708.0 {
+                assert!(*x < 4e-308, "flush region: exp({}) gave {x}", xs[i] - shift);
+                continue;
+            }
+            worst = worst.max((x - y).abs() / y);
+        }
+        println!("f64 SIMD exp max relative error {worst:.2e} (shift {shift})");
+        assert!(worst < 1e-15, "relative error {worst:e}");
+        assert!(((sa - sb) / sb).abs() < 1e-14);
+    }
+}
+
+#[test]
+fn f64_max_matches_scalar() {
+    use ride::simd_math::max_simd_f64;
+    for n in [0usize, 1, 3, 4, 5, 128, 131] {
+        let v: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 - 50.0).collect();
+        assert_eq!(max_simd_f64(&v), max_scalar(&v));
+    }
+}

@@ -335,13 +335,14 @@ fn run(cli: Cli) -> Result<()> {
             let secs = t0.elapsed().as_secs_f64();
             let s = Score::checked(&per_tile, pixels)?;
             println!(
-                "{:.4} ± {:.4} bit/px (log-likelihood rate, higher is better) over {} tiles of {tile}×{tile} from {} images; {} pixels in {:.1} s",
-                s.bits_per_px, s.sem, s.tiles, files.len(), s.pixels, secs
+                "{:.4} ± {:.4} bit/px (log-likelihood rate, higher is better) over {} tiles of {tile}×{tile} from {} images; {} pixels in {:.1} s ({:.0} px/s)",
+                s.bits_per_px, s.sem, s.tiles, files.len(), s.pixels, secs, s.pixels as f64 / secs
             );
             if json {
                 let mut v = serde_json::to_value(&s)?;
                 v["images"] = files.len().into();
                 v["seconds"] = secs.into();
+                v["pixels_per_s"] = (s.pixels as f64 / secs).into();
                 v["model"] = model.display().to_string().into();
                 v["git_commit"] = ride::roofline::git_commit().into();
                 println!("{v}");

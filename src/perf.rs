@@ -327,6 +327,49 @@ pub fn train_step_kernel(layers: usize, threads: usize, patch: usize) -> Kernel 
     }
 }
 
+/// `ride eval`'s work on 8 images of 321×481 (BSDS300's size) cut into 35 tiles of 64×64 each,
+/// batches of 16 tiles (its default): neighbourhood extraction, whitening, the SLSTM stack's forward pass and
+/// the MCGSM log-likelihood (H = 64, C = 32, S = 4, F = 32, nb_size 5), f32.
+pub fn eval_kernel(layers: usize) -> Kernel {
+    let nb = Neighbourhood::causal(5).expect("nb_size 5");
+    let (h, w, tile) = (321, 481, 64);
+    let images = crate::data::smooth_noise_images(8, h, w, 6);
+    let tiles: Vec<Vec<f64>> = images
+        .iter()
+        .flat_map(|img| crate::eval::tiles(img, h, w, tile))
+        .collect();
+    let (mut xs, mut ys) = (vec![], vec![]);
+    for t in tiles.iter().take(16) {
+        let (x, y, _, _) = nb.extract(t, tile, tile).expect("tile fits");
+        xs.extend(x);
+        ys.extend(y);
+    }
+    let wh = Whitening::fit(&xs, &ys, nb.n_inputs()).expect("whitening fits");
+    let (gh, gw) = (tile - nb.rows + 1, tile - nb.cols + 1);
+    let model = Ride::<f32>::init(
+        nb,
+        wh,
+        &vec![64; layers],
+        false,
+        MixtureSize::default(),
+        &mut rng(7),
+    );
+    let per_cell: f64 = model.layers.iter().map(flops::layer_forward).sum::<f64>()
+        + flops::mcgsm_forward(&model.mcgsm);
+    let cells = tiles.len() * gh * gw;
+    Kernel {
+        name: format!("eval_tiles_l{layers}_h64"),
+        cells,
+        flops: per_cell * cells as f64,
+        parallel: true,
+        double: false,
+        run: Box::new(move || {
+            let bits = crate::eval::tile_bits(&model, &tiles, tile, 16).expect("scores");
+            std::hint::black_box(bits);
+        }),
+    }
+}
+
 /// Every kernel of the roofline, prepared for a pool of `threads`.
 pub fn all_kernels(threads: usize) -> Vec<Kernel> {
     let mut v = vec![];
@@ -350,6 +393,8 @@ pub fn all_kernels(threads: usize) -> Vec<Kernel> {
     v.push(finetune_kernel(true));
     v.push(train_step_kernel(1, threads, 22));
     v.push(train_step_kernel(2, threads, 22));
+    v.push(eval_kernel(1));
+    v.push(eval_kernel(2));
     v
 }
 

@@ -4,6 +4,7 @@
 //! Also the whole training of the MCGSM baseline.
 
 use crate::mcgsm::{Mcgsm, McgsmWork};
+use crate::progress::Progress;
 use anyhow::{anyhow, Result};
 use argmin::core::{
     CostFunction, Error, Executor, Gradient, IterState, Problem, Solver, State, TerminationReason,
@@ -139,16 +140,18 @@ impl Gradient for Objective<'_> {
 
 type St = IterState<Vec<f64>, Vec<f64>, (), (), (), f64>;
 
-/// Wraps a solver: every `every` iterations evaluates the held-out cost, remembers the best
+/// Wraps a solver: shows progress (iteration, training cost, held-out cost, ETA) and, with
+/// held-out cells, every `every` iterations evaluates the held-out cost, remembers the best
 /// parameters and stops once the held-out cost got worse.
 struct EarlyStopping<'a, S> {
     inner: S,
     template: Mcgsm<f64>,
-    valid: &'a Cells,
+    valid: Option<&'a Cells>,
     every: u64,
     best: Option<(f64, Vec<f64>)>,
     stop: bool,
     checks: Vec<(u64, f64)>,
+    progress: Progress,
 }
 
 impl<'a, O, S: Solver<O, St>> Solver<O, St> for EarlyStopping<'a, S> {
@@ -165,9 +168,9 @@ impl<'a, O, S: Solver<O, St>> Solver<O, St> for EarlyStopping<'a, S> {
     ) -> Result<(St, Option<KV>), Error> {
         let (state, kv) = self.inner.next_iter(problem, state)?;
         let iter = state.get_iter() + 1;
-        if iter % self.every == 0 {
+        if let (Some(valid), true) = (self.valid, iter % self.every == 0) {
             if let Some(p) = state.get_param() {
-                let v = mean_nll(&unflatten(&self.template, p), self.valid, false).0;
+                let v = mean_nll(&unflatten(&self.template, p), valid, false).0;
                 self.checks.push((iter, v));
                 match &self.best {
                     Some((b, _)) if v >= *b || !v.is_finite() => self.stop = true,
@@ -175,6 +178,11 @@ impl<'a, O, S: Solver<O, St>> Solver<O, St> for EarlyStopping<'a, S> {
                 }
             }
         }
+        let mut msg = format!("train {:.5} nats", state.get_cost());
+        if let Some((it, v)) = self.checks.last() {
+            msg += &format!(", held-out {v:.5} (iteration {it})");
+        }
+        self.progress.set(iter, &msg);
         Ok((state, kv))
     }
     fn terminate(&mut self, state: &St) -> TerminationStatus {
@@ -205,9 +213,10 @@ pub struct FinetuneReport {
 }
 
 /// Fits the MCGSM to `train` with L-BFGS (≤ `max_iter` iterations, `history` corrections),
-/// early-stopping on `valid` every `every` iterations. Returns the fitted model (the best
-/// held-out parameters when `valid` is given).
+/// early-stopping on `valid` every `every` iterations, with progress under `label`. Returns
+/// the fitted model (the best held-out parameters when `valid` is given).
 pub fn lbfgs(
+    label: &str,
     m: &Mcgsm<f64>,
     train: &Cells,
     valid: Option<&Cells>,
@@ -227,22 +236,24 @@ pub fn lbfgs(
     let lbfgs = LBFGS::new(ls, history.max(1))
         .with_tolerance_cost(1e-10)?
         .with_tolerance_grad(1e-9)?;
-    let (best, iterations, reason) = match valid {
+    let solver = EarlyStopping {
+        inner: lbfgs,
+        template: m.clone(),
+        valid,
+        every: every.max(1) as u64,
+        best: vbefore.map(|c| (c, p0.clone())),
+        stop: false,
+        checks: vec![],
+        progress: Progress::counting(label, max_iter, ("iteration", "iterations")),
+    };
+    let res = Executor::new(objective, solver)
+        .configure(|s| s.param(p0.clone()).max_iters(max_iter))
+        .run()?;
+    res.solver().progress.finish();
+    let iterations = res.state().get_iter();
+    let reason = termination(res.state());
+    let best = match valid {
         Some(v) => {
-            let solver = EarlyStopping {
-                inner: lbfgs,
-                template: m.clone(),
-                valid: v,
-                every: every.max(1) as u64,
-                best: vbefore.map(|c| (c, p0.clone())),
-                stop: false,
-                checks: vec![],
-            };
-            let res = Executor::new(objective, solver)
-                .configure(|s| s.param(p0.clone()).max_iters(max_iter))
-                .run()?;
-            let iters = res.state().get_iter();
-            let reason = termination(res.state());
             let last = res
                 .state()
                 .get_param()
@@ -250,24 +261,12 @@ pub fn lbfgs(
                 .unwrap_or_else(|| p0.clone());
             // the final parameters compete with the best checked ones on held-out data
             let final_v = mean_nll(&unflatten(m, &last), v, false).0;
-            let chosen = match &res.solver().best {
+            match &res.solver().best {
                 Some((b, p)) if *b <= final_v => p.clone(),
                 _ => last,
-            };
-            (chosen, iters, reason)
+            }
         }
-        None => {
-            let res = Executor::new(objective, lbfgs)
-                .configure(|s| s.param(p0.clone()).max_iters(max_iter))
-                .run()?;
-            let iters = res.state().get_iter();
-            let reason = termination(res.state());
-            (
-                res.state().get_best_param().cloned().unwrap_or(p0),
-                iters,
-                reason,
-            )
-        }
+        None => res.state().get_best_param().cloned().unwrap_or(p0),
     };
     let fitted = unflatten(m, &best);
     let after = mean_nll(&fitted, train, false).0;

@@ -14,15 +14,24 @@ pub struct Progress {
     every: Duration,
     start: Instant,
     skipped: u64,
+    /// what is counted, singular ("batch", "iteration")
+    unit: &'static str,
 }
 
 impl Progress {
+    /// Counts training batches.
     pub fn new(label: &str, total: u64) -> Self {
+        Self::counting(label, total, ("batch", "batches"))
+    }
+
+    /// Counts `unit` (singular, plural).
+    pub fn counting(label: &str, total: u64, unit: (&'static str, &'static str)) -> Self {
+        let (unit, units) = unit;
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = ProgressBar::new(total);
-            let style = ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} batches {msg} ETA {eta}",
-            )
+            let style = ProgressStyle::with_template(&format!(
+                "{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {units} {{msg}} ETA {{eta}}"
+            ))
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
             b.set_style(style);
@@ -34,21 +43,31 @@ impl Progress {
             label: label.into(),
             total,
             done: 0,
-            last_log: Instant::now(),
+            // the first update is logged at once: the run shows it has started
+            last_log: Instant::now()
+                .checked_sub(Duration::from_secs(10))
+                .unwrap_or_else(Instant::now),
             every: Duration::from_secs(10),
             start: Instant::now(),
             skipped: 0,
+            unit,
         }
     }
 
     /// One more batch: `bits` is its log-likelihood rate, `cells_per_s` the step throughput.
     pub fn inc(&mut self, bits: f64, cells_per_s: f64) {
-        self.done += 1;
         let msg = format!("{bits:.4} bit/px, {:.0}k cells/s", cells_per_s / 1e3);
+        self.set(self.done + 1, &msg);
+    }
+
+    /// `done` units finished; `msg` says how it goes. The ETA assumes all `total` are needed
+    /// (an upper bound where the run may stop early).
+    pub fn set(&mut self, done: u64, msg: &str) {
+        self.done = done;
         match &self.bar {
             Some(b) => {
                 b.set_position(self.done);
-                b.set_message(msg);
+                b.set_message(msg.to_string());
             }
             None => {
                 if self.last_log.elapsed() >= self.every || self.done == self.total {
@@ -57,8 +76,8 @@ impl Progress {
                         / (self.done - self.skipped).max(1) as f64
                         * (self.total.saturating_sub(self.done)) as f64;
                     eprintln!(
-                        "{}: batch {}/{}: {msg}, ETA {:.0} s",
-                        self.label, self.done, self.total, eta
+                        "{}: {} {}/{}: {msg}, ETA {:.0} s",
+                        self.label, self.unit, self.done, self.total, eta
                     );
                 }
             }

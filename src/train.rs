@@ -298,7 +298,13 @@ fn run_finetune(
     let (train, valid) = split_cells(cells, f.cells, model.mcgsm.d);
     let valid = (valid.rows() > 0).then_some(valid);
     let t0 = Instant::now();
+    let label = if stream == 0 {
+        "L-BFGS".to_string()
+    } else {
+        format!("L-BFGS after stage {stream}")
+    };
     let (fitted, report) = finetune::lbfgs(
+        &label,
         &model.mcgsm.cast(),
         &train,
         valid.as_ref(),

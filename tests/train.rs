@@ -126,6 +126,13 @@ fn training_lowers_the_loss_and_writes_its_outputs() {
         .sum::<f64>()
         / k as f64;
     println!("first batches {first:.3} bit/px, end of stage 1 {last1:.3} bit/px");
+    // progress lines (stderr is not a terminal here): batches and the L-BFGS iterations
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stage 1/3 (8×8, lr 0.5): batch 1/"), "{err}");
+    assert!(
+        err.contains("L-BFGS after stage 1: iteration 1/10: train "),
+        "{err}"
+    );
     assert!(
         last1 > first + 0.1,
         "the log-likelihood rate should rise during stage 1: {first} → {last1}"

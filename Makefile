@@ -26,7 +26,7 @@ DATASETS    = bsds300 vanhateren brodatz
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR) when that mirror exists (an existing
 # real directory of the same name is left alone); otherwise download them from the official
 # hosts (or MIRROR=URL, also RIDE_DATA_MIRROR) with `ride data fetch`: resumable, every file
-# checked against the SHA-256 sums built into ride (src/fetch/sums/).
+# checked against the SHA-256 sums built into ride (src/data/fetch/sums/).
 data:
 	@set -e; \
 	if [ -d "$(SHARED_DATA)" ]; then \

@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the recurrence and everything around it (`make bench`).
 //!
-//! The kernels are the ones `ride bench --roofline` runs (`src/perf.rs`), so both report the same
+//! The kernels are the ones `ride bench --roofline` runs (`src/bench/perf.rs`), so both report the same
 //! work: SLSTM forward and forward+backward for layer-1 (N = 12) and layer-2 (N = 64) shapes at
 //! H ∈ {32, 64, 128}, on 50 patches of 22×22 and on 8 tiles of 64×64; the fused gate kernel,
 //! SIMD vs scalar; the MCGSM log-likelihood + gradient; one full training step of a 1- and a
@@ -8,12 +8,12 @@
 //! training steps also run in a 1-thread pool (group suffix `_t1`), for the scaling.
 //!
 //! Throughput is reported in cells (grid cells, or rows·H for the gate kernel). FLOPs per cell
-//! come from the documented model in `src/flops.rs` and are printed at startup:
+//! come from the documented model in `src/bench/flops.rs` and are printed at startup:
 //! GFLOP/s = cells/s × FLOP/cell / 1e9. `ride bench --roofline` prints GFLOP/s and the share of
 //! the measured FMA peak directly.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ride::perf::{all_kernels, Kernel};
+use ride::bench::perf::{all_kernels, Kernel};
 use std::time::Duration;
 
 fn run_group(c: &mut Criterion, threads: usize, kernels: Vec<Kernel>) {

@@ -2,10 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use ride::eval::{tile_bits, tiles, Score};
-use ride::images::{expand_inputs, GrayMode};
+use ride::io::images::{expand_inputs, GrayMode};
+use ride::io::modelfile::write_atomic;
 use ride::limits;
-use ride::modelfile::write_atomic;
+use ride::tasks::eval::{tile_bits, tiles, Score};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -52,13 +52,13 @@ enum Cmd {
         /// Tiles per batch.
         #[arg(long, default_value_t = 16)]
         batch: usize,
-        /// EoRIDE (spec §6): per tile, log-mean-exp of the likelihood over the 8 flips and
+        /// EoRIDE (docs/MODEL.md §6): per tile, log-mean-exp of the likelihood over the 8 flips and
         /// transposes, scoring only the pixels predicted under all of them (64×64, nb_size 5:
         /// 60×60 per tile); also reports the single model over the same pixels. Square tiles.
         #[arg(long)]
         ensemble: bool,
     },
-    /// Draw an image from a model by ancestral raster-scan sampling (spec §4, §7) and write it
+    /// Draw an image from a model by ancestral raster-scan sampling (docs/MODEL.md §4, §7) and write it
     /// as an 8-bit PNG (values × the model's scale, rounded and clamped to 0..255).
     Sample {
         /// Model file: our .safetensors, or the original code's .npz export.
@@ -81,7 +81,7 @@ enum Cmd {
         #[arg(long, value_parser = parse_clip, allow_hyphen_values = true)]
         clip: Option<(f64, f64)>,
     },
-    /// Fill a square hole in an image (spec §7): ancestral initialisation of the hole
+    /// Fill a square hole in an image (docs/MODEL.md §7): ancestral initialisation of the hole
     /// (CANDIDATES samples, the most likely kept), then Metropolis–Hastings sweeps over 5×5 blocks
     /// in 19×19 windows, stride 3. The target is the model's density of the evaluation crop (the
     /// hole plus 8 observed pixels per side, clipped to the image). Writes the filled image as an
@@ -220,7 +220,7 @@ enum Cmd {
         /// bsds300_patches): needed for files that do not record one (format-1 files); the
         /// original code's npz defaults to bsds300.
         #[arg(long)]
-        domain: Option<ride::preprocessing::Domain>,
+        domain: Option<ride::io::preprocessing::Domain>,
     },
 }
 
@@ -266,7 +266,7 @@ fn run(cli: Cli) -> Result<()> {
             batch,
             ensemble,
         } => {
-            let m = ride::modelfile::load(&model)
+            let m = ride::io::modelfile::load(&model)
                 .with_context(|| format!("loading model {}", model.display()))?;
             let inputs = if inputs.is_empty() {
                 let default = cli.data_dir.join("bsds300/gray/test");
@@ -344,7 +344,7 @@ fn run(cli: Cli) -> Result<()> {
                 v["seconds"] = secs.into();
                 v["pixels_per_s"] = (s.pixels as f64 / secs).into();
                 v["model"] = model.display().to_string().into();
-                v["git_commit"] = ride::roofline::git_commit().into();
+                v["git_commit"] = ride::bench::roofline::git_commit().into();
                 println!("{v}");
             }
             Ok(())
@@ -355,7 +355,7 @@ fn run(cli: Cli) -> Result<()> {
             ..
         } => {
             let csv = out.join("criterion.csv");
-            let rows = ride::criterion_harvest::harvest(&dir, &csv)?;
+            let rows = ride::bench::criterion_harvest::harvest(&dir, &csv)?;
             println!("{} criterion results → {}", rows.len(), csv.display());
             Ok(())
         }
@@ -367,7 +367,7 @@ fn run(cli: Cli) -> Result<()> {
             min_time,
             out,
             harvest: None,
-        } => ride::roofline::run(&ride::roofline::Options {
+        } => ride::bench::roofline::run(&ride::bench::roofline::Options {
             threads,
             json,
             filter,
@@ -382,18 +382,18 @@ fn run(cli: Cli) -> Result<()> {
             margin,
             clip,
         } => {
-            let m = ride::modelfile::load(&model)
+            let m = ride::io::modelfile::load(&model)
                 .with_context(|| format!("loading model {}", model.display()))?;
             // fail before the (long) sampling if the result could not be written
             m.preprocessing.encode_png(&[0.0], 1, 1)?;
             let t0 = Instant::now();
-            let opts = ride::sample::SampleOptions {
+            let opts = ride::tasks::sample::SampleOptions {
                 margin,
                 seed,
                 clip,
                 ..Default::default()
             };
-            let s = ride::sample::sample(&m, h, w, &opts)?;
+            let s = ride::tasks::sample::sample(&m, h, w, &opts)?;
             let secs = t0.elapsed().as_secs_f64();
             let png = m
                 .preprocessing
@@ -426,14 +426,14 @@ fn run(cli: Cli) -> Result<()> {
             out,
             json,
         } => {
-            let m = ride::modelfile::load(&model)
+            let m = ride::io::modelfile::load(&model)
                 .with_context(|| format!("loading model {}", model.display()))?;
             limits::check("--candidates", candidates, 1, limits::MAX_CANDIDATES)?;
             limits::check("--sweeps", sweeps, 0, limits::MAX_SWEEPS)?;
             let img = m.preprocessing.load_image(&image, None)?;
             m.check_input_range(&img.data, &image.display().to_string())?;
             let data = img.data.clone();
-            let opts = ride::inpaint::InpaintOptions {
+            let opts = ride::tasks::inpaint::InpaintOptions {
                 hole: (hole, hole),
                 center,
                 context,
@@ -443,12 +443,12 @@ fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             let t0 = Instant::now();
-            let r = ride::inpaint::inpaint(&m, &data, img.h, img.w, &opts)?;
+            let r = ride::tasks::inpaint::inpaint(&m, &data, img.h, img.w, &opts)?;
             let secs = t0.elapsed().as_secs_f64();
             let g = r.geometry;
-            let score = ride::inpaint::score_fill(&m, &r.image, &data, &g)?;
-            let mean = ride::inpaint::mean_fill(&data, &g, context);
-            let mean_score = ride::inpaint::score_fill(&m, &mean, &data, &g)?;
+            let score = ride::tasks::inpaint::score_fill(&m, &r.image, &data, &g)?;
+            let mean = ride::tasks::inpaint::mean_fill(&data, &g, context);
+            let mean_score = ride::tasks::inpaint::score_fill(&m, &mean, &data, &g)?;
             if !score.hole_bits_per_px.is_finite() {
                 anyhow::bail!("the filled hole has a non-finite log-likelihood under the model");
             }
@@ -506,7 +506,7 @@ fn run(cli: Cli) -> Result<()> {
                     "init_seconds": r.init_seconds,
                     "seconds_per_sweep": per_sweep,
                     "seconds": secs,
-                    "git_commit": ride::roofline::git_commit(),
+                    "git_commit": ride::bench::roofline::git_commit(),
                 });
                 println!("{v}");
             }
@@ -518,7 +518,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             json,
         } => {
-            let cfg = ride::config::Experiment::load(&config)?;
+            let cfg = ride::train::config::Experiment::load(&config)?;
             let out = out.unwrap_or_else(|| ride::train::default_out(&cfg));
             let o = ride::train::train(&cfg, &cli.data_dir, &out, resume)?;
             println!(
@@ -538,8 +538,8 @@ fn run(cli: Cli) -> Result<()> {
             workers,
             report_only,
         } => {
-            let out = out.unwrap_or_else(|| ride::reproduce::default_out(&scale));
-            let opts = ride::reproduce::Options {
+            let out = out.unwrap_or_else(|| ride::harness::reproduce::default_out(&scale));
+            let opts = ride::harness::reproduce::Options {
                 experiments,
                 data_dir: cli.data_dir.clone(),
                 out,
@@ -548,9 +548,9 @@ fn run(cli: Cli) -> Result<()> {
                 workers,
             };
             if report_only {
-                ride::reproduce::report_only(&opts)
+                ride::harness::reproduce::report_only(&opts)
             } else {
-                ride::reproduce::run(&opts)
+                ride::harness::reproduce::run(&opts)
             }
         }
         Cmd::Sweep {
@@ -561,11 +561,11 @@ fn run(cli: Cli) -> Result<()> {
             merge,
             emit_slurm,
         } => {
-            let (sweep, base) = ride::sweep::SweepConfig::load(&config)?;
+            let (sweep, base) = ride::harness::sweep::SweepConfig::load(&config)?;
             let cells = sweep.cells(&base)?;
             let out = out.unwrap_or_else(|| PathBuf::from("results").join(&sweep.name));
             if let Some(dir) = emit_slurm {
-                ride::sweep::emit_slurm(&config, cells.len(), &cli.data_dir, &out, &dir)?;
+                ride::harness::sweep::emit_slurm(&config, cells.len(), &cli.data_dir, &out, &dir)?;
                 println!(
                     "wrote {}/sweep.sbatch, merge.sbatch and submit.sh ({} cells)",
                     dir.display(),
@@ -574,14 +574,14 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let rows = if merge {
-                ride::sweep::merge(&out)?
+                ride::harness::sweep::merge(&out)?
             } else if let Some(k) = cell {
                 let c = cells
                     .get(k)
                     .with_context(|| format!("--cell {k}: the sweep has {} cells", cells.len()))?;
-                vec![ride::sweep::run_cell(c, &cli.data_dir, &out)?]
+                vec![ride::harness::sweep::run_cell(c, &cli.data_dir, &out)?]
             } else {
-                ride::sweep::run(&cells, &cli.data_dir, &out, workers)?
+                ride::harness::sweep::run(&cells, &cli.data_dir, &out, workers)?
             };
             println!(
                 "{} of {} cells finished; {}",
@@ -599,8 +599,8 @@ fn run(cli: Cli) -> Result<()> {
                     out.display()
                 );
             }
-            let m = ride::modelfile::load_as(&model, domain)?;
-            ride::modelfile::save_safetensors(&m, &out)?;
+            let m = ride::io::modelfile::load_as(&model, domain)?;
+            ride::io::modelfile::save_safetensors(&m, &out)?;
             println!("wrote {} ({} parameters)", out.display(), m.num_params());
             Ok(())
         }
@@ -609,7 +609,7 @@ fn run(cli: Cli) -> Result<()> {
 
 /// `ride data fetch|verify`.
 fn data(data_dir: &std::path::Path, action: DataAction) -> Result<()> {
-    use ride::fetch::{official, verify_all};
+    use ride::data::fetch::{official, verify_all};
     let names = |only: &[String]| -> Vec<String> {
         if only.is_empty() {
             official::NAMES.iter().map(|s| s.to_string()).collect()
@@ -626,7 +626,7 @@ fn data(data_dir: &std::path::Path, action: DataAction) -> Result<()> {
             for name in names(&only) {
                 let ds = official::dataset(&name, &mirror)?;
                 let t0 = Instant::now();
-                let r = ride::fetch::fetch(&ds, data_dir, quiet)?;
+                let r = ride::data::fetch::fetch(&ds, data_dir, quiet)?;
                 println!(
                     "{name}: {} files verified ({} already there, {} fetched, {} derived) in {:.1} s → {}",
                     r.already_present + r.fetched + r.derived,
@@ -706,10 +706,10 @@ fn parse_clip(s: &str) -> Result<(f64, f64), String> {
 /// flips/transposes.
 #[allow(clippy::too_many_arguments)]
 fn eval_ensemble(
-    m: &ride::model::Ride<f32>,
+    m: &ride::model::ride::Ride<f32>,
     model: &std::path::Path,
     files: &[PathBuf],
-    prep: &ride::preprocessing::Preprocessing,
+    prep: &ride::io::preprocessing::Preprocessing,
     scale: Option<f64>,
     tile: usize,
     batch: usize,
@@ -721,8 +721,9 @@ fn eval_ensemble(
     for f in files {
         let img = prep.load_image(f, scale)?;
         m.check_input_range(&img.data, &f.display().to_string())?;
-        let (e, s, n) = ride::eval::ensemble_tile_bits(m, &img.data, img.h, img.w, tile, batch)
-            .with_context(|| format!("scoring {}", f.display()))?;
+        let (e, s, n) =
+            ride::tasks::eval::ensemble_tile_bits(m, &img.data, img.h, img.w, tile, batch)
+                .with_context(|| format!("scoring {}", f.display()))?;
         if e.is_empty() {
             anyhow::bail!(
                 "{}: the {}×{} image holds no complete {tile}×{tile} tile (use a smaller --tile)",
@@ -756,7 +757,7 @@ fn eval_ensemble(
     if json {
         let mut v = serde_json::to_value(&e)?;
         v["ensemble"] = true.into();
-        v["git_commit"] = ride::roofline::git_commit().into();
+        v["git_commit"] = ride::bench::roofline::git_commit().into();
         v["common_pixels_per_tile"] = n_common.into();
         v["single_bits_per_px"] = s.bits_per_px.into();
         v["single_sem"] = s.sem.into();

@@ -1,8 +1,8 @@
 //! Every input boundary of issue 10, class by class: a bad input is an error that names the
 //! file and the problem (exit status ≠ 0), never a panic, an abort, or a number.
 
-use ride::modelfile::{from_safetensors, to_safetensors, write_atomic};
-use ride::preprocessing::{Domain, Preprocessing};
+use ride::io::modelfile::{from_safetensors, to_safetensors, write_atomic};
+use ride::io::preprocessing::{Domain, Preprocessing};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -59,11 +59,11 @@ fn first_jpeg() -> PathBuf {
     v.remove(0)
 }
 
-fn model() -> ride::model::Ride<f32> {
-    ride::modelfile::load(Path::new(MODEL)).unwrap()
+fn model() -> ride::model::ride::Ride<f32> {
+    ride::io::modelfile::load(Path::new(MODEL)).unwrap()
 }
 
-fn save(dir: &Path, name: &str, m: &ride::model::Ride<f32>) -> PathBuf {
+fn save(dir: &Path, name: &str, m: &ride::model::ride::Ride<f32>) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, to_safetensors(m).unwrap()).unwrap();
     p
@@ -111,7 +111,7 @@ fn every_bsds300_jpeg_passes_the_strict_decoder() {
     for split in ["train", "test"] {
         for e in std::fs::read_dir(dir.join(split)).unwrap() {
             let p = e.unwrap().path();
-            ride::images::load_gray(&p, ride::images::GrayMode::Pil)
+            ride::io::images::load_gray(&p, ride::io::images::GrayMode::Pil)
                 .unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
         }
     }
@@ -144,7 +144,7 @@ fn sixteen_bit_and_low_bit_depth_pngs_are_read_at_their_true_range() {
         .unwrap()
         .write_image_data(&[0b1010_0000, 0b0101_0000])
         .unwrap();
-    let g = ride::images::load_gray(&p1, ride::images::GrayMode::Pil).unwrap();
+    let g = ride::io::images::load_gray(&p1, ride::io::images::GrayMode::Pil).unwrap();
     assert_eq!(&g.data[..4], &[255.0, 0.0, 255.0, 0.0]);
     assert_eq!(&g.data[8..12], &[0.0, 255.0, 0.0, 255.0]);
 }
@@ -173,8 +173,8 @@ fn images_without_a_complete_tile_are_errors_not_zero_scores() {
         &["small.png"],
     );
     // and in the library: no Score from nothing
-    assert!(ride::eval::Score::checked(&[], 0).is_err());
-    assert!(ride::eval::Score::checked(&[1.0, f64::NAN], 10).is_err());
+    assert!(ride::tasks::eval::Score::checked(&[], 0).is_err());
+    assert!(ride::tasks::eval::Score::checked(&[1.0, f64::NAN], 10).is_err());
 }
 
 // ----------------------------------------------------------------------------------- numbers
@@ -290,7 +290,7 @@ fn metadata_is_parsed_strictly() {
 
 #[test]
 fn models_record_their_domain_and_tools_honour_it() {
-    use ride::config::DataConfig;
+    use ride::train::config::DataConfig;
     let cases = [
         ("kind = \"bsds300\"", Domain::Bsds300),
         ("kind = \"bsds300_patches\"\nsize = 8\ntrain_patches = 1\ntest_patches = 1", Domain::Bsds300Patches),
@@ -636,7 +636,7 @@ fn sample_sizes_in_a_table_config_are_checked_before_training() {
     );
     let p = dir.path().join("deadleaves.toml");
     std::fs::write(&p, bad).unwrap();
-    let cfg = ride::reproduce::table::TableConfig::load(&p).unwrap();
+    let cfg = ride::harness::reproduce::table::TableConfig::load(&p).unwrap();
     let e = cfg
         .resolve("paper", Path::new("experiments"), dir.path())
         .unwrap_err();
@@ -708,7 +708,7 @@ fn init_from_must_match_the_config() {
     let out = dir.path().join("base_out");
     let (rc, err) = train(&c, &out, &[]);
     assert_eq!(rc, 0, "{err}");
-    let m = ride::modelfile::load(&out.join("model.safetensors")).unwrap();
+    let m = ride::io::modelfile::load(&out.join("model.safetensors")).unwrap();
     assert_eq!(m.preprocessing.domain, Domain::Deadleaves);
     let from = out.join("model.safetensors");
     for (extra, needle) in [
@@ -762,8 +762,8 @@ fn validation_restores_the_previous_stage_model_before_its_added_layer() {
         err.contains("restoring the previous stage's model"),
         "{err}"
     );
-    let a = ride::modelfile::load(&dir.path().join("one/model.safetensors")).unwrap();
-    let b = ride::modelfile::load(&dir.path().join("two/model.safetensors")).unwrap();
+    let a = ride::io::modelfile::load(&dir.path().join("one/model.safetensors")).unwrap();
+    let b = ride::io::modelfile::load(&dir.path().join("two/model.safetensors")).unwrap();
     assert_eq!(b.layers.len(), 1, "the added layer survived the restore");
     assert_eq!(a, b, "the restored model is not the first stage's");
     assert!(!dir.path().join("two/stage_start.safetensors").exists());
@@ -773,7 +773,7 @@ fn validation_restores_the_previous_stage_model_before_its_added_layer() {
 /// length and finite values.
 #[test]
 fn resume_checks_every_checkpoint_tensor() {
-    use ride::modelfile::{read_extras, to_safetensors_with};
+    use ride::io::modelfile::{read_extras, to_safetensors_with};
     let dir = tempfile::tempdir().unwrap();
     let c = config(dir.path(), "r", "hiddens = [4]");
     let text = std::fs::read_to_string(&c).unwrap().replace(
@@ -1071,7 +1071,7 @@ fn more_config_mistakes_are_errors() {
 
 #[test]
 fn checkpoint_positions_outside_the_curriculum_are_refused() {
-    use ride::modelfile::{read_extras, to_safetensors_with};
+    use ride::io::modelfile::{read_extras, to_safetensors_with};
     let dir = tempfile::tempdir().unwrap();
     let c = config(dir.path(), "p", "hiddens = [4]");
     let out = dir.path().join("run");

@@ -9,7 +9,7 @@ use ride::data::{bsds300, patches, rng_for, vanhateren, DeadLeaves, Purpose, Spl
 fn derive_rng(seed: u64, index: u64) -> rand_xoshiro::Xoshiro256PlusPlus {
     rng_for(seed, Purpose::Bench, 0, index)
 }
-use ride::images::GrayImage;
+use ride::io::images::GrayImage;
 use std::collections::HashSet;
 use std::path::PathBuf;
 

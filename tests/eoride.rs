@@ -1,12 +1,12 @@
-//! EoRIDE (spec §6): the ensemble over the 8 flips/transposes of a tile, all scoring the same
+//! EoRIDE (docs/MODEL.md §6): the ensemble over the 8 flips/transposes of a tile, all scoring the same
 //! (common) pixels.
 
-use ride::eval::{
+use ride::io::images::{load_gray, GrayMode};
+use ride::model::neighbourhood::Neighbourhood;
+use ride::tasks::eval::{
     common_pixels, dihedral_logliks, ensemble_bits, tile_bits, tile_bits_common,
     tile_bits_ensemble, tile_bits_over_common, tiles, transform_logliks, DIHEDRAL,
 };
-use ride::images::{load_gray, GrayMode};
-use ride::neighbourhood::Neighbourhood;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -87,7 +87,7 @@ fn common_pixels_of_standard_and_general_masks() {
 
 #[test]
 fn ensemble_on_the_fixture_model() {
-    let m = ride::modelfile::import_npz(Path::new(MODEL)).expect("model imports");
+    let m = ride::io::modelfile::import_npz(Path::new(MODEL)).expect("model imports");
     let img = load_gray(Path::new(IMAGE), GrayMode::Pil).unwrap();
     let data: Vec<f64> = img.data.iter().map(|v| v / 255.0).collect();
     let ts: Vec<Vec<f64>> = tiles(&data, img.h, img.w, 64).into_iter().take(2).collect();

@@ -4,8 +4,8 @@
 
 mod common;
 
-use ride::fetch::http::sha256_bytes;
-use ride::fetch::{fetch, Dataset, Expected, Source};
+use ride::data::fetch::http::sha256_bytes;
+use ride::data::fetch::{fetch, Dataset, Expected, Source};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -340,15 +340,15 @@ fn paths_that_leave_the_data_directory_are_refused() {
 /// The built-in data sets: sums parse, every set has sources, the gray PNGs need a mirror.
 #[test]
 fn the_builtin_data_sets_are_consistent() {
-    for name in ride::fetch::official::NAMES {
-        let ds = ride::fetch::official::dataset(name, &[]).unwrap();
+    for name in ride::data::fetch::official::NAMES {
+        let ds = ride::data::fetch::official::dataset(name, &[]).unwrap();
         assert!(!ds.files.is_empty(), "{name}");
         assert!(!ds.sources.is_empty(), "{name}");
     }
-    let ds = ride::fetch::official::dataset("bsds300", &[]).unwrap();
+    let ds = ride::data::fetch::official::dataset("bsds300", &[]).unwrap();
     assert_eq!(ds.files.len(), 402);
     assert_eq!(ds.unavailable.len(), 100, "gray/test PNGs need a mirror");
-    assert!(ride::fetch::official::dataset("nosuch", &[]).is_err());
+    assert!(ride::data::fetch::official::dataset("nosuch", &[]).is_err());
 }
 
 /// `ride data fetch --mirror` against a loopback mirror of the whole data directory: every
@@ -408,12 +408,12 @@ fn oversized_bodies_and_a_file_as_data_directory_are_refused() {
     assert!(e.contains("not a directory"), "{e}");
     // credentials never reach a message; mirrors must be http(s) URLs
     assert_eq!(
-        ride::fetch::http::redact("http://u:secret@host:8/x/y"),
+        ride::data::fetch::http::redact("http://u:secret@host:8/x/y"),
         "http://***@host:8/x/y"
     );
     for bad in ["", "notaurl", "file:///tmp", "http://"] {
         assert!(
-            ride::fetch::official::dataset("brodatz", &[bad.to_string()]).is_err(),
+            ride::data::fetch::official::dataset("brodatz", &[bad.to_string()]).is_err(),
             "{bad}"
         );
     }

@@ -4,10 +4,10 @@
 // Finite-difference loops index several parallel arrays by position.
 #![allow(clippy::needless_range_loop)]
 
-use ride::mcgsm::McgsmWork;
-use ride::modelfile::{import_npz, Npz};
-use ride::slstm::LayerCache;
-use ride::wavefront::Wavefront;
+use ride::io::modelfile::{import_npz, Npz};
+use ride::model::mcgsm::McgsmWork;
+use ride::model::slstm::LayerCache;
+use ride::model::wavefront::Wavefront;
 use std::path::Path;
 
 mod common;

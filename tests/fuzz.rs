@@ -3,7 +3,7 @@
 //! give errors, never panics, aborts or unbounded allocations; what does load is valid.
 
 use proptest::prelude::*;
-use ride::images::{load_gray, GrayMode};
+use ride::io::images::{load_gray, GrayMode};
 use std::io::Write;
 use std::path::Path;
 
@@ -103,7 +103,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let bytes = std::fs::read(MODEL).unwrap();
         let p = write_tmp(dir.path(), "m.npz", &mangle(&bytes, cut, &flips));
-        if let Ok(m) = ride::modelfile::load(&p) {
+        if let Ok(m) = ride::io::modelfile::load(&p) {
             prop_assert!(m.validate().is_ok());
         }
     }
@@ -111,10 +111,10 @@ proptest! {
     #[test]
     fn mangled_safetensors_never_panics(cut in 0.0f64..1.0, flips in prop::collection::vec((0.0f64..1.0, 1u8..=255), 0..6)) {
         let dir = tempfile::tempdir().unwrap();
-        let m = ride::modelfile::load(Path::new(MODEL)).unwrap();
-        let bytes = ride::modelfile::to_safetensors(&m).unwrap();
+        let m = ride::io::modelfile::load(Path::new(MODEL)).unwrap();
+        let bytes = ride::io::modelfile::to_safetensors(&m).unwrap();
         let p = write_tmp(dir.path(), "m.safetensors", &mangle(&bytes, cut, &flips));
-        if let Ok(m) = ride::modelfile::load(&p) {
+        if let Ok(m) = ride::io::modelfile::load(&p) {
             prop_assert!(m.validate().is_ok());
         }
     }
@@ -122,8 +122,8 @@ proptest! {
     /// Absurd sizes in the architecture metadata: an error before any allocation.
     #[test]
     fn absurd_safetensors_dimensions_are_errors(field in 0usize..6, value in prop_oneof![Just(0u64), 1u64..100, Just(u64::MAX), 1u64 << 20..1u64 << 62]) {
-        let m = ride::modelfile::load(Path::new(MODEL)).unwrap();
-        let bytes = ride::modelfile::to_safetensors(&m).unwrap();
+        let m = ride::io::modelfile::load(Path::new(MODEL)).unwrap();
+        let bytes = ride::io::modelfile::to_safetensors(&m).unwrap();
         let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
         let arch_text = header["__metadata__"]["architecture"].as_str().unwrap().to_string();
@@ -141,7 +141,7 @@ proptest! {
         let mut out = (h.len() as u64).to_le_bytes().to_vec();
         out.extend(&h);
         out.extend(&bytes[8 + n..]);
-        if let Ok(m) = ride::modelfile::from_safetensors(&out) {
+        if let Ok(m) = ride::io::modelfile::from_safetensors(&out) {
             // only the unchanged value can load
             prop_assert!(m.validate().is_ok());
         }
@@ -150,15 +150,15 @@ proptest! {
     /// Checkpoint bytes (model + optimiser tensors + training state), mangled.
     #[test]
     fn mangled_checkpoint_never_panics(cut in 0.0f64..1.0, flips in prop::collection::vec((0.0f64..1.0, 1u8..=255), 0..6)) {
-        let m = ride::modelfile::load(Path::new(MODEL)).unwrap();
+        let m = ride::io::modelfile::load(Path::new(MODEL)).unwrap();
         let extra: Vec<(String, Vec<f32>)> = m.param_lens().iter().enumerate()
             .map(|(i, &n)| (format!("opt.v.{i:04}"), vec![0.5; n])).collect();
         let mut meta = std::collections::HashMap::new();
         meta.insert("train_state".to_string(), "{\"stage\":1}".to_string());
-        let bytes = ride::modelfile::to_safetensors_with(&m, &extra, &meta).unwrap();
+        let bytes = ride::io::modelfile::to_safetensors_with(&m, &extra, &meta).unwrap();
         let bad = mangle(&bytes, cut, &flips);
-        let _ = ride::modelfile::read_extras(&bad, "opt.");
-        if let Ok(m) = ride::modelfile::from_safetensors(&bad) {
+        let _ = ride::io::modelfile::read_extras(&bad, "opt.");
+        if let Ok(m) = ride::io::modelfile::from_safetensors(&bad) {
             let _ = m.validate();
         }
     }
@@ -176,7 +176,7 @@ proptest! {
         let (table, field) = keys[key];
         let mut t: toml::Table = toml::from_str(BASE).unwrap();
         t[table].as_table_mut().unwrap().insert(field.into(), toml::Value::Integer(value));
-        if let Ok(e) = toml::Value::Table(t).try_into::<ride::config::Experiment>() {
+        if let Ok(e) = toml::Value::Table(t).try_into::<ride::train::config::Experiment>() {
             if e.validate().is_ok() {
                 prop_assert!(e.model.nb_size <= ride::limits::MAX_NB_SIZE);
                 prop_assert!(e.model.components <= ride::limits::MAX_COMPONENTS);
@@ -191,7 +191,7 @@ proptest! {
     fn mangled_config_text_never_panics(cut in 0.0f64..1.0, flips in prop::collection::vec((0.0f64..1.0, 1u8..=127), 0..4)) {
         let bytes = mangle(BASE.as_bytes(), cut, &flips);
         if let Ok(text) = std::str::from_utf8(&bytes) {
-            if let Ok(e) = toml::from_str::<ride::config::Experiment>(text) {
+            if let Ok(e) = toml::from_str::<ride::train::config::Experiment>(text) {
                 let _ = e.validate();
             }
         }

@@ -19,8 +19,8 @@ fn criterion_results_are_harvested_into_a_csv() {
     let base = tmp.path().join("criterion/slstm_fwd_t2/run/base");
     std::fs::create_dir_all(&base).expect("mkdir");
     let out = tmp.path().join("bench/criterion.csv");
-    let rows =
-        ride::criterion_harvest::harvest(&tmp.path().join("criterion"), &out).expect("harvest");
+    let rows = ride::bench::criterion_harvest::harvest(&tmp.path().join("criterion"), &out)
+        .expect("harvest");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].benchmark, "slstm_fwd_t2/run");
     assert_eq!(rows[0].elements, Some(1000));
@@ -31,7 +31,7 @@ fn criterion_results_are_harvested_into_a_csv() {
     // an empty folder is a clear error
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).expect("mkdir");
-    let err = ride::criterion_harvest::harvest(&empty, &out).expect_err("no results");
+    let err = ride::bench::criterion_harvest::harvest(&empty, &out).expect_err("no results");
     assert!(
         format!("{err:#}").contains("no criterion results"),
         "{err:#}"

@@ -1,13 +1,13 @@
-//! Inpainting (spec §7): the Metropolis–Hastings kernel leaves the exact conditional invariant
+//! Inpainting (docs/MODEL.md §7): the Metropolis–Hastings kernel leaves the exact conditional invariant
 //! (and a wrong kernel is caught by the same test), reproducibility by seed, clear errors, CLI.
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ride::inpaint::{crop_logliks, inpaint, mean_fill, sample_hole, score_fill, Geometry};
-use ride::inpaint::{inpaint_with_hooks, ChainHooks, InpaintOptions, Rect};
-use ride::model::{MixtureSize, Ride};
-use ride::neighbourhood::Neighbourhood;
-use ride::whitening::Whitening;
+use ride::model::neighbourhood::Neighbourhood;
+use ride::model::ride::{MixtureSize, Ride};
+use ride::model::whitening::Whitening;
+use ride::tasks::inpaint::{crop_logliks, inpaint, mean_fill, sample_hole, score_fill, Geometry};
+use ride::tasks::inpaint::{inpaint_with_hooks, ChainHooks, InpaintOptions, Rect};
 use std::process::Command;
 
 mod common;
@@ -472,7 +472,7 @@ fn cli_inpaint_smoke() {
     ] {
         assert!(v[k].as_f64().unwrap().is_finite(), "{k}");
     }
-    let back = ride::images::load_gray(&out, ride::images::GrayMode::Pil).unwrap();
+    let back = ride::io::images::load_gray(&out, ride::io::images::GrayMode::Pil).unwrap();
     assert_eq!((back.w, back.h), (w, h));
     let (rc, _, stderr) = run(&[
         "inpaint", "--model", MODEL, "--image", s, "--hole", "30", "--out", o,

@@ -1,7 +1,7 @@
 //! The row-major views over strided slices: a GEMM into a column block of a wider matrix
 //! writes exactly that block (faer's own strided row-major constructor writes out of it).
 
-use ride::linalg::{gemm, view, view_mut};
+use ride::numerics::linalg::{gemm, view, view_mut};
 
 #[test]
 fn gemm_into_a_column_block_writes_only_that_block() {

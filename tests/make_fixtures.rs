@@ -45,7 +45,7 @@ fn make_fixtures() {
     // a tile-sized fixture: the first tile, all its log-likelihoods, the hidden states of its
     // first 8 rows of cells
     let mut fx =
-        ride::modelfile::Npz::open(&shared.join("models/ride1_bsds300_fixture.npz")).unwrap();
+        ride::io::modelfile::Npz::open(&shared.join("models/ride1_bsds300_fixture.npz")).unwrap();
     let (_, tiles) = fx.array("tiles").unwrap();
     let wi = fx.expect("whitened_inputs", &[2, 62, 60, 12]).unwrap();
     let wo = fx.expect("whitened_outputs", &[2, 62, 60]).unwrap();
@@ -108,9 +108,9 @@ fn make_fixtures() {
     let br = out.join("brodatz");
     std::fs::create_dir_all(&br).unwrap();
     for plate in ["D1", "D2", "D3"] {
-        let g = ride::images::load_gray(
+        let g = ride::io::images::load_gray(
             &data.join(format!("brodatz/{plate}.gif")),
-            ride::images::GrayMode::Pil,
+            ride::io::images::GrayMode::Pil,
         )
         .unwrap();
         let px: Vec<u8> = crop16(&g.data, g.w, (200, 200), 128)

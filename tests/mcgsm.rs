@@ -7,7 +7,7 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ride::mcgsm::{Mcgsm, McgsmWork};
+use ride::model::mcgsm::{Mcgsm, McgsmWork};
 
 fn model(d: usize, c: usize, s: usize, f: usize, extras: bool, seed: u64) -> Mcgsm<f64> {
     let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);

@@ -5,9 +5,9 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ride::model::{MixtureSize, Ride};
-use ride::neighbourhood::Neighbourhood;
-use ride::whitening::Whitening;
+use ride::model::neighbourhood::Neighbourhood;
+use ride::model::ride::{MixtureSize, Ride};
+use ride::model::whitening::Whitening;
 
 #[test]
 fn causal_masks_match_the_spec_table() {
@@ -200,7 +200,7 @@ fn results_do_not_depend_on_chunking_and_f32_agrees() {
 fn reused_train_work_matches_fresh_buffers() {
     let (m, imgs) = small_model(6, &[4, 3], false);
     let m = m.cast::<f32>();
-    let mut work = ride::model::TrainWork::default();
+    let mut work = ride::model::ride::TrainWork::default();
     for (count, chunks) in [(5usize, 2usize), (3, 3), (5, 2)] {
         let refs: Vec<&[f64]> = imgs[..count].iter().map(|v| v.as_slice()).collect();
         let b = m.prepare(&refs, 7, 8, chunks).unwrap();

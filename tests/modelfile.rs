@@ -3,7 +3,7 @@
 // Finite-difference loops index several parallel arrays by position.
 #![allow(clippy::needless_range_loop)]
 
-use ride::modelfile::{from_safetensors, import_npz, load, save_safetensors, to_safetensors};
+use ride::io::modelfile::{from_safetensors, import_npz, load, save_safetensors, to_safetensors};
 use std::path::Path;
 
 mod common;

@@ -1,6 +1,6 @@
 //! Optimisers: exact update rules on a tiny problem, and descent on a quadratic.
 
-use ride::optim::{Adam, Sgd};
+use ride::train::optim::{Adam, Sgd};
 
 #[test]
 fn sgd_momentum_follows_the_original_rule() {

@@ -5,8 +5,8 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ride::linalg::view;
-use ride::packed_gemm::{gemm_acc, reference_gemm_acc, PackedRhs};
+use ride::numerics::linalg::view;
+use ride::numerics::packed_gemm::{gemm_acc, reference_gemm_acc, PackedRhs};
 
 #[test]
 fn packed_gemm_matches_the_reference() {
@@ -42,5 +42,8 @@ fn packed_gemm_matches_the_reference() {
 #[test]
 fn widths_off_the_panel_are_left_to_faer() {
     let b = vec![0f32; 8 * 20];
-    assert!(PackedRhs::pack(view(&b, 8, 20, 20)).is_none() || ride::packed_gemm::f32_lanes() < 8);
+    assert!(
+        PackedRhs::pack(view(&b, 8, 20, 20)).is_none()
+            || ride::numerics::packed_gemm::f32_lanes() < 8
+    );
 }

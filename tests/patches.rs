@@ -5,8 +5,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use ride::data::bsds300_patches::{canvas, padding, sample_patches, Gmm1};
-use ride::images::GrayImage;
-use ride::neighbourhood::Neighbourhood;
+use ride::io::images::GrayImage;
+use ride::model::neighbourhood::Neighbourhood;
 
 #[test]
 fn canvas_grid_is_the_patch_for_every_nb_size() {
@@ -159,7 +159,7 @@ kind = "ride"
 [training]
 stages = [{ patch = 10, lr = 0.001 }]
 "#;
-    let e: ride::config::Experiment = toml::from_str(text).expect("parses");
+    let e: ride::train::config::Experiment = toml::from_str(text).expect("parses");
     let err = e.validate().expect_err("must fail");
     assert!(format!("{err:#}").contains("data.size = 8"), "{err:#}");
 }

@@ -1,6 +1,6 @@
 //! Figures are written as PNG + SVG with visible content (embedded font, no system fonts).
 
-use ride::plot::{
+use ride::io::plot::{
     image_grid, line_plot, png_content, LinePlot, Panel, Series, LINE_PLOT_SIZE, TITLE_BAND_PX,
 };
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use ride::plot::png_content;
+use ride::io::plot::png_content;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -254,9 +254,10 @@ fn every_table_resolves_at_every_scale() {
         "vanhateren",
         "textures",
     ] {
-        let cfg = ride::reproduce::table::TableConfig::load(&dir.join(format!("{name}.toml")))
-            .expect("loads");
-        for scale in ride::reproduce::SCALES {
+        let cfg =
+            ride::harness::reproduce::table::TableConfig::load(&dir.join(format!("{name}.toml")))
+                .expect("loads");
+        for scale in ride::harness::reproduce::SCALES {
             let t = cfg
                 .resolve(scale, dir, Path::new("results"))
                 .unwrap_or_else(|e| panic!("{name} at {scale}: {e:#}"));

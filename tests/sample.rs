@@ -1,13 +1,13 @@
-//! Ancestral raster-scan sampling (spec §4, §7): reproducible by seed, consistent with the
+//! Ancestral raster-scan sampling (docs/MODEL.md §4, §7): reproducible by seed, consistent with the
 //! model's own forward pass, and fast enough for 256×256 textures.
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ride::model::{MixtureSize, Ride};
-use ride::neighbourhood::Neighbourhood;
-use ride::sample::{marginal, min_margin, sample, sample_image, SampleOptions};
-use ride::slstm::LayerCache;
-use ride::whitening::Whitening;
+use ride::model::neighbourhood::Neighbourhood;
+use ride::model::ride::{MixtureSize, Ride};
+use ride::model::slstm::LayerCache;
+use ride::model::whitening::Whitening;
+use ride::tasks::sample::{marginal, min_margin, sample, sample_image, SampleOptions};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -170,7 +170,7 @@ fn sampler_states_match_the_model_forward() {
 
 #[test]
 fn fixture_model_samples_256x256_quickly() {
-    let m = ride::modelfile::import_npz(Path::new(MODEL)).expect("model imports");
+    let m = ride::io::modelfile::import_npz(Path::new(MODEL)).expect("model imports");
     let t0 = Instant::now();
     let img = sample_image(&m, 256, 256, 8, 1, None).unwrap();
     let secs = t0.elapsed().as_secs_f64();
@@ -216,7 +216,7 @@ fn cli_sample_writes_a_png() {
     assert_eq!(rc, 0, "{stderr}");
     println!("{stdout}");
     assert!(stdout.contains("mean sampled value"));
-    let img = ride::images::load_gray(&out, ride::images::GrayMode::Pil).unwrap();
+    let img = ride::io::images::load_gray(&out, ride::io::images::GrayMode::Pil).unwrap();
     assert_eq!((img.w, img.h), (40, 24));
     for bad in ["40", "40x", "0x5", "ax5", "4x-5"] {
         let (rc, _, stderr) = run(&["sample", "--model", MODEL, "--size", bad, "--out", o]);

@@ -1,6 +1,6 @@
 //! The SIMD exp used by the MCGSM's log-sum-exp against the standard library.
 
-use ride::simd_math::{exp_shift_sum_scalar, exp_shift_sum_simd, max_scalar, max_simd};
+use ride::numerics::simd_math::{exp_shift_sum_scalar, exp_shift_sum_simd, max_scalar, max_simd};
 
 #[test]
 fn simd_exp_matches_std() {
@@ -34,7 +34,7 @@ fn simd_max_matches_scalar() {
 
 #[test]
 fn f64_exp_matches_std_to_a_few_ulp() {
-    use ride::simd_math::exp_shift_sum_f64;
+    use ride::numerics::simd_math::exp_shift_sum_f64;
     let xs: Vec<f64> = (0..=200_003).map(|i| -720.0 + i as f64 * 3.6e-3).collect();
     for shift in [0.0f64, 3.5, -2.0] {
         let mut a = xs.clone();
@@ -57,7 +57,7 @@ fn f64_exp_matches_std_to_a_few_ulp() {
 
 #[test]
 fn f64_max_matches_scalar() {
-    use ride::simd_math::max_simd_f64;
+    use ride::numerics::simd_math::max_simd_f64;
     for n in [0usize, 1, 3, 4, 5, 128, 131] {
         let v: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 - 50.0).collect();
         assert_eq!(max_simd_f64(&v), max_scalar(&v));

@@ -7,8 +7,8 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ride::slstm::{reference_forward, LayerCache, SlstmLayer};
-use ride::wavefront::Wavefront;
+use ride::model::slstm::{reference_forward, LayerCache, SlstmLayer};
+use ride::model::wavefront::Wavefront;
 
 fn rng(seed: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed)

@@ -233,7 +233,7 @@ fn sweep_runs_through_a_real_slurm() {
     let fail = |msg: String| -> ! { panic!("{msg}\n{}", diagnose(&slurm_dir, &out, &jobs)) };
     let csv = std::fs::read_to_string(out.join("results.csv"))
         .unwrap_or_else(|e| fail(format!("no results.csv: {e}")));
-    let rows: Vec<ride::sweep::Row> = csv::Reader::from_reader(csv.as_bytes())
+    let rows: Vec<ride::harness::sweep::Row> = csv::Reader::from_reader(csv.as_bytes())
         .deserialize()
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| fail(format!("bad results.csv ({e}):\n{csv}")));

@@ -195,14 +195,14 @@ fn committed_configs_are_valid() {
         }
         let raw: toml::Table = toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
         if name.starts_with("sweep_") {
-            let (s, base) = ride::sweep::SweepConfig::load(&p).unwrap();
+            let (s, base) = ride::harness::sweep::SweepConfig::load(&p).unwrap();
             assert!(!s.cells(&base).unwrap().is_empty(), "{name}");
             for scale in s.scale.keys() {
                 let cells = s.cells_at_scale(&base, Some(scale));
                 assert!(!cells.unwrap().is_empty(), "{name} at {scale}");
             }
         } else if name == "reproduce.toml" {
-            let suite: ride::reproduce::Suite =
+            let suite: ride::harness::reproduce::Suite =
                 toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
             let all = suite
                 .tables
@@ -216,18 +216,18 @@ fn committed_configs_are_valid() {
                 );
             }
         } else if raw.contains_key("rows") {
-            let t = ride::reproduce::table::TableConfig::load(&p).unwrap();
-            for scale in ride::reproduce::SCALES {
+            let t = ride::harness::reproduce::table::TableConfig::load(&p).unwrap();
+            for scale in ride::harness::reproduce::SCALES {
                 t.resolve(scale, Path::new("experiments"), Path::new("results"))
                     .unwrap_or_else(|e| panic!("{name} at {scale}: {e:#}"));
             }
         } else if raw.contains_key("cases") {
-            for scale in ride::reproduce::SCALES {
-                ride::reproduce::run_inpainting::load(&p, scale)
+            for scale in ride::harness::reproduce::SCALES {
+                ride::harness::reproduce::run_inpainting::load(&p, scale)
                     .unwrap_or_else(|e| panic!("{name} at {scale}: {e:#}"));
             }
         } else {
-            ride::config::Experiment::load(&p).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            ride::train::config::Experiment::load(&p).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         }
         n += 1;
     }

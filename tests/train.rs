@@ -148,7 +148,7 @@ fn training_lowers_the_loss_and_writes_its_outputs() {
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
     assert!(summary["test"]["bits_per_px"].as_f64().unwrap().is_finite());
     // the layer added before stage 3 is in the final model
-    let m = ride::modelfile::load(&out.join("model.safetensors")).unwrap();
+    let m = ride::io::modelfile::load(&out.join("model.safetensors")).unwrap();
     assert_eq!(m.layers.len(), 2);
 }
 
@@ -214,10 +214,10 @@ fn kill_and_resume_config(cfg: &Path, dir: &Path) {
     let a = std::fs::read(full.join("model.safetensors")).unwrap();
     let b = std::fs::read(killed.join("model.safetensors")).unwrap();
     let (ma, mb) = (
-        ride::modelfile::from_safetensors(&a).unwrap(),
-        ride::modelfile::from_safetensors(&b).unwrap(),
+        ride::io::modelfile::from_safetensors(&a).unwrap(),
+        ride::io::modelfile::from_safetensors(&b).unwrap(),
     );
-    let bits = |m: &ride::model::Ride<f32>| -> Vec<u32> {
+    let bits = |m: &ride::model::ride::Ride<f32>| -> Vec<u32> {
         let mut m = m.clone();
         m.params_mut()
             .into_iter()
@@ -302,7 +302,7 @@ fn nan_in_training_stops_with_a_clear_message() {
     assert!(err.contains("NaN/inf") && err.contains("stage 1"), "{err}");
     // the last good checkpoint (after stage 0) is still a loadable model
     assert!(err.contains("checkpoint.safetensors"), "{err}");
-    assert!(ride::modelfile::load(&out.join("checkpoint.safetensors")).is_ok());
+    assert!(ride::io::modelfile::load(&out.join("checkpoint.safetensors")).is_ok());
 }
 
 /// Every dataset of the paper trains end to end from the command line (tiny smoke runs:
@@ -364,6 +364,6 @@ tile = 32
     std::fs::write(&cfg, text).unwrap();
     let o = train(&cfg, &dir.path().join("m"), &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let m = ride::modelfile::load(&dir.path().join("m/model.safetensors")).unwrap();
+    let m = ride::io::modelfile::load(&dir.path().join("m/model.safetensors")).unwrap();
     assert!(m.layers.is_empty() && m.mcgsm.d == 40);
 }

@@ -1,9 +1,9 @@
 """A JAX peer of ride's SLSTM layer and RIDE training step, for `make bench-peers`.
 
-Same work as ride's benchmark kernels (src/perf.rs): 50 grids of 20x18 cells, 12 inputs per
+Same work as ride's benchmark kernels (src/bench/perf.rs): 50 grids of 20x18 cells, 12 inputs per
 cell (the nb_size-5 causal neighbourhood), H = 64, float32; the MCGSM of the training step has
 C = 32 components, S = 4 scales, F = 32 features. Gate order, gate formulas and the loss are
-ride's (src/gates.rs, src/mcgsm.rs):
+ride's (src/model/gates.rs, src/model/mcgsm.rs):
 
     g = tanh(z_g), i, f_r, f_c, o = sigmoid(z_.)
     c = i*g + f_c*c_left + f_r*c_up,  h = tanh(o*c)

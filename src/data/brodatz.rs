@@ -1,7 +1,7 @@
-//! Brodatz texture plates (spec §7, texture synthesis and inpainting): Randen's digitisation,
+//! Brodatz texture plates (docs/MODEL.md §7, texture synthesis and inpainting): Randen's digitisation,
 //! `DATA_DIR/brodatz/D{n}.gif`, 8-bit gray (640×640; D1 is 643×643), divided by 255.
 
-use crate::images::{load_gray, GrayImage, GrayMode};
+use crate::io::images::{load_gray, GrayImage, GrayMode};
 use anyhow::{bail, Result};
 use std::path::Path;
 

@@ -1,8 +1,8 @@
-//! BSDS300 (spec §7): 200 training and 100 test JPEGs (481×321 or 321×481), as grayscale on the
+//! BSDS300 (docs/MODEL.md §7): 200 training and 100 test JPEGs (481×321 or 321×481), as grayscale on the
 //! [0,1] scale of the published models (`shared/models/README.md`).
 //!
 //! Each image is converted exactly as PIL's `Image.convert("L")` does
-//! ([`crate::images::GrayMode::Pil`]) and divided by 255. For training, `dequantize` adds
+//! ([`crate::io::images::GrayMode::Pil`]) and divided by 255. For training, `dequantize` adds
 //! Uniform[0,1)/255 noise to every pixel, so the values lie in [x/255, (x+1)/255); the noise of an
 //! image comes from its own generator, derived from the seed and the image id, so it does not
 //! depend on the split, on `limit` or on the loading order. Test-time evaluation of the published
@@ -11,7 +11,7 @@
 //! Layout: `DATA_DIR/bsds300/iids_{train,test}.txt` (one id a line) and
 //! `DATA_DIR/bsds300/images/{train,test}/{id}.jpg`.
 
-use crate::images::{load_gray, GrayImage, GrayMode};
+use crate::io::images::{load_gray, GrayImage, GrayMode};
 use anyhow::{bail, Context, Result};
 use rand::RngExt;
 use rayon::prelude::*;

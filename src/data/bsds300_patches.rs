@@ -1,4 +1,4 @@
-//! BSDS300 8×8 patches (spec §7), the density-estimation benchmark: random `size × size` patches of
+//! BSDS300 8×8 patches (docs/MODEL.md §7), the density-estimation benchmark: random `size × size` patches of
 //! the BSDS300 training / test images (PIL gray + U[0,1) dequantisation, / 255), the DC component
 //! (patch mean) removed.
 //!
@@ -13,8 +13,8 @@
 //! log p(x) = log p₆₃(y) + log p(m) + log(1/64), with p(m) a Gaussian mixture fitted to the
 //! training patches' DC values.
 
-use crate::images::GrayImage;
-use crate::neighbourhood::Neighbourhood;
+use crate::io::images::GrayImage;
+use crate::model::neighbourhood::Neighbourhood;
 use anyhow::{bail, Result};
 use rand::RngExt;
 

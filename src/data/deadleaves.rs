@@ -1,4 +1,4 @@
-//! A native dead-leaves generator (spec §7): an exact sample of the stationary occlusion model
+//! A native dead-leaves generator (docs/MODEL.md §7): an exact sample of the stationary occlusion model
 //! with disks of 1/r³ radii and Uniform[0,1) intensities.
 //!
 //! # Model
@@ -18,7 +18,7 @@
 //! Pixel `(i, j)` (row `i`, column `j`) has its centre at `(x, y) = (j + 0.5, i + 0.5)` and belongs
 //! to a disk when its centre lies in the closed disk.
 
-use crate::images::GrayImage;
+use crate::io::images::GrayImage;
 use anyhow::{ensure, Result};
 use rand::RngExt;
 

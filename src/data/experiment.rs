@@ -1,11 +1,11 @@
 //! The images of an experiment config (train/test split per data set) and the whitening
 //! fitted on them.
 
-use crate::config::{DataConfig, Experiment};
 use crate::data::{self, rng_for, Purpose, Split};
-use crate::images::GrayImage;
-use crate::neighbourhood::Neighbourhood;
-use crate::whitening::Whitening;
+use crate::io::images::GrayImage;
+use crate::model::neighbourhood::Neighbourhood;
+use crate::model::whitening::Whitening;
+use crate::train::config::{DataConfig, Experiment};
 use anyhow::{bail, Result};
 use rand::RngExt;
 use std::path::Path;
@@ -82,14 +82,15 @@ pub fn load_data(cfg: &Experiment, data_dir: &Path) -> Result<Dataset> {
             )?;
             let test = if *test_gray_png {
                 let dir = data_dir.join("bsds300/gray/test");
-                let mut files = crate::images::expand_inputs(&[dir])?;
+                let mut files = crate::io::images::expand_inputs(&[dir])?;
                 if let Some(n) = test_limit {
                     files.truncate(*n);
                 }
                 files
                     .iter()
                     .map(|f| {
-                        let mut g = crate::images::load_gray(f, crate::images::GrayMode::Pil)?;
+                        let mut g =
+                            crate::io::images::load_gray(f, crate::io::images::GrayMode::Pil)?;
                         g.data.iter_mut().for_each(|v| *v /= 255.0);
                         Ok(g)
                     })

@@ -1,4 +1,4 @@
-//! Datasets of the paper (spec §7) as grayscale images: van Hateren, BSDS300, dead leaves,
+//! Datasets of the paper (docs/MODEL.md §7) as grayscale images: van Hateren, BSDS300, dead leaves,
 //! Brodatz; and training patches cut from them.
 //!
 //! Every loader returns [`GrayImage`]s (row-major `f64`), on the scale the models see:
@@ -24,10 +24,11 @@ pub mod bsds300;
 pub mod bsds300_patches;
 pub mod deadleaves;
 pub mod experiment;
+pub mod fetch;
 pub mod patches;
 pub mod vanhateren;
 
-pub use crate::images::GrayImage;
+pub use crate::io::images::GrayImage;
 pub use brodatz::load_plate;
 pub use bsds300::Split;
 pub use deadleaves::DeadLeaves;

@@ -1,7 +1,7 @@
-//! Training patches (spec §5): non-overlapping square tiles cut from images, with horizontal
+//! Training patches (docs/MODEL.md §5): non-overlapping square tiles cut from images, with horizontal
 //! flips as augmentation, shuffled by seed and optionally capped.
 
-use crate::images::GrayImage;
+use crate::io::images::GrayImage;
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand_xoshiro::Xoshiro256PlusPlus;

@@ -1,4 +1,4 @@
-//! The van Hateren natural images (linear `.iml`, spec §7) and the fixed preprocessing protocol.
+//! The van Hateren natural images (linear `.iml`, docs/MODEL.md §7) and the fixed preprocessing protocol.
 //!
 //! # Format
 //!
@@ -30,7 +30,7 @@
 //! [`DEFAULT_TEST_IDS`] takes every 8th of them starting at index 4 (indices 4, 12, 20, 28, 36,
 //! 44 of the sorted list); [`DEFAULT_TRAIN_IDS`] are the other 40.
 
-use crate::images::GrayImage;
+use crate::io::images::GrayImage;
 use anyhow::{bail, Context, Result};
 use rand::RngExt;
 use rayon::prelude::*;

@@ -1,0 +1,437 @@
+//! Runs a resolved [`Table`]: trains/scores every row (reusing a finished row whose config is
+//! unchanged, resuming a killed one from its checkpoint), writes `table.csv`, samples and the
+//! figures (learning curves, samples).
+
+use super::table::{Row, RowKind, SampleSpec, Table};
+use super::{fnv, TableRow};
+use crate::data::experiment::load_data;
+use crate::io::modelfile::write_atomic;
+use crate::io::plot::{image_grid, line_plot, LinePlot, Panel, Series};
+use crate::model::ride::Ride;
+use crate::tasks::eval::score_ensemble;
+use crate::train::config::Experiment;
+use crate::train::{config_hash, fnv1a_hex, read_log, score_images};
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::time::Instant;
+
+/// Trains/scores every row into `out/<row id>/` and writes `out/table.csv` and the figures.
+pub fn run_table(table: &Table, data_dir: &Path, out: &Path) -> Result<Vec<TableRow>> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut done: Vec<TableRow> = vec![];
+    for (k, row) in table.rows.iter().enumerate() {
+        eprintln!(
+            "[{}] row {}/{}: {} ({})",
+            table.config.name,
+            k + 1,
+            table.rows.len(),
+            row.id,
+            row.label
+        );
+        match run_row(table, row, data_dir, out, &done)? {
+            Some(r) => {
+                eprintln!(
+                    "[{}] {}: {:.4} ± {:.4} bit/px",
+                    table.config.name, row.id, r.bits_per_px, r.sem
+                );
+                done.push(r);
+            }
+            None => eprintln!("[{}] {}: skipped", table.config.name, row.id),
+        }
+        write_csv(&out.join("table.csv"), &done)?;
+    }
+    learning_curves(table, out)?;
+    if let Some(spec) = &table.samples {
+        samples(table, spec, data_dir, out)?;
+    }
+    Ok(done)
+}
+
+/// Writes rows as CSV (atomically).
+pub fn write_csv(path: &Path, rows: &[TableRow]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    for r in rows {
+        w.serialize(r)?;
+    }
+    write_atomic(path, &w.into_inner().context("writing CSV")?)
+}
+
+fn describe(m: &Ride<f32>) -> String {
+    let mix = m.mixture_size();
+    if m.layers.is_empty() {
+        format!(
+            "MCGSM nb_size {} (C {}, S {}, F {})",
+            m.nb.cols, mix.components, mix.scales, mix.features
+        )
+    } else {
+        let hs: Vec<String> = m.layers.iter().map(|l| l.h.to_string()).collect();
+        format!(
+            "RIDE {} layer{} (H {}; C {}, S {}, F {}; nb_size {})",
+            m.layers.len(),
+            if m.layers.len() == 1 { "" } else { "s" },
+            hs.join("+"),
+            mix.components,
+            mix.scales,
+            mix.features,
+            m.nb.cols
+        )
+    }
+}
+
+fn test_images(
+    cfg: &Experiment,
+    data_dir: &Path,
+    limit: Option<usize>,
+) -> Result<Vec<crate::io::images::GrayImage>> {
+    let mut test = load_data(cfg, data_dir)?.test;
+    if let Some(n) = limit {
+        test.truncate(n);
+    }
+    Ok(test)
+}
+
+fn run_row(
+    table: &Table,
+    row: &Row,
+    data_dir: &Path,
+    out: &Path,
+    done: &[TableRow],
+) -> Result<Option<TableRow>> {
+    let dir = out.join(&row.id);
+    let cached = |hash: &str| -> Option<TableRow> {
+        let text = std::fs::read_to_string(dir.join("row.json")).ok()?;
+        let r: TableRow = serde_json::from_str(&text).ok()?;
+        (r.config_hash == hash
+            && r.scale == table.scale
+            && r.numerics_version == crate::train::NUMERICS_VERSION)
+            .then_some(r)
+    };
+    let base_hash = config_hash(&table.base);
+    let mut r = match &row.kind {
+        RowKind::Train(cfg) => {
+            let hash = row_hash(cfg, out);
+            if let Some(r) = cached(&hash) {
+                eprintln!(
+                    "[{}] {}: finished earlier, reused",
+                    table.config.name, row.id
+                );
+                return Ok(Some(r));
+            }
+            let resume = crate::train::can_resume(cfg, &dir);
+            let o = crate::train::train(cfg, data_dir, &dir, resume).with_context(|| {
+                format!(
+                    "table '{}', row '{}' (delete {} to start it afresh)",
+                    table.config.name,
+                    row.id,
+                    dir.display()
+                )
+            })?;
+            let m = crate::io::modelfile::load(&dir.join("model.safetensors"))?;
+            // the model file keeps everything; the checkpoint is only for resuming
+            let _ = std::fs::remove_file(dir.join("checkpoint.safetensors"));
+            TableRow {
+                experiment: table.config.name.clone(),
+                row: row.id.clone(),
+                label: row.label.clone(),
+                model: describe(&m),
+                bits_per_px: o.test.bits_per_px,
+                sem: o.test.sem,
+                tiles: o.test.tiles,
+                pixels: o.test.pixels,
+                parameters: o.parameters,
+                train_seconds: Some(o.train_seconds),
+                eval_seconds: o.eval_seconds,
+                scale: table.scale.clone(),
+                seed: cfg.seed,
+                git_commit: o.git_commit,
+                config_hash: hash,
+                note: [
+                    o.patches.as_ref().map(|p| format!(
+                        "{} test patches: 63 dims (DC removed) {:.2} ± {:.2} nats, 64 dims (+ log p(DC) + log 1/64) {:.2} ± {:.2} nats",
+                        p.score.tiles, p.nats63, p.nats63_sem, p.nats64, p.nats64_sem
+                    )),
+                    o.stopped_early
+                        .then(|| "stopped early on the validation images".to_string()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
+                single_bits_per_px: None,
+                single_sem: None,
+                numerics_version: crate::train::NUMERICS_VERSION,
+            }
+        }
+        RowKind::Ensemble { of, test_images: n } => {
+            let src = done
+                .iter()
+                .find(|d| d.row == *of)
+                .with_context(|| format!("row '{}': row '{of}' has no result", row.id))?;
+            let hash = fnv(&format!(
+                "ensemble+single {} {n:?} {base_hash}",
+                src.config_hash
+            ));
+            if let Some(r) = cached(&hash) {
+                return Ok(Some(r));
+            }
+            let m = crate::io::modelfile::load(&out.join(of).join("model.safetensors"))?;
+            let imgs = test_images(&table.base, data_dir, *n)?;
+            let t0 = Instant::now();
+            let (e, s) = score_ensemble(&m, &imgs, table.base.evaluation.tile)?;
+            TableRow {
+                experiment: table.config.name.clone(),
+                row: row.id.clone(),
+                label: row.label.clone(),
+                model: format!("EoRIDE (8 flips/transposes) of {}", src.model),
+                bits_per_px: e.bits_per_px,
+                sem: e.sem,
+                tiles: e.tiles,
+                pixels: e.pixels,
+                parameters: src.parameters,
+                train_seconds: src.train_seconds,
+                eval_seconds: t0.elapsed().as_secs_f64(),
+                scale: table.scale.clone(),
+                seed: src.seed,
+                git_commit: crate::bench::roofline::git_commit(),
+                config_hash: hash,
+                note: format!(
+                    "over the {} pixels per tile all 8 transforms predict, {} test images; the single model on the same pixels: {:.4} ± {:.4}",
+                    e.pixels / e.tiles.max(1),
+                    imgs.len(),
+                    s.bits_per_px,
+                    s.sem
+                ),
+                single_bits_per_px: Some(s.bits_per_px),
+                single_sem: Some(s.sem),
+                numerics_version: crate::train::NUMERICS_VERSION,
+            }
+        }
+        RowKind::ModelFile {
+            path,
+            test_images: n,
+        } => {
+            if !path.is_file() {
+                eprintln!(
+                    "warning: table '{}', row '{}': {} not found; row skipped",
+                    table.config.name,
+                    row.id,
+                    path.display()
+                );
+                return Ok(None);
+            }
+            let bytes = std::fs::read(path)?;
+            let hash = fnv(&format!(
+                "file {} {} {n:?} {base_hash}",
+                path.display(),
+                fnv1a_hex(&bytes)
+            ));
+            if let Some(r) = cached(&hash) {
+                return Ok(Some(r));
+            }
+            let m = crate::io::modelfile::load(path)
+                .with_context(|| format!("loading {}", path.display()))?;
+            let imgs = test_images(&table.base, data_dir, *n)?;
+            let t0 = Instant::now();
+            let s = score_images(&m, &imgs, table.base.evaluation.tile)?;
+            TableRow {
+                experiment: table.config.name.clone(),
+                row: row.id.clone(),
+                label: row.label.clone(),
+                model: describe(&m),
+                bits_per_px: s.bits_per_px,
+                sem: s.sem,
+                tiles: s.tiles,
+                pixels: s.pixels,
+                parameters: m.num_params(),
+                train_seconds: None,
+                eval_seconds: t0.elapsed().as_secs_f64(),
+                scale: table.scale.clone(),
+                seed: table.base.seed,
+                git_commit: crate::bench::roofline::git_commit(),
+                config_hash: hash,
+                note: format!("{} scored on {} test images", path.display(), imgs.len()),
+                single_bits_per_px: None,
+                single_sem: None,
+                numerics_version: crate::train::NUMERICS_VERSION,
+            }
+        }
+    };
+    r.note = r.note.trim().to_string();
+    std::fs::create_dir_all(&dir)?;
+    write_atomic(
+        &dir.join("row.json"),
+        serde_json::to_string_pretty(&r)?.as_bytes(),
+    )?;
+    Ok(Some(r))
+}
+
+/// The hash a trained row is cached under: its config, with `model.init_from` written relative
+/// to the table's folder and extended by the hash of that model file, so the cache does not
+/// depend on where the results root is and follows the model it starts from.
+fn row_hash(cfg: &Experiment, out: &Path) -> String {
+    let mut c = cfg.clone();
+    if let Some(p) = &c.model.init_from {
+        let bytes = std::fs::read(p).map(|b| fnv1a_hex(&b)).unwrap_or_default();
+        let rel = p.strip_prefix(out).unwrap_or(p).display().to_string();
+        c.model.init_from = Some(std::path::PathBuf::from(format!("{rel}#{bytes}")));
+    }
+    config_hash(&c)
+}
+
+/// Moving average over `k` values (k/2 each side), for readable per-batch learning curves.
+pub fn smooth(y: &[f64], k: usize) -> Vec<f64> {
+    let h = k / 2;
+    (0..y.len())
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(h), (i + h + 1).min(y.len()));
+            y[a..b].iter().sum::<f64>() / (b - a) as f64
+        })
+        .collect()
+}
+
+fn learning_curves(table: &Table, out: &Path) -> Result<()> {
+    let mut series = vec![];
+    for row in &table.rows {
+        if !matches!(row.kind, RowKind::Train(_)) {
+            continue;
+        }
+        let log = read_log(&out.join(&row.id).join("train_log.csv"), usize::MAX)?;
+        if log.is_empty() {
+            continue;
+        }
+        let y: Vec<f64> = log.iter().map(|l| l.bits_per_px).collect();
+        let k = (y.len() / 100).clamp(1, 50);
+        series.push(Series {
+            label: row.label.clone(),
+            x: (1..=y.len()).map(|i| i as f64).collect(),
+            y: smooth(&y, k),
+            err: None,
+        });
+    }
+    if series.is_empty() {
+        return Ok(());
+    }
+    line_plot(
+        &LinePlot {
+            title: format!(
+                "{}: learning curves ({} scale)",
+                table.config.title, table.scale
+            ),
+            x_label: "mini-batch".into(),
+            y_label: "training log-likelihood rate [bit/px] (moving average)".into(),
+            series,
+            log_x: false,
+            points: false,
+        },
+        &out.join("learning_curves"),
+    )
+}
+
+/// Percentile (0–100) of values by sorting a strided subset of at most 10⁶ of them.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    let stride = (values.len() / 1_000_000).max(1);
+    let mut v: Vec<f64> = values
+        .iter()
+        .step_by(stride)
+        .copied()
+        .filter(|x| x.is_finite())
+        .collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn samples(table: &Table, spec: &SampleSpec, data_dir: &Path, out: &Path) -> Result<()> {
+    let mut lines: Vec<(String, Vec<Panel>)> = vec![];
+    for row in &table.rows {
+        let RowKind::Train(cfg) = &row.kind else {
+            continue;
+        };
+        let model_path = out.join(&row.id).join("model.safetensors");
+        if !model_path.is_file() {
+            continue;
+        }
+        let m = crate::io::modelfile::load(&model_path)?;
+        let train = load_data(cfg, data_dir)?.train;
+        let pixels: Vec<f64> = train.iter().flat_map(|g| g.data.iter().copied()).collect();
+        let lo = percentile(&pixels, 0.5);
+        let hi = percentile(&pixels, 99.5);
+        let clip = spec
+            .clip_percentiles
+            .map(|[a, b]| (percentile(&pixels, a), percentile(&pixels, b)));
+        let t0 = Instant::now();
+        let opts = crate::tasks::sample::SampleOptions {
+            margin: spec.margin.max(crate::tasks::sample::min_margin(&m.nb)),
+            seed: spec.seed,
+            clip,
+            ..Default::default()
+        };
+        let s = crate::tasks::sample::sample(&m, spec.size, spec.size, &opts)
+            .with_context(|| format!("sampling row '{}'", row.id))?;
+        let secs = t0.elapsed().as_secs_f64();
+        let group = row.group.clone().unwrap_or_else(|| "samples".into());
+        let line = match lines.iter().position(|(g, _)| *g == group) {
+            Some(i) => i,
+            None => {
+                let mut panels = vec![];
+                if spec.show_training {
+                    if let Some(g) = train.first() {
+                        let (h, w) = (spec.size.min(g.h), spec.size.min(g.w));
+                        let crop: Vec<f64> = (0..h)
+                            .flat_map(|i| g.data[i * g.w..i * g.w + w].iter().copied())
+                            .collect();
+                        panels.push(Panel {
+                            title: format!("{group}: training data"),
+                            image: crop,
+                            h,
+                            w,
+                            range: (lo, hi),
+                        });
+                    }
+                }
+                lines.push((group.clone(), panels));
+                lines.len() - 1
+            }
+        };
+        let meta = serde_json::json!({
+            "row": row.id, "size": spec.size, "margin": opts.margin, "seed": spec.seed,
+            "clip": clip, "display_range": [lo, hi], "seconds": secs,
+            "git_commit": crate::bench::roofline::git_commit(),
+        });
+        let stem = out.join(&row.id).join("sample");
+        write_atomic(
+            &stem.with_extension("json"),
+            serde_json::to_string_pretty(&meta)?.as_bytes(),
+        )?;
+        lines[line].1.push(Panel {
+            title: format!("{}: {}", group, row.label),
+            image: s.image,
+            h: spec.size,
+            w: spec.size,
+            range: (lo, hi),
+        });
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<Panel>> = lines.into_iter().map(|(_, p)| p).collect();
+    image_grid(
+        &format!(
+            "{}: samples {}×{} (seed {}, {} scale)",
+            table.config.title, spec.size, spec.size, spec.seed, table.scale
+        ),
+        &rows,
+        &out.join("samples"),
+    )
+}
+
+/// Reads a table CSV written by [`write_csv`].
+pub fn read_rows(path: &Path) -> Result<Vec<TableRow>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+    r.deserialize()
+        .map(|x| x.with_context(|| format!("bad row in {}", path.display())))
+        .collect()
+}

@@ -1,0 +1,593 @@
+//! RIDE = conditional whitening + SLSTM stack + MCGSM (docs/MODEL.md §2–4): per-pixel log-likelihoods
+//! and the gradient of the mean negative log-likelihood w.r.t. every trainable parameter.
+//!
+//! A batch of equally sized patches is split into chunks; each chunk is laid out in wavefront
+//! order and runs the whole pipeline (layers forward, MCGSM, layers backward) single-threaded,
+//! chunks in parallel under rayon. Gradients are reduced in chunk order, so results do not
+//! depend on scheduling.
+
+use crate::model::mcgsm::{Mcgsm, McgsmWork};
+use crate::model::neighbourhood::Neighbourhood;
+use crate::model::slstm::{BackwardWork, LayerCache, SlstmGrad, SlstmLayer};
+use crate::model::wavefront::Wavefront;
+use crate::model::whitening::Whitening;
+use crate::numerics::real::Real;
+use anyhow::{bail, Result};
+use rayon::prelude::*;
+
+pub use crate::io::preprocessing::Preprocessing;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ride<T> {
+    pub nb: Neighbourhood,
+    pub whitening: Whitening,
+    pub layers: Vec<SlstmLayer<T>>,
+    pub mcgsm: Mcgsm<T>,
+    pub preprocessing: Preprocessing,
+}
+
+/// Size of the MCGSM (docs/MODEL.md §4; defaults C = 32, S = 4, F = 32, no linear features or means).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MixtureSize {
+    pub components: usize,
+    pub scales: usize,
+    pub features: usize,
+    pub linear_features: bool,
+    pub means: bool,
+}
+
+impl MixtureSize {
+    /// A freshly initialised MCGSM of this size on `d` inputs.
+    pub fn init_mcgsm<T: Real>(&self, d: usize, rng: &mut impl rand::RngExt) -> Mcgsm<T> {
+        Mcgsm::init(
+            d,
+            self.components,
+            self.scales,
+            self.features,
+            self.linear_features,
+            self.means,
+            rng,
+        )
+    }
+}
+
+impl Default for MixtureSize {
+    fn default() -> Self {
+        Self {
+            components: 32,
+            scales: 4,
+            features: 32,
+            linear_features: false,
+            means: false,
+        }
+    }
+}
+
+/// Gradient of a RIDE model (same shapes as its trainable parameters).
+#[derive(Clone, Debug)]
+pub struct RideGrad<T> {
+    pub layers: Vec<SlstmGrad<T>>,
+    pub mcgsm: Mcgsm<T>,
+}
+
+impl<T: Real> RideGrad<T> {
+    /// Flat list of gradient tensors in the order of [`Ride::params_mut`].
+    pub fn tensors(&self) -> Vec<&Vec<T>> {
+        let mut v: Vec<&Vec<T>> = vec![];
+        for l in &self.layers {
+            v.push(&l.w);
+            v.push(&l.b);
+        }
+        v.extend(self.mcgsm.tensors().into_iter().map(|t| t.2));
+        v
+    }
+
+    /// Sets every entry to zero.
+    pub fn zero(&mut self) {
+        for l in &mut self.layers {
+            l.w.fill(T::zero());
+            l.b.fill(T::zero());
+        }
+        self.mcgsm
+            .tensors_mut()
+            .into_iter()
+            .for_each(|t| t.fill(T::zero()));
+    }
+
+    fn add(&mut self, o: &Self) {
+        let mine: Vec<&mut Vec<T>> = {
+            let mut v: Vec<&mut Vec<T>> = vec![];
+            for l in &mut self.layers {
+                v.push(&mut l.w);
+                v.push(&mut l.b);
+            }
+            v.extend(self.mcgsm.tensors_mut());
+            v
+        };
+        for (a, b) in mine.into_iter().zip(o.tensors()) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += *y);
+        }
+    }
+}
+
+/// One chunk of a batch in wavefront order: whitened inputs `[rows, N]` and outputs `[rows]`.
+pub struct Chunk<T> {
+    pub wf: Wavefront,
+    pub x: Vec<T>,
+    pub y: Vec<T>,
+}
+
+/// A batch of equally sized patches, ready for the model.
+pub struct Batch<T> {
+    pub chunks: Vec<Chunk<T>>,
+    /// grid (rows, cols) of cells per patch
+    pub grid: (usize, usize),
+    pub patches: usize,
+}
+
+impl<T> Batch<T> {
+    pub fn cells(&self) -> usize {
+        self.patches * self.grid.0 * self.grid.1
+    }
+}
+
+impl<T: Real> Ride<T> {
+    pub fn num_params(&self) -> usize {
+        self.layers.iter().map(|l| l.num_params()).sum::<usize>() + self.mcgsm.num_params()
+    }
+
+    /// Checks a model from outside (a file, a checkpoint, `init_from`): sizes within
+    /// [`crate::limits`], every tensor the length its sizes imply, every number finite, a
+    /// usable whitening and preprocessing. A model that passes cannot panic the kernels.
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits as lim;
+        let nb = &self.nb;
+        lim::check("neighbourhood rows", nb.rows, 1, lim::MAX_NB_SIZE)?;
+        lim::check("neighbourhood cols", nb.cols, 1, lim::MAX_NB_SIZE)?;
+        lim::check("number of layers", self.layers.len(), 0, lim::MAX_LAYERS)?;
+        // a density needs every input before the output in raster order
+        if let Some(&(r, c)) = nb.input_offsets().iter().find(|&&o| o >= nb.output_pos()) {
+            bail!("the input mask is not causal: input ({r}, {c}) does not precede the output in raster order");
+        }
+        let mut n_in = nb.n_inputs();
+        for (l, layer) in self.layers.iter().enumerate() {
+            lim::check(
+                &format!("layer {l} hidden units"),
+                layer.h,
+                1,
+                lim::MAX_HIDDENS,
+            )?;
+            if layer.n_in != n_in {
+                bail!("layer {l} has {} inputs, expected {n_in}", layer.n_in);
+            }
+            if layer.w.len() != 5 * layer.h * layer.width() || layer.b.len() != 5 * layer.h {
+                bail!("layer {l}: weight or bias length does not match its sizes");
+            }
+            n_in = layer.h;
+        }
+        let m = &self.mcgsm;
+        lim::check("mcgsm components", m.c, 1, lim::MAX_COMPONENTS)?;
+        lim::check("mcgsm scales", m.s, 1, lim::MAX_SCALES)?;
+        lim::check("mcgsm features", m.f, 1, lim::MAX_FEATURES)?;
+        if m.d != n_in {
+            bail!(
+                "mcgsm.dim_in {} does not match the top layer's width {n_in}",
+                m.d
+            );
+        }
+        for (name, shape, v) in m.tensors() {
+            if v.len() != shape.iter().product::<usize>() {
+                bail!("mcgsm.{name} has {} values, expected {shape:?}", v.len());
+            }
+        }
+        lim::check("parameters", self.num_params(), 1, lim::MAX_PARAMS)?;
+        self.whitening.validate(nb.n_inputs())?;
+        // every parameter finite, and far below what makes every score meaningless
+        const MAX_ABS: f64 = 1e6;
+        let named = self
+            .layers
+            .iter()
+            .enumerate()
+            .flat_map(|(l, layer)| {
+                [
+                    (format!("slstm.{l}.w"), &layer.w),
+                    (format!("slstm.{l}.b"), &layer.b),
+                ]
+            })
+            .chain(
+                m.tensors()
+                    .into_iter()
+                    .map(|(n, _, v)| (format!("mcgsm.{n}"), v)),
+            );
+        for (name, v) in named {
+            let bad = |x: &T| !x.as_f64().is_finite() || x.as_f64().abs() > MAX_ABS;
+            if let Some(k) = v.iter().position(bad) {
+                let x = v[k].as_f64();
+                if x.is_finite() {
+                    bail!("{name}[{k}] = {x} is implausibly large (|x| > {MAX_ABS:e}): a damaged model");
+                }
+                bail!("{name}[{k}] is {x} (not finite)");
+            }
+        }
+        self.preprocessing.validate()
+    }
+
+    /// A freshly initialised model (the original's init) on top of a fitted whitening.
+    #[allow(clippy::too_many_arguments)]
+    pub fn init(
+        nb: Neighbourhood,
+        whitening: Whitening,
+        hiddens: &[usize],
+        extended: bool,
+        mixture: MixtureSize,
+        rng: &mut impl rand::RngExt,
+    ) -> Self {
+        let mut n_in = nb.n_inputs();
+        let mut layers = vec![];
+        for &h in hiddens {
+            layers.push(SlstmLayer::init(n_in, h, extended, rng));
+            n_in = h;
+        }
+        let mcgsm = mixture.init_mcgsm(n_in, rng);
+        Self {
+            nb,
+            whitening,
+            layers,
+            mcgsm,
+            preprocessing: Preprocessing::default(),
+        }
+    }
+
+    /// The same model in another float type (e.g. f64 for finite-difference checks).
+    pub fn cast<U: Real>(&self) -> Ride<U> {
+        let cv = |v: &Vec<T>| v.iter().map(|x| U::of(x.as_f64())).collect::<Vec<U>>();
+        Ride {
+            nb: self.nb.clone(),
+            whitening: self.whitening.clone(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| SlstmLayer {
+                    n_in: l.n_in,
+                    h: l.h,
+                    extended: l.extended,
+                    w: cv(&l.w),
+                    b: cv(&l.b),
+                })
+                .collect(),
+            mcgsm: self.mcgsm.cast(),
+            preprocessing: self.preprocessing.clone(),
+        }
+    }
+
+    pub fn num_hiddens(&self) -> usize {
+        self.layers.last().map_or(self.nb.n_inputs(), |l| l.h)
+    }
+
+    /// Refuses data (model units) whose mean lies more than 50 standard deviations from the
+    /// mean of the data the whitening was fitted on: a wrong `--scale` or a wrong domain,
+    /// whose score would be a meaningless number.
+    pub fn check_input_range(&self, data: &[f64], what: &str) -> Result<()> {
+        let w = &self.whitening;
+        if data.is_empty() || w.n == 0 {
+            return Ok(());
+        }
+        let mu = w.mean_in[0];
+        // marginal variance of input 0: (P_in⁻¹ P_in⁻ᵀ)₀₀, P_in⁻¹ = C_xx^{1/2} symmetric
+        let sigma = w.white_in_inv[..w.n]
+            .iter()
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt();
+        let m = data.iter().sum::<f64>() / data.len() as f64;
+        if !m.is_finite() || (m - mu).abs() > 50.0 * sigma {
+            bail!(
+                "{what}: its mean in model units is {m:.4}, but the model was fitted on data of mean {mu:.4} ± {sigma:.4}: wrong --scale or an image from another domain"
+            );
+        }
+        Ok(())
+    }
+
+    /// Lengths of the trainable tensors, in the order of [`Self::params_mut`].
+    pub fn param_lens(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .layers
+            .iter()
+            .flat_map(|l| [l.w.len(), l.b.len()])
+            .collect();
+        v.extend(self.mcgsm.tensors().iter().map(|t| t.2.len()));
+        v
+    }
+
+    /// Trainable tensors in a fixed order (layer w, b for each layer; then the MCGSM's).
+    pub fn params_mut(&mut self) -> Vec<&mut Vec<T>> {
+        let mut v: Vec<&mut Vec<T>> = vec![];
+        for l in &mut self.layers {
+            v.push(&mut l.w);
+            v.push(&mut l.b);
+        }
+        v.extend(self.mcgsm.tensors_mut());
+        v
+    }
+
+    pub fn zero_grad(&self) -> RideGrad<T> {
+        RideGrad {
+            layers: self.layers.iter().map(|l| l.zero_grad()).collect(),
+            mcgsm: self.mcgsm.zeros_like(),
+        }
+    }
+
+    /// Whitens and lays out `patches` (row-major `h × w` each, on the model's value scale) in
+    /// `n_chunks` chunks of nearly equal size.
+    pub fn prepare(
+        &self,
+        patches: &[&[f64]],
+        h: usize,
+        w: usize,
+        n_chunks: usize,
+    ) -> Result<Batch<T>> {
+        let Some(grid) = self.nb.grid(h, w) else {
+            bail!(
+                "patches of {h}×{w} are smaller than the {}×{} neighbourhood",
+                self.nb.rows,
+                self.nb.cols
+            );
+        };
+        let n = self.nb.n_inputs();
+        let nb = patches.len();
+        let n_chunks = n_chunks.clamp(1, nb.max(1));
+        let chunks = (0..n_chunks)
+            .into_par_iter()
+            .map(|k| {
+                let (b0, b1) = (k * nb / n_chunks, (k + 1) * nb / n_chunks);
+                let mut xs = Vec::with_capacity((b1 - b0) * grid.0 * grid.1 * n);
+                let mut ys = Vec::with_capacity((b1 - b0) * grid.0 * grid.1);
+                for p in &patches[b0..b1] {
+                    if p.len() != h * w {
+                        bail!("patch has {} values, expected {h}×{w}", p.len());
+                    }
+                    let (x, y, _, _) = self.nb.extract(p, h, w)?;
+                    let (xw, yw) = self.whitening.apply(&x, &y);
+                    xs.extend(xw.into_iter().map(T::of));
+                    ys.extend(yw.into_iter().map(T::of));
+                }
+                let wf = Wavefront::new(b1 - b0, grid.0, grid.1);
+                let x = wf.to_wavefront(&xs, n);
+                let y = wf.to_wavefront(&ys, 1);
+                Ok(Chunk { wf, x, y })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Batch {
+            chunks,
+            grid,
+            patches: nb,
+        })
+    }
+
+    /// Whether a gradient buffer has this model's shapes (it may not after `add_layer`).
+    fn grad_fits(&self, g: &RideGrad<T>) -> bool {
+        let layers_fit = g.layers.len() == self.layers.len()
+            && self
+                .layers
+                .iter()
+                .zip(&g.layers)
+                .all(|(l, gl)| gl.w.len() == l.w.len() && gl.b.len() == l.b.len());
+        let (mine, theirs) = (self.mcgsm.tensors(), g.mcgsm.tensors());
+        layers_fit
+            && mine.len() == theirs.len()
+            && mine
+                .iter()
+                .zip(&theirs)
+                .all(|(a, b)| a.2.len() == b.2.len())
+    }
+
+    /// The MCGSM's size and options.
+    pub fn mixture_size(&self) -> MixtureSize {
+        let m = &self.mcgsm;
+        MixtureSize {
+            components: m.c,
+            scales: m.s,
+            features: m.f,
+            linear_features: m.linear_features.is_some(),
+            means: m.means.is_some(),
+        }
+    }
+
+    /// Adds an SLSTM layer of `h` units on top (lower layers kept) and re-initialises the MCGSM.
+    pub fn add_layer(&mut self, h: usize, extended: bool, rng: &mut impl rand::RngExt) {
+        let n_in = self.num_hiddens();
+        self.layers.push(SlstmLayer::init(n_in, h, extended, rng));
+        self.mcgsm = self.mixture_size().init_mcgsm(h, rng);
+    }
+
+    /// Top-layer features `[cells, D]` and whitened outputs `[cells]` of a batch (inference
+    /// path), for fitting the MCGSM alone; rows in chunk-then-wavefront order.
+    pub fn features(&self, batch: &Batch<T>) -> (Vec<T>, Vec<T>) {
+        let parts: Vec<Vec<T>> = batch
+            .chunks
+            .par_iter()
+            .map(|ch| {
+                let mut ws = crate::model::slstm::InferWork::default();
+                let (mut below, mut above) = (ch.x.clone(), Vec::new());
+                for layer in &self.layers {
+                    layer.forward_inference(&ch.wf, &below, &mut above, &mut ws);
+                    std::mem::swap(&mut below, &mut above);
+                }
+                below
+            })
+            .collect();
+        let y = batch
+            .chunks
+            .iter()
+            .flat_map(|c| c.y.iter().copied())
+            .collect();
+        (parts.concat(), y)
+    }
+
+    /// MCGSM log-likelihoods (nats, without the log-Jacobian) of one chunk, wavefront order.
+    /// Inference path: only hidden states are kept; the MCGSM runs in cache-sized row blocks.
+    fn chunk_loglik(&self, ch: &Chunk<T>) -> Vec<T> {
+        let mut ws = crate::model::slstm::InferWork::default();
+        let (mut below, mut above) = (Vec::new(), Vec::new());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let input = if l == 0 { &ch.x } else { &below };
+            layer.forward_inference(&ch.wf, input, &mut above, &mut ws);
+            std::mem::swap(&mut below, &mut above);
+        }
+        let top = if self.layers.is_empty() {
+            &ch.x
+        } else {
+            &below
+        };
+        let d = self.mcgsm.d;
+        let mut ll = vec![T::zero(); ch.y.len()];
+        let mut work = McgsmWork::default();
+        const BLOCK: usize = 1024;
+        for (b, out) in ll.chunks_mut(BLOCK).enumerate() {
+            let r0 = b * BLOCK;
+            let r1 = r0 + out.len();
+            self.mcgsm
+                .loglik(&top[r0 * d..r1 * d], &ch.y[r0..r1], out, &mut work, None);
+        }
+        ll
+    }
+
+    /// Per-pixel log-likelihood (nats, data units: includes log|det P_out|) of every cell of
+    /// every patch, raster order per patch: `[patches][grid.0 · grid.1]`.
+    pub fn loglik_map(&self, batch: &Batch<T>) -> Vec<Vec<f64>> {
+        let lj = self.whitening.log_jacobian();
+        let cells = batch.grid.0 * batch.grid.1;
+        let per_chunk: Vec<Vec<f64>> = batch
+            .chunks
+            .par_iter()
+            .map(|ch| {
+                let ll = self.chunk_loglik(ch);
+                ch.wf
+                    .to_raster(&ll, 1)
+                    .into_iter()
+                    .map(|v| v.as_f64() + lj)
+                    .collect()
+            })
+            .collect();
+        per_chunk
+            .into_iter()
+            .flat_map(|v| {
+                v.chunks(cells.max(1))
+                    .map(|c| c.to_vec())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Mean negative log-likelihood over all cells of the batch (nats per pixel, data units)
+    /// and its gradient w.r.t. every trainable parameter.
+    pub fn loss_and_grad(&self, batch: &Batch<T>) -> (f64, RideGrad<T>) {
+        let mut work = TrainWork::default();
+        let loss = self.loss_and_grad_with(batch, &mut work);
+        (loss, work.grad.unwrap_or_else(|| self.zero_grad()))
+    }
+
+    /// [`Self::loss_and_grad`] with caller-owned buffers (no allocation after the first step);
+    /// the gradient is left in `work.grad`.
+    pub fn loss_and_grad_with(&self, batch: &Batch<T>, work: &mut TrainWork<T>) -> f64 {
+        let total = batch.cells().max(1);
+        let gl = T::of(-1.0 / total as f64);
+        if work.chunks.len() != batch.chunks.len() {
+            work.chunks = (0..batch.chunks.len())
+                .map(|_| ChunkWork::default())
+                .collect();
+        }
+        let sums: Vec<f64> = batch
+            .chunks
+            .par_iter()
+            .zip(work.chunks.par_iter_mut())
+            .map(|(ch, cw)| self.chunk_grad(ch, gl, cw))
+            .collect();
+        if !work.grad.as_ref().is_some_and(|g| self.grad_fits(g)) {
+            work.grad = Some(self.zero_grad());
+        }
+        let grad = work.grad.get_or_insert_with(|| self.zero_grad());
+        grad.zero();
+        for cw in &work.chunks {
+            if let Some(g) = &cw.grad {
+                grad.add(g);
+            }
+        }
+        let lj = self.whitening.log_jacobian();
+        -(sums.iter().sum::<f64>() / total as f64) - lj
+    }
+
+    /// Sum of MCGSM log-likelihoods of one chunk; the gradient of `gl · Σ loglik` in `cw.grad`.
+    fn chunk_grad(&self, ch: &Chunk<T>, gl: T, cw: &mut ChunkWork<T>) -> f64 {
+        let rows = ch.y.len();
+        cw.caches
+            .resize_with(self.layers.len(), LayerCache::default);
+        for l in 0..self.layers.len() {
+            let (below, this) = cw.caches.split_at_mut(l);
+            let input = if l == 0 { &ch.x } else { &below[l - 1].h };
+            self.layers[l].forward(&ch.wf, input, &mut this[0]);
+        }
+        if !cw.grad.as_ref().is_some_and(|g| self.grad_fits(g)) {
+            cw.grad = Some(self.zero_grad());
+        }
+        let grad = cw.grad.get_or_insert_with(|| self.zero_grad());
+        grad.zero();
+        let top = cw.caches.last().map_or(&ch.x, |c| &c.h);
+        let d = self.mcgsm.d;
+        cw.ll.resize(rows, T::zero());
+        cw.dh.resize(rows * d, T::zero());
+        cw.gl.clear();
+        cw.gl.resize(rows, gl);
+        self.mcgsm.loglik(
+            top,
+            &ch.y,
+            &mut cw.ll,
+            &mut cw.mcgsm,
+            Some((&cw.gl, &mut grad.mcgsm, &mut cw.dh)),
+        );
+        let sum: f64 = cw.ll.iter().map(|v| v.as_f64()).sum();
+        for l in (0..self.layers.len()).rev() {
+            let input = if l == 0 { &ch.x } else { &cw.caches[l - 1].h };
+            let du = if l > 0 {
+                cw.dinput.resize(input.len(), T::zero());
+                Some(cw.dinput.as_mut_slice())
+            } else {
+                None
+            };
+            self.layers[l].backward_with(
+                &ch.wf,
+                input,
+                &cw.caches[l],
+                &mut cw.dh,
+                &mut grad.layers[l],
+                du,
+                &mut cw.backward,
+            );
+            if l > 0 {
+                std::mem::swap(&mut cw.dh, &mut cw.dinput);
+            }
+        }
+        sum
+    }
+}
+
+/// Reusable buffers of one chunk's training step.
+#[derive(Default)]
+pub struct ChunkWork<T> {
+    caches: Vec<LayerCache<T>>,
+    backward: BackwardWork<T>,
+    mcgsm: McgsmWork<T>,
+    ll: Vec<T>,
+    gl: Vec<T>,
+    dh: Vec<T>,
+    dinput: Vec<T>,
+    grad: Option<RideGrad<T>>,
+}
+
+/// Reusable buffers of a training step; after [`Ride::loss_and_grad_with`] the gradient of the
+/// mean negative log-likelihood is in `grad`.
+#[derive(Default)]
+pub struct TrainWork<T> {
+    chunks: Vec<ChunkWork<T>>,
+    pub grad: Option<RideGrad<T>>,
+}

@@ -1,0 +1,463 @@
+//! Spatial LSTM layer (docs/MODEL.md §3): forward and backward through the 2-D recurrence.
+//!
+//! Fast path (`forward` / `backward`): one chunk of grids in wavefront order (see
+//! [`crate::model::wavefront`]), single-threaded; callers run chunks in parallel.
+//! - input projection of all cells: one GEMM `Z = U · W_xᵀ + b`;
+//! - per anti-diagonal: one GEMM `Z_d += R_d · W_rᵀ` with `R = [h_left | h_up (| c_left | c_up)]`,
+//!   then the fused gate kernel, then block copies of the new states into the next diagonal's
+//!   `R` rows;
+//! - backward runs the diagonals in reverse, and the weight gradients are two big GEMMs
+//!   (`dZᵀ U`, `dZᵀ R`) after the sweep.
+//!
+//! Reference (`reference_forward` / `reference_backward`): the textbook per-cell raster scan in
+//! any float type, for testing the fast path.
+
+use crate::model::wavefront::{Link, Wavefront};
+use crate::numerics::linalg::{gemm, view, view_mut};
+use crate::numerics::packed_gemm::{self, PackedRhs};
+use crate::numerics::real::Real;
+
+/// Gate order of the five blocks of `W` rows.
+pub const GATES: [&str; 5] = ["g", "i", "f_r", "f_c", "o"];
+
+/// One SLSTM layer. `w` is `[5H, in + K]` row-major, columns `concat(u, h_left, h_up)` and, for
+/// the extended variant, `c_left, c_up` (K = 2H or 4H); `b` is `[5H]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlstmLayer<T> {
+    pub n_in: usize,
+    pub h: usize,
+    pub extended: bool,
+    pub w: Vec<T>,
+    pub b: Vec<T>,
+}
+
+/// Gradient of one layer (same shapes as the parameters).
+#[derive(Clone, Debug)]
+pub struct SlstmGrad<T> {
+    pub w: Vec<T>,
+    pub b: Vec<T>,
+}
+
+/// Scratch of the backward pass (kept between steps to avoid allocation).
+#[derive(Clone, Debug, Default)]
+pub struct BackwardWork<T> {
+    dz: Vec<T>,
+    dc: Vec<T>,
+    drcat: Vec<T>,
+}
+
+/// What the forward pass keeps for the backward pass (one chunk, wavefront order).
+#[derive(Clone, Debug, Default)]
+pub struct LayerCache<T> {
+    /// gate activations `[rows, 5H]`
+    pub act: Vec<T>,
+    /// cell states `[rows, H]`
+    pub c: Vec<T>,
+    /// hidden states `[rows, H]` — the layer's output
+    pub h: Vec<T>,
+    /// recurrent inputs `[rows, 4H]` = `[h_left | h_up | c_left | c_up]`
+    pub rcat: Vec<T>,
+}
+
+impl<T: Real> SlstmLayer<T> {
+    /// Width of the recurrent input block K.
+    pub fn k(&self) -> usize {
+        if self.extended {
+            4 * self.h
+        } else {
+            2 * self.h
+        }
+    }
+
+    /// Columns of `w`.
+    pub fn width(&self) -> usize {
+        self.n_in + self.k()
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.w.len() + self.b.len()
+    }
+
+    /// Uniform(−0.08, 0.08) weights, zero biases (the original's init).
+    pub fn init(n_in: usize, h: usize, extended: bool, rng: &mut impl rand::RngExt) -> Self {
+        let mut l = Self {
+            n_in,
+            h,
+            extended,
+            w: vec![],
+            b: vec![T::zero(); 5 * h],
+        };
+        let n = 5 * h * l.width();
+        l.w = (0..n)
+            .map(|_| T::of(rng.random_range(-0.08..0.08)))
+            .collect();
+        l
+    }
+
+    pub fn zero_grad(&self) -> SlstmGrad<T> {
+        SlstmGrad {
+            w: vec![T::zero(); self.w.len()],
+            b: vec![T::zero(); self.b.len()],
+        }
+    }
+
+    /// Forward through one chunk. u `[rows, n_in]` in wavefront order; fills `cache`.
+    pub fn forward(&self, wf: &Wavefront, u: &[T], cache: &mut LayerCache<T>) {
+        let (h, h5, n_in, wd) = (self.h, 5 * self.h, self.n_in, self.width());
+        let rows = wf.total_rows();
+        assert_eq!(u.len(), rows * n_in, "SLSTM input has the wrong size");
+        // act, c and h are fully overwritten below; rcat must start at zero (grid borders)
+        cache.act.resize(rows * h5, T::zero());
+        cache.c.resize(rows * h, T::zero());
+        cache.h.resize(rows * h, T::zero());
+        cache.rcat.clear();
+        cache.rcat.resize(rows * 4 * h, T::zero());
+        let LayerCache {
+            act,
+            c,
+            h: hout,
+            rcat,
+        } = cache;
+
+        // Input projection of every cell at once: Z = U · W_xᵀ, then + b.
+        let wx = view(&self.w, h5, n_in, wd);
+        gemm(
+            view_mut(act, rows, h5, h5),
+            false,
+            view(u, rows, n_in, n_in),
+            wx.transpose(),
+        );
+        for row in act.chunks_exact_mut(h5) {
+            row.iter_mut().zip(&self.b).for_each(|(z, b)| *z += *b);
+        }
+        let wr = view(&self.w[n_in..], h5, self.k(), wd);
+        // W_rᵀ packed once for all diagonals (f32 and a panel-sized 5H; faer otherwise)
+        let packed = T::as_f32(&self.w)
+            .and_then(|w| PackedRhs::pack(view(&w[n_in..], h5, self.k(), wd).transpose()));
+        for d in 0..wf.ndiag() {
+            let rg = wf.diag(d);
+            let n = rg.len();
+            if d > 0 {
+                // Recurrent part of the diagonal: Z_d += R_d · W_rᵀ.
+                let z_d = &mut act[rg.start * h5..rg.end * h5];
+                let r_d = &rcat[rg.start * 4 * h..rg.end * 4 * h];
+                match (&packed, T::as_f32_mut(z_d), T::as_f32(r_d)) {
+                    (Some(p), Some(z32), Some(r32)) => {
+                        packed_gemm::gemm_acc(z32, h5, r32, 4 * h, n, p)
+                    }
+                    _ => gemm(
+                        view_mut(z_d, n, h5, h5),
+                        true,
+                        view(r_d, n, self.k(), 4 * h),
+                        wr.transpose(),
+                    ),
+                }
+            }
+            T::gate_forward(
+                h,
+                &mut act[rg.start * h5..rg.end * h5],
+                &rcat[rg.start * 4 * h..rg.end * 4 * h],
+                &mut c[rg.start * h..rg.end * h],
+                &mut hout[rg.start * h..rg.end * h],
+            );
+            // Hand the new states to the cells right of and below them (next diagonal).
+            if d + 1 < wf.ndiag() {
+                if let Some(l) = wf.left_link(d + 1) {
+                    copy_states(l, h, 0, hout, c, rcat);
+                }
+                if let Some(l) = wf.up_link(d + 1) {
+                    copy_states(l, h, 1, hout, c, rcat);
+                }
+            }
+        }
+    }
+
+    /// Backward through one chunk. `dh` `[rows, H]` is dL/d(output h) from above; it is used as
+    /// scratch (recurrent contributions are added into it). Adds to `grad`; writes dL/du into
+    /// `du` `[rows, n_in]` if given.
+    pub fn backward(
+        &self,
+        wf: &Wavefront,
+        u: &[T],
+        cache: &LayerCache<T>,
+        dh: &mut [T],
+        grad: &mut SlstmGrad<T>,
+        du: Option<&mut [T]>,
+    ) {
+        self.backward_with(wf, u, cache, dh, grad, du, &mut BackwardWork::default())
+    }
+
+    /// [`Self::backward`] with caller-owned scratch, so repeated steps do not allocate.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_with(
+        &self,
+        wf: &Wavefront,
+        u: &[T],
+        cache: &LayerCache<T>,
+        dh: &mut [T],
+        grad: &mut SlstmGrad<T>,
+        du: Option<&mut [T]>,
+        work: &mut BackwardWork<T>,
+    ) {
+        let (h, h5, n_in, wd, k) = (self.h, 5 * self.h, self.n_in, self.width(), self.k());
+        let rows = wf.total_rows();
+        let LayerCache {
+            act,
+            c,
+            h: hout,
+            rcat,
+        } = cache;
+        let BackwardWork { dz, dc, drcat } = work;
+        // dz is fully written by the gate kernel; dc accumulates and must start at zero
+        dz.resize(rows * h5, T::zero());
+        dc.clear();
+        dc.resize(rows * h, T::zero());
+        drcat.resize(wf.max_diag_rows() * 4 * h, T::zero());
+        let wr = view(&self.w[n_in..], h5, k, wd);
+        let packed = T::as_f32(&self.w).and_then(|w| PackedRhs::pack(view(&w[n_in..], h5, k, wd)));
+        for d in (0..wf.ndiag()).rev() {
+            let rg = wf.diag(d);
+            let n = rg.len();
+            let drc = &mut drcat[..n * 4 * h];
+            T::gate_backward(
+                h,
+                &dh[rg.start * h..rg.end * h],
+                &dc[rg.start * h..rg.end * h],
+                &act[rg.start * h5..rg.end * h5],
+                &c[rg.start * h..rg.end * h],
+                &hout[rg.start * h..rg.end * h],
+                &rcat[rg.start * 4 * h..rg.end * 4 * h],
+                &mut dz[rg.start * h5..rg.end * h5],
+                drc,
+            );
+            if d == 0 {
+                continue;
+            }
+            // dR_d = dZ_d · W_r (the extended variant adds onto the forget-gate dc terms).
+            drc.chunks_exact_mut(4 * h)
+                .for_each(|r| r[..2 * h].fill(T::zero()));
+            let dz_d = &dz[rg.start * h5..rg.end * h5];
+            match (&packed, T::as_f32_mut(drc), T::as_f32(dz_d)) {
+                (Some(p), Some(c32), Some(a32)) => packed_gemm::gemm_acc(c32, 4 * h, a32, h5, n, p),
+                _ => gemm(view_mut(drc, n, k, 4 * h), true, view(dz_d, n, h5, h5), wr),
+            }
+            // Send the gradients back to the left and upper neighbours on diagonal d − 1.
+            let base = rg.start;
+            if let Some(l) = wf.left_link(d) {
+                add_state_grads(l, base, h, 0, drc, dh, dc);
+            }
+            if let Some(l) = wf.up_link(d) {
+                add_state_grads(l, base, h, 1, drc, dh, dc);
+            }
+        }
+        // Weight gradients: dW_x += dZᵀ U, dW_r += dZᵀ R, db += Σ dZ.
+        let dzv = view(&dz[..rows * h5], rows, h5, h5);
+        gemm(
+            view_mut(&mut grad.w, h5, n_in, wd),
+            true,
+            dzv.transpose(),
+            view(u, rows, n_in, n_in),
+        );
+        gemm(
+            view_mut(&mut grad.w[n_in..], h5, k, wd),
+            true,
+            dzv.transpose(),
+            view(rcat, rows, k, 4 * h),
+        );
+        for row in dz[..rows * h5].chunks_exact(h5) {
+            grad.b.iter_mut().zip(row).for_each(|(g, z)| *g += *z);
+        }
+        if let Some(du) = du {
+            gemm(
+                view_mut(du, rows, n_in, n_in),
+                false,
+                dzv,
+                view(&self.w, h5, n_in, wd),
+            );
+        }
+    }
+}
+
+/// Scratch of the inference forward: one diagonal's worth of gates, recurrent inputs and cells.
+#[derive(Clone, Debug, Default)]
+pub struct InferWork<T> {
+    act: Vec<T>,
+    rcat: Vec<T>,
+    c: Vec<T>,
+}
+
+impl<T: Real> SlstmLayer<T> {
+    /// Forward for inference: same result as [`Self::forward`] but keeps only the hidden states
+    /// (`hout` `[rows, H]`); gates, recurrent inputs and cell states live for one diagonal, so
+    /// the working set stays in cache. Shapes: u `[rows, n_in]` in wavefront order.
+    pub fn forward_inference(
+        &self,
+        wf: &Wavefront,
+        u: &[T],
+        hout: &mut Vec<T>,
+        ws: &mut InferWork<T>,
+    ) {
+        let (h, h5, n_in, wd, k) = (self.h, 5 * self.h, self.n_in, self.width(), self.k());
+        let rows = wf.total_rows();
+        assert_eq!(u.len(), rows * n_in, "SLSTM input has the wrong size");
+        hout.clear();
+        hout.resize(rows * h, T::zero());
+        let m = wf.max_diag_rows();
+        for (buf, width) in [(&mut ws.act, h5), (&mut ws.rcat, 4 * h), (&mut ws.c, h)] {
+            buf.clear();
+            buf.resize(m * width, T::zero());
+        }
+        let wx = view(&self.w, h5, n_in, wd);
+        let wr = view(&self.w[n_in..], h5, k, wd);
+        let packed = T::as_f32(&self.w)
+            .and_then(|w| PackedRhs::pack(view(&w[n_in..], h5, k, wd).transpose()));
+        for d in 0..wf.ndiag() {
+            let rg = wf.diag(d);
+            let n = rg.len();
+            let act = &mut ws.act[..n * h5];
+            gemm(
+                view_mut(act, n, h5, h5),
+                false,
+                view(&u[rg.start * n_in..], n, n_in, n_in),
+                wx.transpose(),
+            );
+            for row in act.chunks_exact_mut(h5) {
+                row.iter_mut().zip(&self.b).for_each(|(z, b)| *z += *b);
+            }
+            if d > 0 {
+                let r_d = &ws.rcat[..n * 4 * h];
+                match (&packed, T::as_f32_mut(act), T::as_f32(r_d)) {
+                    (Some(p), Some(z32), Some(r32)) => {
+                        packed_gemm::gemm_acc(z32, h5, r32, 4 * h, n, p)
+                    }
+                    _ => gemm(
+                        view_mut(act, n, h5, h5),
+                        true,
+                        view(r_d, n, k, 4 * h),
+                        wr.transpose(),
+                    ),
+                }
+            }
+            T::gate_forward(
+                h,
+                act,
+                &ws.rcat[..n * 4 * h],
+                &mut ws.c[..n * h],
+                &mut hout[rg.start * h..rg.end * h],
+            );
+            if d + 1 == wf.ndiag() {
+                break;
+            }
+            // recurrent inputs of the next diagonal, from this one's h (global) and c (local)
+            let next = wf.diag(d + 1);
+            ws.rcat[..next.len() * 4 * h].fill(T::zero());
+            for (slot, link) in [(0, wf.left_link(d + 1)), (1, wf.up_link(d + 1))] {
+                let Some(l) = link else { continue };
+                for r in 0..l.count {
+                    let (src, dst) = (l.src - rg.start + r, l.dst - next.start + r);
+                    let t = dst * 4 * h;
+                    let hs = (rg.start + src) * h;
+                    ws.rcat[t + slot * h..t + (slot + 1) * h].copy_from_slice(&hout[hs..hs + h]);
+                    ws.rcat[t + (2 + slot) * h..t + (3 + slot) * h]
+                        .copy_from_slice(&ws.c[src * h..(src + 1) * h]);
+                }
+            }
+        }
+    }
+}
+
+/// Copies h and c of the source rows into slot `slot` (0 = left, 1 = up) of the rcat rows.
+#[inline]
+fn copy_states<T: Real>(l: Link, h: usize, slot: usize, hout: &[T], c: &[T], rcat: &mut [T]) {
+    for r in 0..l.count {
+        let (s, t) = ((l.src + r) * h, (l.dst + r) * 4 * h);
+        rcat[t + slot * h..t + (slot + 1) * h].copy_from_slice(&hout[s..s + h]);
+        rcat[t + (2 + slot) * h..t + (3 + slot) * h].copy_from_slice(&c[s..s + h]);
+    }
+}
+
+/// Adds slot `slot` of the diagonal's drcat rows (local to `base`) onto dh and dc of the sources.
+#[inline]
+fn add_state_grads<T: Real>(
+    l: Link,
+    base: usize,
+    h: usize,
+    slot: usize,
+    drc: &[T],
+    dh: &mut [T],
+    dc: &mut [T],
+) {
+    for r in 0..l.count {
+        let (s, t) = ((l.dst - base + r) * 4 * h, (l.src + r) * h);
+        let gh = &drc[s + slot * h..s + (slot + 1) * h];
+        dh[t..t + h].iter_mut().zip(gh).for_each(|(a, b)| *a += *b);
+        let gc = &drc[s + (2 + slot) * h..s + (3 + slot) * h];
+        dc[t..t + h].iter_mut().zip(gc).for_each(|(a, b)| *a += *b);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain reference: one grid, raster order, one cell at a time, textbook formulas.
+
+fn sig(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Reference forward of one grid (raster order). u `[R·C, n_in]` → (h `[R·C, H]`, c `[R·C, H]`,
+/// gates `[R·C, 5H]`), in f64 whatever the layer's type.
+pub fn reference_forward<T: Real>(
+    l: &SlstmLayer<T>,
+    u: &[f64],
+    r: usize,
+    cc: usize,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (h, n_in, wd) = (l.h, l.n_in, l.width());
+    let mut hs = vec![0.0; r * cc * h];
+    let mut cs = vec![0.0; r * cc * h];
+    let mut gs = vec![0.0; r * cc * 5 * h];
+    let mut inp = vec![0.0; wd];
+    for i in 0..r {
+        for j in 0..cc {
+            let cell = i * cc + j;
+            inp.iter_mut().for_each(|v| *v = 0.0);
+            inp[..n_in].copy_from_slice(&u[cell * n_in..(cell + 1) * n_in]);
+            if j > 0 {
+                let p = cell - 1;
+                inp[n_in..n_in + h].copy_from_slice(&hs[p * h..(p + 1) * h]);
+                if l.extended {
+                    inp[n_in + 2 * h..n_in + 3 * h].copy_from_slice(&cs[p * h..(p + 1) * h]);
+                }
+            }
+            if i > 0 {
+                let p = cell - cc;
+                inp[n_in + h..n_in + 2 * h].copy_from_slice(&hs[p * h..(p + 1) * h]);
+                if l.extended {
+                    inp[n_in + 3 * h..n_in + 4 * h].copy_from_slice(&cs[p * h..(p + 1) * h]);
+                }
+            }
+            for k in 0..h {
+                let zk = |gate: usize| {
+                    let row = gate * h + k;
+                    l.b[row].as_f64()
+                        + (0..wd)
+                            .map(|m| l.w[row * wd + m].as_f64() * inp[m])
+                            .sum::<f64>()
+                };
+                let (g, ig, fr, fc, o) =
+                    (zk(0).tanh(), sig(zk(1)), sig(zk(2)), sig(zk(3)), sig(zk(4)));
+                let cl = if j > 0 { cs[(cell - 1) * h + k] } else { 0.0 };
+                let cu = if i > 0 { cs[(cell - cc) * h + k] } else { 0.0 };
+                let c = ig * g + fc * cl + fr * cu;
+                cs[cell * h + k] = c;
+                hs[cell * h + k] = (o * c).tanh();
+                let gr = &mut gs[cell * 5 * h..(cell + 1) * 5 * h];
+                gr[k] = g;
+                gr[h + k] = ig;
+                gr[2 * h + k] = fr;
+                gr[3 * h + k] = fc;
+                gr[4 * h + k] = o;
+            }
+        }
+    }
+    (hs, cs, gs)
+}

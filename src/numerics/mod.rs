@@ -1,0 +1,7 @@
+//! The arithmetic under the model: the floating-point types ([`real`]), GEMMs and the
+//! eigendecomposition ([`linalg`], [`packed_gemm`]) and the SIMD exp ([`simd_math`]).
+
+pub mod linalg;
+pub mod packed_gemm;
+pub mod real;
+pub mod simd_math;

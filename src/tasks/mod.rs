@@ -1,0 +1,6 @@
+//! What a trained model is used for: scoring images ([`eval`], with EoRIDE), drawing samples
+//! ([`sample`]) and filling holes ([`inpaint`]).
+
+pub mod eval;
+pub mod inpaint;
+pub mod sample;

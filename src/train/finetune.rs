@@ -1,0 +1,285 @@
+//! L-BFGS fine-tuning of the MCGSM alone (docs/MODEL.md §5): SLSTM frozen, the MCGSM fitted to
+//! precomputed top-layer features with argmin's L-BFGS (More–Thuente line search), early
+//! stopping on held-out cells checked every few iterations; the best parameters are kept.
+//! Also the whole training of the MCGSM baseline.
+
+use crate::io::progress::Progress;
+use crate::model::mcgsm::{Mcgsm, McgsmWork};
+use anyhow::{anyhow, Result};
+use argmin::core::{
+    CostFunction, Error, Executor, Gradient, IterState, Problem, Solver, State, TerminationReason,
+    TerminationStatus, KV,
+};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+/// Cells for the MCGSM: inputs `[rows, D]`, outputs `[rows]`.
+#[derive(Clone, Debug, Default)]
+pub struct Cells {
+    pub u: Vec<f64>,
+    pub y: Vec<f64>,
+}
+
+impl Cells {
+    pub fn rows(&self) -> usize {
+        self.y.len()
+    }
+}
+
+const BLOCK: usize = 4096;
+
+/// Mean negative log-likelihood (nats, MCGSM only) and, if asked, its gradient (flat).
+/// Blocks of rows run in parallel, each thread reusing its buffers; the per-block sums are
+/// added in block order, so the result does not depend on the thread count.
+pub fn mean_nll(m: &Mcgsm<f64>, cells: &Cells, want_grad: bool) -> (f64, Option<Vec<f64>>) {
+    let d = m.d;
+    let n = cells.rows().max(1);
+    let gl = -1.0 / n as f64;
+    let parts: Vec<(f64, Option<Vec<f64>>)> = (0..cells.rows().div_ceil(BLOCK))
+        .into_par_iter()
+        .map_init(
+            || (McgsmWork::default(), Vec::new(), Vec::new()),
+            |(work, ll, glv), b| {
+                let (r0, r1) = (b * BLOCK, ((b + 1) * BLOCK).min(cells.rows()));
+                let (u, y) = (&cells.u[r0 * d..r1 * d], &cells.y[r0..r1]);
+                ll.resize(r1 - r0, 0.0);
+                m.forward(u, y, ll, work, want_grad);
+                let grad = want_grad.then(|| {
+                    let mut g = m.zeros_like();
+                    glv.resize(r1 - r0, gl);
+                    m.backward(u, y, glv, work, &mut g, None);
+                    flatten(&g)
+                });
+                (ll.iter().sum(), grad)
+            },
+        )
+        .collect();
+    let total: f64 = parts.iter().map(|p| p.0).sum();
+    let grad = want_grad.then(|| {
+        let mut flat = vec![0.0; m.num_params()];
+        for g in parts.iter().filter_map(|p| p.1.as_ref()) {
+            flat.iter_mut().zip(g).for_each(|(a, b)| *a += b);
+        }
+        flat
+    });
+    (-total / n as f64, grad)
+}
+
+pub fn flatten(m: &Mcgsm<f64>) -> Vec<f64> {
+    m.tensors()
+        .into_iter()
+        .flat_map(|t| t.2.iter().copied())
+        .collect()
+}
+
+pub fn unflatten(template: &Mcgsm<f64>, p: &[f64]) -> Mcgsm<f64> {
+    let mut m = template.clone();
+    let mut k = 0;
+    for t in m.tensors_mut() {
+        let n = t.len();
+        t.copy_from_slice(&p[k..k + n]);
+        k += n;
+    }
+    m
+}
+
+/// One evaluation of the objective: (parameters, cost, gradient).
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
+struct Objective<'a> {
+    template: Mcgsm<f64>,
+    cells: &'a Cells,
+    /// last evaluation (param, cost, gradient): line searches ask for both at one point
+    cache: Mutex<Option<Evaluation>>,
+}
+
+impl Objective<'_> {
+    fn eval(&self, p: &[f64]) -> Result<(f64, Vec<f64>), Error> {
+        if let Ok(guard) = self.cache.lock() {
+            if let Some((q, c, g)) = guard.as_ref() {
+                if q.as_slice() == p {
+                    return Ok((*c, g.clone()));
+                }
+            }
+        }
+        let (c, g) = mean_nll(&unflatten(&self.template, p), self.cells, true);
+        let g = g.ok_or_else(|| anyhow!("gradient missing"))?;
+        if !c.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            // an infinite cost makes the line search back off instead of accepting garbage
+            return Ok((
+                f64::INFINITY,
+                g.iter()
+                    .map(|v| if v.is_finite() { *v } else { 0.0 })
+                    .collect(),
+            ));
+        }
+        if let Ok(mut guard) = self.cache.lock() {
+            *guard = Some((p.to_vec(), c, g.clone()));
+        }
+        Ok((c, g))
+    }
+}
+
+impl CostFunction for Objective<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Vec<f64>) -> Result<f64, Error> {
+        Ok(self.eval(p)?.0)
+    }
+}
+
+impl Gradient for Objective<'_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, Error> {
+        Ok(self.eval(p)?.1)
+    }
+}
+
+type St = IterState<Vec<f64>, Vec<f64>, (), (), (), f64>;
+
+/// Wraps a solver: shows progress (iteration, training cost, held-out cost, ETA) and, with
+/// held-out cells, every `every` iterations evaluates the held-out cost, remembers the best
+/// parameters and stops once the held-out cost got worse.
+struct EarlyStopping<'a, S> {
+    inner: S,
+    template: Mcgsm<f64>,
+    valid: Option<&'a Cells>,
+    every: u64,
+    best: Option<(f64, Vec<f64>)>,
+    stop: bool,
+    checks: Vec<(u64, f64)>,
+    progress: Progress,
+}
+
+impl<'a, O, S: Solver<O, St>> Solver<O, St> for EarlyStopping<'a, S> {
+    fn name(&self) -> &str {
+        "L-BFGS with early stopping"
+    }
+    fn init(&mut self, problem: &mut Problem<O>, state: St) -> Result<(St, Option<KV>), Error> {
+        self.inner.init(problem, state)
+    }
+    fn next_iter(
+        &mut self,
+        problem: &mut Problem<O>,
+        state: St,
+    ) -> Result<(St, Option<KV>), Error> {
+        let (state, kv) = self.inner.next_iter(problem, state)?;
+        let iter = state.get_iter() + 1;
+        if let (Some(valid), true) = (self.valid, iter % self.every == 0) {
+            if let Some(p) = state.get_param() {
+                let v = mean_nll(&unflatten(&self.template, p), valid, false).0;
+                self.checks.push((iter, v));
+                match &self.best {
+                    Some((b, _)) if v >= *b || !v.is_finite() => self.stop = true,
+                    _ => self.best = Some((v, p.clone())),
+                }
+            }
+        }
+        let mut msg = format!("train {:.5} nats", state.get_cost());
+        if let Some((it, v)) = self.checks.last() {
+            msg += &format!(", held-out {v:.5} (iteration {it})");
+        }
+        self.progress.set(iter, &msg);
+        Ok((state, kv))
+    }
+    fn terminate(&mut self, state: &St) -> TerminationStatus {
+        if self.stop {
+            return TerminationStatus::Terminated(TerminationReason::SolverExit(
+                "held-out cost increased".into(),
+            ));
+        }
+        self.inner.terminate(state)
+    }
+}
+
+fn termination(state: &St) -> String {
+    state
+        .get_termination_reason()
+        .map_or("unknown".into(), |r| r.text().to_string())
+}
+
+/// What fine-tuning did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FinetuneReport {
+    pub iterations: u64,
+    pub train_nll_before: f64,
+    pub train_nll_after: f64,
+    pub valid_nll_before: Option<f64>,
+    pub valid_nll_after: Option<f64>,
+    pub stopped_by: String,
+}
+
+/// Fits the MCGSM to `train` with L-BFGS (≤ `max_iter` iterations, `history` corrections),
+/// early-stopping on `valid` every `every` iterations, with progress under `label`. Returns
+/// the fitted model (the best held-out parameters when `valid` is given).
+pub fn lbfgs(
+    label: &str,
+    m: &Mcgsm<f64>,
+    train: &Cells,
+    valid: Option<&Cells>,
+    max_iter: u64,
+    history: usize,
+    every: usize,
+) -> Result<(Mcgsm<f64>, FinetuneReport)> {
+    let p0 = flatten(m);
+    let before = mean_nll(m, train, false).0;
+    let vbefore = valid.map(|v| mean_nll(m, v, false).0);
+    let objective = Objective {
+        template: m.clone(),
+        cells: train,
+        cache: Mutex::new(None),
+    };
+    let ls = MoreThuenteLineSearch::new();
+    let lbfgs = LBFGS::new(ls, history.max(1))
+        .with_tolerance_cost(1e-10)?
+        .with_tolerance_grad(1e-9)?;
+    let solver = EarlyStopping {
+        inner: lbfgs,
+        template: m.clone(),
+        valid,
+        every: every.max(1) as u64,
+        best: vbefore.map(|c| (c, p0.clone())),
+        stop: false,
+        checks: vec![],
+        progress: Progress::counting(label, max_iter, ("iteration", "iterations")),
+    };
+    let res = Executor::new(objective, solver)
+        .configure(|s| s.param(p0.clone()).max_iters(max_iter))
+        .run()?;
+    res.solver().progress.finish();
+    let iterations = res.state().get_iter();
+    let reason = termination(res.state());
+    let best = match valid {
+        Some(v) => {
+            let last = res
+                .state()
+                .get_param()
+                .cloned()
+                .unwrap_or_else(|| p0.clone());
+            // the final parameters compete with the best checked ones on held-out data
+            let final_v = mean_nll(&unflatten(m, &last), v, false).0;
+            match &res.solver().best {
+                Some((b, p)) if *b <= final_v => p.clone(),
+                _ => last,
+            }
+        }
+        None => res.state().get_best_param().cloned().unwrap_or(p0),
+    };
+    let fitted = unflatten(m, &best);
+    let after = mean_nll(&fitted, train, false).0;
+    let vafter = valid.map(|v| mean_nll(&fitted, v, false).0);
+    Ok((
+        fitted,
+        FinetuneReport {
+            iterations,
+            train_nll_before: before,
+            train_nll_after: after,
+            valid_nll_before: vbefore,
+            valid_nll_after: vafter,
+            stopped_by: reason,
+        },
+    ))
+}

@@ -21,7 +21,7 @@ RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bench-peers bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
+.PHONY: data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bench-peers compare-outputs bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR) when that mirror exists (an existing
 # real directory of the same name is left alone); otherwise download them from the official
@@ -138,6 +138,13 @@ bench-peers: build
 	cd benches/peers && ../../$(PEERS_VENV)/bin/python ride_jax.py
 	cd benches/peers && ../../$(PEERS_VENV)/bin/python run_peers.py --ride ../../$(RIDE) \
 	  --rounds $(PEER_ROUNDS) --out ../../results/bench/peers.csv --commit $$(git describe --always --dirty)
+
+# Compares two output trees of `ride reproduce` (say before and after a refactor, run with
+# --out A and --out B): model tensors byte for byte, CSV and JSON values with timings, commits
+# and the output folder's own path left out, figures and everything else byte for byte.
+compare-outputs:
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare-outputs A=DIR B=DIR" >&2; exit 2; }
+	python3 tests/compare_outputs.py $(A) $(B)
 
 fmt:
 	$(CARGO) fmt --all

@@ -344,7 +344,7 @@ fn run(cli: Cli) -> Result<()> {
                 v["seconds"] = secs.into();
                 v["pixels_per_s"] = (s.pixels as f64 / secs).into();
                 v["model"] = model.display().to_string().into();
-                v["git_commit"] = ride::bench::roofline::git_commit().into();
+                v["git_commit"] = ride::io::provenance::git_commit().into();
                 println!("{v}");
             }
             Ok(())
@@ -506,7 +506,7 @@ fn run(cli: Cli) -> Result<()> {
                     "init_seconds": r.init_seconds,
                     "seconds_per_sweep": per_sweep,
                     "seconds": secs,
-                    "git_commit": ride::bench::roofline::git_commit(),
+                    "git_commit": ride::io::provenance::git_commit(),
                 });
                 println!("{v}");
             }
@@ -757,7 +757,7 @@ fn eval_ensemble(
     if json {
         let mut v = serde_json::to_value(&e)?;
         v["ensemble"] = true.into();
-        v["git_commit"] = ride::bench::roofline::git_commit().into();
+        v["git_commit"] = ride::io::provenance::git_commit().into();
         v["common_pixels_per_tile"] = n_common.into();
         v["single_bits_per_px"] = s.bits_per_px.into();
         v["single_sem"] = s.sem.into();

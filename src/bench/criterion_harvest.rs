@@ -83,10 +83,10 @@ pub fn harvest(criterion_dir: &Path, csv_out: &Path) -> Result<Vec<HarvestRow>> 
                     elements_per_s: elements.map(|n| n as f64 / (e.mean.point_estimate * 1e-9)),
                     measured_utc: std::fs::metadata(&est)
                         .and_then(|m| m.modified())
-                        .map(crate::harness::reproduce::utc_of)
+                        .map(crate::io::provenance::utc_of)
                         .unwrap_or_default(),
-                    git_commit: crate::bench::roofline::git_commit(),
-                    cpu: crate::bench::roofline::cpu_model(),
+                    git_commit: crate::io::provenance::git_commit(),
+                    cpu: crate::io::provenance::cpu_model(),
                 });
             } else {
                 stack.push(p);

@@ -26,24 +26,6 @@ struct Row {
     peak_gflops: f64,
 }
 
-/// The git commit of the source this binary was built from ("-dirty" with uncommitted changes
-/// to tracked files), embedded by build.rs.
-pub fn git_commit() -> String {
-    env!("RIDE_GIT_COMMIT").to_string()
-}
-
-/// CPU model name from /proc/cpuinfo.
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 pub fn run(o: &Options) -> Result<()> {
     for &t in &o.threads {
         crate::limits::check("--threads", t, 1, crate::limits::MAX_THREADS)?;
@@ -120,8 +102,8 @@ pub fn run(o: &Options) -> Result<()> {
     write_atomic(&o.out.join("roofline.csv"), &csv_bytes)?;
     let meta = serde_json::json!({
         "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "git_commit": git_commit(),
-        "cpu": cpu_model(),
+        "git_commit": crate::io::provenance::git_commit(),
+        "cpu": crate::io::provenance::cpu_model(),
         "cores": cores,
         "threads": threads,
         "min_time_s": o.min_time,

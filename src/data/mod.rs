@@ -23,7 +23,6 @@ pub mod brodatz;
 pub mod bsds300;
 pub mod bsds300_patches;
 pub mod deadleaves;
-pub mod experiment;
 pub mod fetch;
 pub mod patches;
 pub mod vanhateren;

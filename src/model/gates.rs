@@ -11,7 +11,51 @@
 //! f32) and σ(x) = ½ + ½ tanh(x/2), so it needs only FMA, division, min and max.
 //! Measured max abs error vs the std-library reference: see `tests/gates.rs` (< 2e-6).
 
+use crate::numerics::real::Real;
 use pulp::{Simd, WithSimd};
+
+/// Forward for any [`Real`]: the SIMD kernel for f32, the scalar reference otherwise (f64, for
+/// the gradient checks). Shapes as [`forward_scalar`].
+pub fn forward<T: Real>(h: usize, z: &mut [T], rcat: &[T], c: &mut [T], hout: &mut [T]) {
+    if let (Some(z), Some(rcat), Some(c), Some(hout)) = (
+        T::as_f32_mut(z),
+        T::as_f32(rcat),
+        T::as_f32_mut(c),
+        T::as_f32_mut(hout),
+    ) {
+        return forward_simd(h, z, rcat, c, hout);
+    }
+    forward_scalar(h, z, rcat, c, hout)
+}
+
+/// Backward for any [`Real`]: SIMD for f32, the scalar reference otherwise. Shapes as
+/// [`backward_scalar`].
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Real>(
+    h: usize,
+    dh: &[T],
+    dc: &[T],
+    act: &[T],
+    c: &[T],
+    hout: &[T],
+    rcat: &[T],
+    dz: &mut [T],
+    drcat: &mut [T],
+) {
+    if let (Some(dh), Some(dc), Some(act), Some(c), Some(hout), Some(rcat), Some(dz), Some(drcat)) = (
+        T::as_f32(dh),
+        T::as_f32(dc),
+        T::as_f32(act),
+        T::as_f32(c),
+        T::as_f32(hout),
+        T::as_f32(rcat),
+        T::as_f32_mut(dz),
+        T::as_f32_mut(drcat),
+    ) {
+        return backward_simd(h, dh, dc, act, c, hout, rcat, dz, drcat);
+    }
+    backward_scalar(h, dh, dc, act, c, hout, rcat, dz, drcat)
+}
 
 #[inline(always)]
 fn sigmoid<T: num_traits::Float>(x: T) -> T {

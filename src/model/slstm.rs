@@ -12,6 +12,7 @@
 //! Reference (`reference_forward` / `reference_backward`): the textbook per-cell raster scan in
 //! any float type, for testing the fast path.
 
+use crate::model::gates;
 use crate::model::wavefront::{Link, Wavefront};
 use crate::numerics::linalg::{gemm, view, view_mut};
 use crate::numerics::packed_gemm::{self, PackedRhs};
@@ -153,7 +154,7 @@ impl<T: Real> SlstmLayer<T> {
                     ),
                 }
             }
-            T::gate_forward(
+            gates::forward(
                 h,
                 &mut act[rg.start * h5..rg.end * h5],
                 &rcat[rg.start * 4 * h..rg.end * 4 * h],
@@ -219,7 +220,7 @@ impl<T: Real> SlstmLayer<T> {
             let rg = wf.diag(d);
             let n = rg.len();
             let drc = &mut drcat[..n * 4 * h];
-            T::gate_backward(
+            gates::backward(
                 h,
                 &dh[rg.start * h..rg.end * h],
                 &dc[rg.start * h..rg.end * h],
@@ -338,7 +339,7 @@ impl<T: Real> SlstmLayer<T> {
                     ),
                 }
             }
-            T::gate_forward(
+            gates::forward(
                 h,
                 act,
                 &ws.rcat[..n * 4 * h],

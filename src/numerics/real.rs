@@ -1,10 +1,9 @@
 //! The floating-point types the numerics run in.
 //!
-//! Everything hot is generic over [`Real`]: `f32` is the production type (SIMD gate kernel via
-//! pulp), `f64` runs the very same wavefront/GEMM code with the scalar gate kernel so that every
-//! backward pass can be checked against finite differences without f32 round-off noise.
-
-use crate::model::gates;
+//! Everything hot is generic over [`Real`]: `f32` is the production type (SIMD kernels via
+//! pulp, found through [`Real::as_f32`]), `f64` runs the very same wavefront/GEMM code with the
+//! scalar gate kernel so that every backward pass can be checked against finite differences
+//! without f32 round-off noise.
 
 pub trait Real:
     faer::traits::RealField
@@ -38,23 +37,6 @@ pub trait Real:
     /// ([`crate::numerics::packed_gemm`]).
     fn as_f32(x: &[Self]) -> Option<&[f32]>;
     fn as_f32_mut(x: &mut [Self]) -> Option<&mut [f32]>;
-
-    /// Fused SLSTM gate forward over `rows` rows (see [`gates::forward_scalar`]).
-    fn gate_forward(h: usize, z: &mut [Self], rcat: &[Self], c: &mut [Self], hout: &mut [Self]);
-
-    /// Fused SLSTM gate backward over `rows` rows (see [`gates::backward_scalar`]).
-    #[allow(clippy::too_many_arguments)]
-    fn gate_backward(
-        h: usize,
-        dh: &[Self],
-        dc: &[Self],
-        act: &[Self],
-        c: &[Self],
-        hout: &[Self],
-        rcat: &[Self],
-        dz: &mut [Self],
-        drcat: &mut [Self],
-    );
 }
 
 impl Real for f32 {
@@ -79,22 +61,6 @@ impl Real for f32 {
     fn as_f32_mut(x: &mut [f32]) -> Option<&mut [f32]> {
         Some(x)
     }
-    fn gate_forward(h: usize, z: &mut [f32], rcat: &[f32], c: &mut [f32], hout: &mut [f32]) {
-        gates::forward_simd(h, z, rcat, c, hout)
-    }
-    fn gate_backward(
-        h: usize,
-        dh: &[f32],
-        dc: &[f32],
-        act: &[f32],
-        c: &[f32],
-        hout: &[f32],
-        rcat: &[f32],
-        dz: &mut [f32],
-        drcat: &mut [f32],
-    ) {
-        gates::backward_simd(h, dh, dc, act, c, hout, rcat, dz, drcat)
-    }
 }
 
 impl Real for f64 {
@@ -118,21 +84,5 @@ impl Real for f64 {
     }
     fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
         None
-    }
-    fn gate_forward(h: usize, z: &mut [f64], rcat: &[f64], c: &mut [f64], hout: &mut [f64]) {
-        gates::forward_scalar(h, z, rcat, c, hout)
-    }
-    fn gate_backward(
-        h: usize,
-        dh: &[f64],
-        dc: &[f64],
-        act: &[f64],
-        c: &[f64],
-        hout: &[f64],
-        rcat: &[f64],
-        dz: &mut [f64],
-        drcat: &mut [f64],
-    ) {
-        gates::backward_scalar(h, dh, dc, act, c, hout, rcat, dz, drcat)
     }
 }

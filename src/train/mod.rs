@@ -1,5 +1,5 @@
 //! Training RIDE and the MCGSM baseline from an experiment config (docs/MODEL.md §5; the images and
-//! whitening come from `data::experiment`):
+//! whitening come from `train::dataset`):
 //! curriculum stages of SGD-momentum or Adam on shuffled patches, L-BFGS fine-tuning of the
 //! MCGSM after each stage, optional validation images with restore-and-stop, layers added
 //! between stages, checkpoints (atomic) after every stage and every N batches, exact resume.
@@ -10,10 +10,10 @@
 //! number of threads, nor on whether it was interrupted and resumed.
 
 pub mod config;
+pub mod dataset;
 pub mod finetune;
 pub mod optim;
 
-use crate::data::experiment::{fit_whitening, load_data, Dataset};
 use crate::data::{self, rng_for, Purpose};
 use crate::io::images::GrayImage;
 use crate::io::modelfile::{read_extras, to_safetensors, to_safetensors_with, write_atomic};
@@ -22,6 +22,7 @@ use crate::model::neighbourhood::Neighbourhood;
 use crate::model::ride::{MixtureSize, Ride, TrainWork};
 use crate::tasks::eval::{tile_bits, tiles, Score};
 use crate::train::config::{Experiment, ModelKind, OptimizerKind, TrainingConfig};
+use crate::train::dataset::{fit_whitening, load_data, Dataset};
 use crate::train::finetune::{Cells, FinetuneReport};
 use crate::train::optim::{Adam, Sgd};
 use anyhow::{bail, Context, Result};
@@ -575,7 +576,7 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
         dc,
     } = load_data(cfg, data_dir)?;
     // patch data sets: every training patch is the whole padded canvas
-    let canvas = crate::data::experiment::patch_canvas(cfg)?;
+    let canvas = crate::train::dataset::patch_canvas(cfg)?;
     let dims = |p: usize| canvas.unwrap_or((p, p));
     let t = &cfg.training;
     let valid_imgs: Vec<GrayImage> = if t.validation_images > 0 {
@@ -927,8 +928,8 @@ pub fn train(cfg: &Experiment, data_dir: &Path, out: &Path, resume: bool) -> Res
         finetune: reports,
         stopped_early: pos.stopped,
         model_file: model_path.display().to_string(),
-        git_commit: crate::bench::roofline::git_commit(),
-        cpu: crate::bench::roofline::cpu_model(),
+        git_commit: crate::io::provenance::git_commit(),
+        cpu: crate::io::provenance::cpu_model(),
         threads: rayon::current_num_threads(),
         config: cfg.clone(),
     };

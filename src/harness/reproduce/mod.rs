@@ -96,31 +96,7 @@ pub fn fnv(s: &str) -> String {
 
 /// UTC date and time `YYYY-MM-DD HH:MM:SS` from the system clock.
 pub fn utc_now() -> String {
-    utc_of(std::time::SystemTime::now())
-}
-
-/// `t` as UTC `YYYY-MM-DD HH:MM:SS`.
-pub fn utc_of(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // civil-from-days (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::io::provenance::utc_of(std::time::SystemTime::now())
 }
 
 /// Provenance of one experiment's outputs (`provenance.json` beside its CSV).
@@ -160,8 +136,8 @@ fn provenance(
         ),
         config_hash: fnv(&text),
         seeds,
-        git_commit: crate::bench::roofline::git_commit(),
-        machine: crate::bench::roofline::cpu_model(),
+        git_commit: crate::io::provenance::git_commit(),
+        machine: crate::io::provenance::cpu_model(),
         threads: rayon::current_num_threads(),
         date_utc: utc_now(),
         seconds,
@@ -181,11 +157,11 @@ fn load_suite(opts: &Options) -> Result<Suite> {
 
 /// The first files a table needs that are not there: its rows' data and model files.
 fn table_missing_data(t: &table::Table, data_dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut missing = crate::data::experiment::missing_data(&t.base, data_dir);
+    let mut missing = crate::train::dataset::missing_data(&t.base, data_dir);
     for r in &t.rows {
         match &r.kind {
             table::RowKind::Train(cfg) => {
-                missing.extend(crate::data::experiment::missing_data(cfg, data_dir))
+                missing.extend(crate::train::dataset::missing_data(cfg, data_dir))
             }
             table::RowKind::ModelFile { path, .. } if !path.exists() => missing.push(path.clone()),
             _ => {}
@@ -294,7 +270,7 @@ pub fn run(opts: &Options) -> Result<()> {
         .filter(|(n, _)| wanted(n))
     {
         let missing = cells.iter().find_map(|c| {
-            crate::data::experiment::missing_data(&c.config, &opts.data_dir)
+            crate::train::dataset::missing_data(&c.config, &opts.data_dir)
                 .into_iter()
                 .next()
         });

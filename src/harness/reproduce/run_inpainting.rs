@@ -6,10 +6,10 @@
 
 use super::table::TableConfig;
 use super::{fnv, provenance, Options};
-use crate::data::experiment::load_data;
 use crate::io::modelfile::write_atomic;
 use crate::io::plot::{image_grid, Panel};
 use crate::tasks::inpaint::{inpaint, mean_fill, score_fill, Geometry, InpaintOptions};
+use crate::train::dataset::load_data;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -308,7 +308,7 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
                 hole: cfg.hole,
                 seed: cfg.seed,
                 scale: opts.scale.clone(),
-                git_commit: crate::bench::roofline::git_commit(),
+                git_commit: crate::io::provenance::git_commit(),
                 config_hash: hash.clone(),
             });
             let (v, ..) = show(&filled);
@@ -334,7 +334,7 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
             hole: cfg.hole,
             seed: cfg.seed,
             scale: opts.scale.clone(),
-            git_commit: crate::bench::roofline::git_commit(),
+            git_commit: crate::io::provenance::git_commit(),
             config_hash: hash.clone(),
         });
         figure.push(panels);

@@ -4,12 +4,12 @@
 
 use super::table::{Row, RowKind, SampleSpec, Table};
 use super::{fnv, TableRow};
-use crate::data::experiment::load_data;
 use crate::io::modelfile::write_atomic;
 use crate::io::plot::{image_grid, line_plot, LinePlot, Panel, Series};
 use crate::model::ride::Ride;
 use crate::tasks::eval::score_ensemble;
 use crate::train::config::Experiment;
+use crate::train::dataset::load_data;
 use crate::train::{config_hash, fnv1a_hex, read_log, score_images};
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -192,7 +192,7 @@ fn run_row(
                 eval_seconds: t0.elapsed().as_secs_f64(),
                 scale: table.scale.clone(),
                 seed: src.seed,
-                git_commit: crate::bench::roofline::git_commit(),
+                git_commit: crate::io::provenance::git_commit(),
                 config_hash: hash,
                 note: format!(
                     "over the {} pixels per tile all 8 transforms predict, {} test images; the single model on the same pixels: {:.4} ± {:.4}",
@@ -247,7 +247,7 @@ fn run_row(
                 eval_seconds: t0.elapsed().as_secs_f64(),
                 scale: table.scale.clone(),
                 seed: table.base.seed,
-                git_commit: crate::bench::roofline::git_commit(),
+                git_commit: crate::io::provenance::git_commit(),
                 config_hash: hash,
                 note: format!("{} scored on {} test images", path.display(), imgs.len()),
                 single_bits_per_px: None,
@@ -399,7 +399,7 @@ fn samples(table: &Table, spec: &SampleSpec, data_dir: &Path, out: &Path) -> Res
         let meta = serde_json::json!({
             "row": row.id, "size": spec.size, "margin": opts.margin, "seed": spec.seed,
             "clip": clip, "display_range": [lo, hi], "seconds": secs,
-            "git_commit": crate::bench::roofline::git_commit(),
+            "git_commit": crate::io::provenance::git_commit(),
         });
         let stem = out.join(&row.id).join("sample");
         write_atomic(

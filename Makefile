@@ -125,7 +125,7 @@ deadleaves-quick: build
 bench: build
 	$(CARGO) bench --bench recurrence
 	$(RIDE) bench --harvest target/criterion --out results/bench
-	$(RIDE) bench --roofline --threads 1,2 --out results/bench
+	$(RIDE) bench --threads 1,2 --out results/bench
 
 # ride against a JAX peer of the same SLSTM layer and training step (benches/peers/), interleaved
 # in one run, best of $(PEER_ROUNDS) rounds each -> results/bench/peers.csv. Creates its own

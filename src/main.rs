@@ -122,9 +122,6 @@ enum Cmd {
     /// kernel, MCGSM, full training steps): cells/s, GFLOP/s and share of the peak.
     /// Writes a CSV (and provenance JSON) to OUT.
     Bench {
-        /// Report each kernel's share of the measured FMA peak (always on; accepted for clarity).
-        #[arg(long)]
-        roofline: bool,
         /// Thread counts to measure, e.g. `--threads 1,2` (default: all cores).
         #[arg(long, value_delimiter = ',')]
         threads: Vec<usize>,
@@ -360,7 +357,6 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Bench {
-            roofline: _,
             threads,
             json,
             filter,
@@ -721,9 +717,10 @@ fn eval_ensemble(
     for f in files {
         let img = prep.load_image(f, scale)?;
         m.check_input_range(&img.data, &f.display().to_string())?;
-        let (e, s, n) =
-            ride::tasks::eval::ensemble_tile_bits(m, &img.data, img.h, img.w, tile, batch)
-                .with_context(|| format!("scoring {}", f.display()))?;
+        let ts = ride::tasks::eval::tiles(&img.data, img.h, img.w, tile);
+        let r = ride::tasks::eval::ensemble_tile_bits(m, &ts, tile, batch)
+            .with_context(|| format!("scoring {}", f.display()))?;
+        let (e, s, n) = (r.ensemble, r.single, r.pixels_per_tile);
         if e.is_empty() {
             anyhow::bail!(
                 "{}: the {}×{} image holds no complete {tile}×{tile} tile (use a smaller --tile)",

@@ -1,7 +1,6 @@
 //! The `ride` command line: the fixture model's score on BSDS300 test and clear errors.
 
 // Finite-difference loops index several parallel arrays by position.
-#![allow(clippy::needless_range_loop)]
 
 mod common;
 
@@ -119,7 +118,6 @@ fn roofline_json_lines_have_the_documented_keys() {
     let out = dir.path().to_str().unwrap();
     let (rc, stdout, err) = ride(&[
         "bench",
-        "--roofline",
         "--json",
         "--threads",
         "1",

@@ -4,8 +4,7 @@
 use ride::io::images::{load_gray, GrayMode};
 use ride::model::neighbourhood::Neighbourhood;
 use ride::tasks::eval::{
-    common_pixels, dihedral_logliks, ensemble_bits, tile_bits, tile_bits_common,
-    tile_bits_ensemble, tile_bits_over_common, tiles, transform_logliks, DIHEDRAL,
+    common_pixels, ensemble_bits, ensemble_tile_bits, tile_bits, tiles, DIHEDRAL,
 };
 use std::collections::HashSet;
 use std::path::Path;
@@ -93,10 +92,10 @@ fn ensemble_on_the_fixture_model() {
     let ts: Vec<Vec<f64>> = tiles(&data, img.h, img.w, 64).into_iter().take(2).collect();
     assert_eq!(ts.len(), 2);
 
-    let (l, n) = transform_logliks(&m, &ts, 64, 16).unwrap();
+    let r = ensemble_tile_bits(&m, &ts, 64, 16).unwrap();
+    let (l, n, single) = (&r.logliks, r.pixels_per_tile, &r.single);
     assert_eq!(n, 60 * 60);
-    let ens = tile_bits_ensemble(&m, &ts, 64, 1).unwrap();
-    let single = tile_bits_common(&m, &ts, 64, 16).unwrap();
+    let ens = ensemble_tile_bits(&m, &ts, 64, 1).unwrap().ensemble;
     let ordinary = tile_bits(&m, &ts, 64, 16).unwrap();
     for k in 0..2 {
         let per_t: Vec<f64> = l[k]
@@ -129,21 +128,19 @@ fn ensemble_on_the_fixture_model() {
     // scoring T(tile) in the identity orientation is scoring tile under T (the common set is
     // invariant under the group)
     let moved: Vec<Vec<f64>> = DIHEDRAL.iter().map(|t| t.apply(&ts[0], 64, 64)).collect();
-    let (lm, _) = transform_logliks(&m, &moved, 64, 16).unwrap();
+    let lm = ensemble_tile_bits(&m, &moved, 64, 16).unwrap().logliks;
     for (k, t) in DIHEDRAL.iter().enumerate() {
         let d = (lm[k][0] - l[0][k]).abs() / n as f64;
         assert!(d < 1e-5, "{}: {} vs {}", t.name, lm[k][0], l[0][k]);
     }
-    // non-square tiles are refused
-    let err = dihedral_logliks(&m, &[vec![0.5; 64 * 48]], 64, 48, 16, &DIHEDRAL)
-        .expect_err("non-square tiles must be refused");
-    println!("non-square tile: {err}");
-    assert!(err.to_string().contains("square"));
-    // a tile of the wrong size is an error too
-    assert!(tile_bits_ensemble(&m, &[vec![0.5; 64 * 48]], 64, 16).is_err());
-    // the ensemble = false path is the single model over the common pixels, checked against
-    // the plain log-likelihood map summed over the common mask (not against itself)
-    let s2 = tile_bits_over_common(&m, &ts, 64, 16, false).unwrap();
+    // a tile of another size (here 64×48 for 64×64 tiles) is refused
+    let err = ensemble_tile_bits(&m, &[vec![0.5; 64 * 48]], 64, 16)
+        .expect_err("a tile of the wrong size must be refused");
+    println!("wrong-size tile: {err}");
+    assert!(err.to_string().contains("expected 64×64"));
+    // the single model over the common pixels, checked against the plain log-likelihood map
+    // summed over the common mask (not against itself)
+    let s2 = single;
     let mask = common_pixels(&m.nb, 64, 64).unwrap();
     let (orow, ocol) = m.nb.output_pos();
     for (k, tile) in ts.iter().take(2).enumerate() {

@@ -2,7 +2,6 @@
 //! per-pixel log-likelihoods (shared/models/README.md gives the tolerances).
 
 // Finite-difference loops index several parallel arrays by position.
-#![allow(clippy::needless_range_loop)]
 
 use ride::io::modelfile::{import_npz, Npz};
 use ride::model::mcgsm::McgsmWork;

@@ -1,7 +1,6 @@
 //! Model files: npz import, safetensors round trip, and clear errors for broken files.
 
 // Finite-difference loops index several parallel arrays by position.
-#![allow(clippy::needless_range_loop)]
 
 use ride::io::modelfile::{from_safetensors, import_npz, load, save_safetensors, to_safetensors};
 use std::path::Path;

@@ -3,7 +3,6 @@
 //! directions, the extended variant and a 2-layer stack).
 
 // Finite-difference loops index several parallel arrays by position.
-#![allow(clippy::needless_range_loop)]
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

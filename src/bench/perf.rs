@@ -1,5 +1,5 @@
 //! Performance kernels shared by the criterion benchmarks (`benches/recurrence.rs`) and
-//! `ride bench --roofline`: each kernel is a prepared closure with its work (cells) and FLOPs
+//! `ride bench`: each kernel is a prepared closure with its work (cells) and FLOPs
 //! per run from [`crate::bench::flops`], plus a register-resident FMA loop that measures the machine's
 //! peak. Run the kernels inside a rayon pool of the wanted size; batches are split into as many
 //! chunks as that pool has threads, one single-threaded wavefront per chunk.

@@ -1,4 +1,4 @@
-//! `ride bench --roofline`: the machine's FMA peak, then every kernel of [`crate::bench::perf`] with
+//! `ride bench`: the machine's FMA peak, then every kernel of [`crate::bench::perf`] with
 //! cells/s, GFLOP/s and share of the peak, as a table or JSON lines, and a CSV + provenance.
 
 use crate::bench::perf::{all_kernels, fma_peak_gflops, time_kernel};

@@ -63,8 +63,38 @@ fn sigmoid<T: num_traits::Float>(x: T) -> T {
     one / (one + (-x).exp())
 }
 
-/// Scalar reference forward. Shapes: z `[rows,5h]` (in: pre-activation, out: activation),
-/// rcat `[rows,4h]`, c `[rows,h]`, hout `[rows,h]`.
+/// One SLSTM cell (docs/MODEL.md §3), the formulas every scalar path uses (this reference, the
+/// raster-order reference of `slstm`, the sampler's stepper): z `[5h]` pre-activations
+/// `[g | i | f_r | f_c | o]` in, activations out; c = i·g + f_c·c_left + f_r·c_up and
+/// h = tanh(o·c), each `[h]`.
+pub fn cell<T: num_traits::Float>(
+    z: &mut [T],
+    c_left: &[T],
+    c_up: &[T],
+    c: &mut [T],
+    hout: &mut [T],
+) {
+    let h = c.len();
+    for k in 0..h {
+        let g = z[k].tanh();
+        let i = sigmoid(z[h + k]);
+        let fr = sigmoid(z[2 * h + k]);
+        let fc = sigmoid(z[3 * h + k]);
+        let o = sigmoid(z[4 * h + k]);
+        let cc = i * g + fc * c_left[k] + fr * c_up[k];
+        z[k] = g;
+        z[h + k] = i;
+        z[2 * h + k] = fr;
+        z[3 * h + k] = fc;
+        z[4 * h + k] = o;
+        c[k] = cc;
+        hout[k] = (o * cc).tanh();
+    }
+}
+
+/// Scalar reference forward: [`cell`] on every row. Shapes: z `[rows,5h]` (in: pre-activation,
+/// out: activation), rcat `[rows,4h]` (`[h_left | h_up | c_left | c_up]`), c `[rows,h]`,
+/// hout `[rows,h]`.
 pub fn forward_scalar<T: num_traits::Float>(
     h: usize,
     z: &mut [T],
@@ -74,23 +104,14 @@ pub fn forward_scalar<T: num_traits::Float>(
 ) {
     let rows = c.len() / h.max(1);
     for r in 0..rows {
-        let z = &mut z[r * 5 * h..(r + 1) * 5 * h];
         let rc = &rcat[r * 4 * h..(r + 1) * 4 * h];
-        for k in 0..h {
-            let g = z[k].tanh();
-            let i = sigmoid(z[h + k]);
-            let fr = sigmoid(z[2 * h + k]);
-            let fc = sigmoid(z[3 * h + k]);
-            let o = sigmoid(z[4 * h + k]);
-            let cc = i * g + fc * rc[2 * h + k] + fr * rc[3 * h + k];
-            z[k] = g;
-            z[h + k] = i;
-            z[2 * h + k] = fr;
-            z[3 * h + k] = fc;
-            z[4 * h + k] = o;
-            c[r * h + k] = cc;
-            hout[r * h + k] = (o * cc).tanh();
-        }
+        cell(
+            &mut z[r * 5 * h..(r + 1) * 5 * h],
+            &rc[2 * h..3 * h],
+            &rc[3 * h..],
+            &mut c[r * h..(r + 1) * h],
+            &mut hout[r * h..(r + 1) * h],
+        );
     }
 }
 
@@ -159,24 +180,6 @@ fn tanh_v<S: Simd>(s: S, x: S::f32s) -> S::f32s {
 fn sigmoid_v<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     let half = s.splat_f32s(0.5);
     s.mul_add_f32s(tanh_v(s, s.mul_f32s(x, half)), half, half)
-}
-
-/// Vectorised tanh of a slice (used by tests to state the approximation error).
-pub fn tanh_simd(x: &mut [f32]) {
-    struct Op<'a>(&'a mut [f32]);
-    impl WithSimd for Op<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn with_simd<S: Simd>(self, s: S) {
-            let (head, tail) = S::as_mut_simd_f32s(self.0);
-            for v in head {
-                *v = tanh_v(s, *v);
-            }
-            let t = tanh_v(s, s.partial_load_f32s(tail));
-            s.partial_store_f32s(tail, t);
-        }
-    }
-    pulp::Arch::new().dispatch(Op(x));
 }
 
 /// Loads lane block `k..k+L` (or the partial tail) of a slice.
@@ -348,4 +351,42 @@ pub fn backward_simd(
         dz,
         drcat,
     });
+}
+
+/// The approximation error of the SIMD tanh (the gate kernels' own tests are in tests/gates.rs).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Vectorised tanh of a slice.
+    fn tanh_simd(x: &mut [f32]) {
+        struct Op<'a>(&'a mut [f32]);
+        impl WithSimd for Op<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn with_simd<S: Simd>(self, s: S) {
+                let (head, tail) = S::as_mut_simd_f32s(self.0);
+                for v in head {
+                    *v = tanh_v(s, *v);
+                }
+                let t = tanh_v(s, s.partial_load_f32s(tail));
+                s.partial_store_f32s(tail, t);
+            }
+        }
+        pulp::Arch::new().dispatch(Op(x));
+    }
+
+    #[test]
+    fn tanh_approximation_error() {
+        let xs: Vec<f32> = (-200_000..=200_000).map(|i| i as f32 * 1e-4).collect();
+        let mut v = xs.clone();
+        tanh_simd(&mut v);
+        let err = xs
+            .iter()
+            .zip(&v)
+            .map(|(x, t)| (x.tanh() - t).abs())
+            .fold(0.0, f32::max);
+        println!("SIMD tanh max abs error on [-20, 20]: {err:.2e}");
+        assert!(err < 2e-6, "tanh error {err}");
+    }
 }

@@ -406,15 +406,7 @@ impl<T: Real> Ride<T> {
         let parts: Vec<Vec<T>> = batch
             .chunks
             .par_iter()
-            .map(|ch| {
-                let mut ws = crate::model::slstm::InferWork::default();
-                let (mut below, mut above) = (ch.x.clone(), Vec::new());
-                for layer in &self.layers {
-                    layer.forward_inference(&ch.wf, &below, &mut above, &mut ws);
-                    std::mem::swap(&mut below, &mut above);
-                }
-                below
-            })
+            .map(|ch| self.stack_inference(ch).unwrap_or_else(|| ch.x.clone()))
             .collect();
         let y = batch
             .chunks
@@ -424,9 +416,10 @@ impl<T: Real> Ride<T> {
         (parts.concat(), y)
     }
 
-    /// MCGSM log-likelihoods (nats, without the log-Jacobian) of one chunk, wavefront order.
-    /// Inference path: only hidden states are kept; the MCGSM runs in cache-sized row blocks.
-    fn chunk_loglik(&self, ch: &Chunk<T>) -> Vec<T> {
+    /// The SLSTM stack's inference pass over one chunk (only hidden states kept): the top
+    /// layer's states `[cells, H]` in wavefront order, or `None` for a model without layers
+    /// (its MCGSM reads the whitened inputs).
+    fn stack_inference(&self, ch: &Chunk<T>) -> Option<Vec<T>> {
         let mut ws = crate::model::slstm::InferWork::default();
         let (mut below, mut above) = (Vec::new(), Vec::new());
         for (l, layer) in self.layers.iter().enumerate() {
@@ -434,11 +427,14 @@ impl<T: Real> Ride<T> {
             layer.forward_inference(&ch.wf, input, &mut above, &mut ws);
             std::mem::swap(&mut below, &mut above);
         }
-        let top = if self.layers.is_empty() {
-            &ch.x
-        } else {
-            &below
-        };
+        (!self.layers.is_empty()).then_some(below)
+    }
+
+    /// MCGSM log-likelihoods (nats, without the log-Jacobian) of one chunk, wavefront order;
+    /// the MCGSM runs in cache-sized row blocks.
+    fn chunk_loglik(&self, ch: &Chunk<T>) -> Vec<T> {
+        let hidden = self.stack_inference(ch);
+        let top = hidden.as_deref().unwrap_or(&ch.x);
         let d = self.mcgsm.d;
         let mut ll = vec![T::zero(); ch.y.len()];
         let mut work = McgsmWork::default();

@@ -18,9 +18,6 @@ use crate::numerics::linalg::{gemm, view, view_mut};
 use crate::numerics::packed_gemm::{self, PackedRhs};
 use crate::numerics::real::Real;
 
-/// Gate order of the five blocks of `W` rows.
-pub const GATES: [&str; 5] = ["g", "i", "f_r", "f_c", "o"];
-
 /// One SLSTM layer. `w` is `[5H, in + K]` row-major, columns `concat(u, h_left, h_up)` and, for
 /// the extended variant, `c_left, c_up` (K = 2H or 4H); `b` is `[5H]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -400,10 +397,6 @@ fn add_state_grads<T: Real>(
 // ---------------------------------------------------------------------------------------------
 // Plain reference: one grid, raster order, one cell at a time, textbook formulas.
 
-fn sig(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// Reference forward of one grid (raster order). u `[R·C, n_in]` → (h `[R·C, H]`, c `[R·C, H]`,
 /// gates `[R·C, 5H]`), in f64 whatever the layer's type.
 pub fn reference_forward<T: Real>(
@@ -436,28 +429,31 @@ pub fn reference_forward<T: Real>(
                     inp[n_in + 3 * h..n_in + 4 * h].copy_from_slice(&cs[p * h..(p + 1) * h]);
                 }
             }
-            for k in 0..h {
-                let zk = |gate: usize| {
-                    let row = gate * h + k;
+            // the affine map in f64, then the one cell function
+            let mut z: Vec<f64> = (0..5 * h)
+                .map(|row| {
                     l.b[row].as_f64()
                         + (0..wd)
                             .map(|m| l.w[row * wd + m].as_f64() * inp[m])
                             .sum::<f64>()
-                };
-                let (g, ig, fr, fc, o) =
-                    (zk(0).tanh(), sig(zk(1)), sig(zk(2)), sig(zk(3)), sig(zk(4)));
-                let cl = if j > 0 { cs[(cell - 1) * h + k] } else { 0.0 };
-                let cu = if i > 0 { cs[(cell - cc) * h + k] } else { 0.0 };
-                let c = ig * g + fc * cl + fr * cu;
-                cs[cell * h + k] = c;
-                hs[cell * h + k] = (o * c).tanh();
-                let gr = &mut gs[cell * 5 * h..(cell + 1) * 5 * h];
-                gr[k] = g;
-                gr[h + k] = ig;
-                gr[2 * h + k] = fr;
-                gr[3 * h + k] = fc;
-                gr[4 * h + k] = o;
-            }
+                })
+                .collect();
+            let zeros = vec![0.0; h];
+            let cl = if j > 0 {
+                cs[(cell - 1) * h..cell * h].to_vec()
+            } else {
+                zeros.clone()
+            };
+            let cu = if i > 0 {
+                cs[(cell - cc) * h..(cell - cc + 1) * h].to_vec()
+            } else {
+                zeros
+            };
+            let (mut c_new, mut h_new) = (vec![0.0; h], vec![0.0; h]);
+            gates::cell(&mut z, &cl, &cu, &mut c_new, &mut h_new);
+            cs[cell * h..(cell + 1) * h].copy_from_slice(&c_new);
+            hs[cell * h..(cell + 1) * h].copy_from_slice(&h_new);
+            gs[cell * 5 * h..(cell + 1) * 5 * h].copy_from_slice(&z);
         }
     }
     (hs, cs, gs)

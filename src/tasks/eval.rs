@@ -5,7 +5,7 @@
 
 use crate::model::ride::Ride;
 use crate::numerics::real::Real;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 /// Largest plausible |log-likelihood rate| of a tile (bit/px): beyond it a score is refused.
 pub const MAX_ABS_BITS: f64 = 1000.0;
@@ -228,82 +228,54 @@ pub fn common_pixels(
     Ok(count.into_iter().map(|k| k == 8).collect())
 }
 
-/// Per tile and transform ([`DIHEDRAL`] order): the log-likelihood (nats, data units) of the
-/// common pixels ([`common_pixels`]) when the model reads the transformed tile; and the number
-/// of common pixels per tile. Tiles are square `t × t`; `batch` tiles (× 8 transforms) go to
-/// the model at a time.
-pub fn transform_logliks<T: Real>(
+/// Per tile (square `t × t`, row-major) and transform ([`DIHEDRAL`] order): the
+/// log-likelihood (nats, data units) of the common pixels ([`common_pixels`]) when the model
+/// reads the transformed tile; and the number of common pixels per tile. `batch` tiles
+/// (× 8 transforms) go to the model at a time.
+fn transform_logliks<T: Real>(
     model: &Ride<T>,
     tiles: &[Vec<f64>],
     t: usize,
     batch: usize,
 ) -> Result<(Vec<[f64; 8]>, usize)> {
-    let (v, n) = dihedral_logliks(model, tiles, t, t, batch, &DIHEDRAL)?;
-    Ok((
-        v.into_iter()
-            .map(|l| l.try_into().expect("8 transforms"))
-            .collect(),
-        n,
-    ))
-}
-
-/// Per tile (row-major `h × w`): the log-likelihood (nats) of the common pixels under each of
-/// `transforms`; and the number of common pixels per tile. Tiles must be square (`h == w`).
-pub fn dihedral_logliks<T: Real>(
-    model: &Ride<T>,
-    tiles: &[Vec<f64>],
-    h: usize,
-    w: usize,
-    batch: usize,
-    transforms: &[Dihedral],
-) -> Result<(Vec<Vec<f64>>, usize)> {
-    if h != w {
-        anyhow::bail!(
-            "the ensemble over flips and transposes needs square tiles (got {h}×{w}): \
-             transposed tiles would have other grid sizes"
-        );
-    }
-    let common = common_pixels(&model.nb, h, w)?;
+    let common = common_pixels(&model.nb, t, t)?;
     let n_common = common.iter().filter(|&&b| b).count();
     if n_common == 0 {
-        anyhow::bail!("no pixel of a {h}×{w} tile is predicted under all 8 flips/transposes");
+        anyhow::bail!("no pixel of a {t}×{t} tile is predicted under all 8 flips/transposes");
     }
     // grid cells (raster) of each transform whose predicted pixel is common
-    let selected: Vec<Vec<usize>> = transforms
+    let selected: Vec<Vec<usize>> = DIHEDRAL
         .iter()
         .map(|tr| {
             Ok(tr
-                .predicted_pixels(&model.nb, h, w)?
+                .predicted_pixels(&model.nb, t, t)?
                 .into_iter()
                 .enumerate()
-                .filter(|(_, (r, c))| common[r * w + c])
+                .filter(|(_, (r, c))| common[r * t + c])
                 .map(|(k, _)| k)
                 .collect::<Vec<_>>())
         })
         .collect::<Result<_>>()?;
     debug_assert!(selected.iter().all(|s| s.len() == n_common));
     let threads = rayon::current_num_threads();
-    let nt = transforms.len();
     let mut out = Vec::with_capacity(tiles.len());
     for group in tiles.chunks(batch.max(1)) {
-        let mut patches = Vec::with_capacity(group.len() * nt);
+        let mut patches = Vec::with_capacity(group.len() * 8);
         for tile in group {
-            if tile.len() != h * w {
-                anyhow::bail!("tile has {} values, expected {h}×{w}", tile.len());
+            if tile.len() != t * t {
+                anyhow::bail!("tile has {} values, expected {t}×{t}", tile.len());
             }
-            patches.extend(transforms.iter().map(|tr| tr.apply(tile, h, w)));
+            patches.extend(DIHEDRAL.iter().map(|tr| tr.apply(tile, t, t)));
         }
         let refs: Vec<&[f64]> = patches.iter().map(|v| v.as_slice()).collect();
-        let b = model.prepare(&refs, h, w, threads)?;
+        let b = model.prepare(&refs, t, t, threads)?;
         let maps = model.loglik_map(&b);
-        for per_tile in maps.chunks(nt) {
-            out.push(
-                per_tile
-                    .iter()
-                    .zip(&selected)
-                    .map(|(ll, sel)| sel.iter().map(|&k| ll[k]).sum::<f64>())
-                    .collect(),
-            );
+        for per_tile in maps.chunks(8) {
+            let mut l = [0.0; 8];
+            for ((v, ll), sel) in l.iter_mut().zip(per_tile).zip(&selected) {
+                *v = sel.iter().map(|&k| ll[k]).sum::<f64>();
+            }
+            out.push(l);
         }
     }
     Ok((out, n_common))
@@ -315,88 +287,37 @@ pub fn ensemble_bits(l: &[f64], n: usize) -> f64 {
     (crate::model::mcgsm::logsumexp(l) - (l.len() as f64).ln()) / n as f64 / std::f64::consts::LN_2
 }
 
-/// EoRIDE (docs/MODEL.md §6): per tile, the log-mean-exp over the 8 flips/transposes of the tile's
-/// log-likelihood, every transform scoring the same (common) pixels; bit/px, higher is better.
-pub fn tile_bits_ensemble<T: Real>(
-    model: &Ride<T>,
-    tiles: &[Vec<f64>],
-    t: usize,
-    batch: usize,
-) -> Result<Vec<f64>> {
-    let (l, n) = transform_logliks(model, tiles, t, batch)?;
-    Ok(l.iter().map(|l| ensemble_bits(l, n)).collect())
+/// EoRIDE of a set of tiles: see [`ensemble_tile_bits`].
+#[derive(Clone, Debug)]
+pub struct EnsembleTiles {
+    /// Per tile: the log-mean-exp over the 8 flips/transposes of the likelihood of the common
+    /// pixels (bit/px, higher is better).
+    pub ensemble: Vec<f64>,
+    /// Per tile: the single model (identity orientation) over the same pixels (bit/px).
+    pub single: Vec<f64>,
+    /// Per tile and transform ([`DIHEDRAL`] order): log-likelihood of the common pixels (nats).
+    pub logliks: Vec<[f64; 8]>,
+    /// Common pixels per tile ([`common_pixels`]).
+    pub pixels_per_tile: usize,
 }
 
-/// The single model (identity orientation) scored over the same common pixels as
-/// [`tile_bits_ensemble`], so that the two are comparable; bit/px per tile.
-pub fn tile_bits_common<T: Real>(
-    model: &Ride<T>,
-    tiles: &[Vec<f64>],
-    t: usize,
-    batch: usize,
-) -> Result<Vec<f64>> {
-    let (l, n) = dihedral_logliks(model, tiles, t, t, batch, &DIHEDRAL[..1])?;
-    Ok(l.iter()
-        .map(|l| l[0] / n as f64 / std::f64::consts::LN_2)
-        .collect())
-}
-
-/// [`tile_bits_ensemble`] (`ensemble = true`) or [`tile_bits_common`] (`false`).
-pub fn tile_bits_over_common<T: Real>(
-    model: &Ride<T>,
-    tiles: &[Vec<f64>],
-    t: usize,
-    batch: usize,
-    ensemble: bool,
-) -> Result<Vec<f64>> {
-    if ensemble {
-        tile_bits_ensemble(model, tiles, t, batch)
-    } else {
-        tile_bits_common(model, tiles, t, batch)
-    }
-}
-
-/// Per tile of one image (row-major `h × w`, model units, `t × t` tiles): the EoRIDE rate and
-/// the single model's rate over the pixels all 8 transforms predict (bit/px), and that number
-/// of pixels per tile.
+/// EoRIDE (docs/MODEL.md §6), the one entry point: square `t × t` tiles (model units), each
+/// scored under the 8 flips/transposes over the pixels every transform predicts, `batch`
+/// tiles at a time; the ensemble and the single model on the same pixels.
 pub fn ensemble_tile_bits<T: Real>(
     model: &Ride<T>,
-    img: &[f64],
-    h: usize,
-    w: usize,
+    tiles: &[Vec<f64>],
     t: usize,
     batch: usize,
-) -> Result<(Vec<f64>, Vec<f64>, usize)> {
-    let ts = tiles(img, h, w, t);
-    let (l, n) = transform_logliks(model, &ts, t, batch)?;
-    let ens = l.iter().map(|l| ensemble_bits(l, n)).collect();
-    let single = l
-        .iter()
-        .map(|l| l[0] / n as f64 / std::f64::consts::LN_2)
-        .collect();
-    Ok((ens, single, n))
-}
-
-/// EoRIDE and the single model over the pixels all 8 transforms predict, for whole images in
-/// model units cut into `t × t` tiles: (ensemble score, single-model score on the same pixels).
-pub fn score_ensemble<T: Real>(
-    model: &Ride<T>,
-    images: &[crate::io::images::GrayImage],
-    t: usize,
-) -> Result<(Score, Score)> {
-    let (mut ens, mut single) = (vec![], vec![]);
-    let mut n_common = 0;
-    for g in images {
-        let t = t.min(g.h).min(g.w);
-        let (e, s, n) = ensemble_tile_bits(model, &g.data, g.h, g.w, t, 16)
-            .with_context(|| format!("scoring {} under 8 transforms", g.name))?;
-        n_common = n;
-        ens.extend(e);
-        single.extend(s);
-    }
-    let pixels = ens.len() * n_common;
-    Ok((
-        Score::from_tiles(&ens, pixels),
-        Score::from_tiles(&single, pixels),
-    ))
+) -> Result<EnsembleTiles> {
+    let (logliks, n) = transform_logliks(model, tiles, t, batch)?;
+    Ok(EnsembleTiles {
+        ensemble: logliks.iter().map(|l| ensemble_bits(l, n)).collect(),
+        single: logliks
+            .iter()
+            .map(|l| l[0] / n as f64 / std::f64::consts::LN_2)
+            .collect(),
+        logliks,
+        pixels_per_tile: n,
+    })
 }

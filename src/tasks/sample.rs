@@ -130,7 +130,6 @@ impl Layer64 {
         h_out: &mut [f64],
         c_out: &mut [f64],
     ) {
-        let h = self.h;
         inp.clear();
         inp.extend_from_slice(&u[..self.n_in]);
         inp.extend_from_slice(h_left);
@@ -146,16 +145,7 @@ impl Layer64 {
                 .zip(&self.b)
                 .map(|(row, b)| b + dot(row, inp)),
         );
-        for k in 0..h {
-            let g = z[k].tanh();
-            let i = sig(z[h + k]);
-            let f_r = sig(z[2 * h + k]);
-            let f_c = sig(z[3 * h + k]);
-            let o = sig(z[4 * h + k]);
-            let c = i * g + f_c * c_left[k] + f_r * c_up[k];
-            c_out[k] = c;
-            h_out[k] = (o * c).tanh();
-        }
+        crate::model::gates::cell(z, c_left, c_up, c_out, h_out);
     }
 }
 
@@ -258,11 +248,6 @@ impl<'a> RasterStack<'a> {
     pub(crate) fn next_row(&mut self) {
         std::mem::swap(&mut self.prev, &mut self.cur);
     }
-}
-
-#[inline]
-fn sig(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Dot product with four independent accumulators (vectorises).

@@ -9,7 +9,7 @@ use std::path::Path;
 #[serde(deny_unknown_fields)]
 pub struct Experiment {
     pub name: String,
-    #[serde(default = "one")]
+    #[serde(default = "defaults::seed")]
     pub seed: u64,
     pub data: DataConfig,
     pub model: ModelConfig,
@@ -27,13 +27,13 @@ pub struct Experiment {
 pub enum DataConfig {
     /// BSDS300 JPEGs → PIL gray / 255, optional dequantisation noise on the training images.
     Bsds300 {
-        #[serde(default = "yes")]
+        #[serde(default = "defaults::dequantize")]
         dequantize: bool,
         /// use only the first N training / test images (ids sorted numerically)
         train_limit: Option<usize>,
         test_limit: Option<usize>,
         /// score the lossless gray PNGs of the test set (the fixture model's convention)
-        #[serde(default = "yes")]
+        #[serde(default = "defaults::test_gray_png")]
         test_gray_png: bool,
     },
     /// BSDS300 `size × size` patches, DC removed, zero-padded to the model's neighbourhood
@@ -204,25 +204,25 @@ pub enum ModelKind {
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub kind: ModelKind,
-    #[serde(default = "five")]
+    #[serde(default = "defaults::nb_size")]
     pub nb_size: usize,
     /// hidden units of the layers present from the start (more can be added by stages)
-    #[serde(default = "default_hiddens")]
+    #[serde(default = "defaults::hiddens")]
     pub hiddens: Vec<usize>,
     #[serde(default)]
     pub extended: bool,
-    #[serde(default = "c32")]
+    #[serde(default = "defaults::components")]
     pub components: usize,
-    #[serde(default = "s4")]
+    #[serde(default = "defaults::scales")]
     pub scales: usize,
-    #[serde(default = "c32")]
+    #[serde(default = "defaults::features")]
     pub features: usize,
     #[serde(default)]
     pub linear_features: bool,
     #[serde(default)]
     pub means: bool,
     /// neighbourhood/pixel pairs used to fit the whitening
-    #[serde(default = "whitening_samples")]
+    #[serde(default = "defaults::whitening_samples")]
     pub whitening_samples: usize,
     /// start from this trained model file (its whitening and layers) instead of a fresh init,
     /// e.g. to add a layer to a trained 1-layer model
@@ -239,14 +239,14 @@ pub enum OptimizerKind {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingConfig {
-    #[serde(default = "sgd")]
+    #[serde(default = "defaults::optimizer")]
     pub optimizer: OptimizerKind,
-    #[serde(default = "batch")]
+    #[serde(default = "defaults::batch_size")]
     pub batch_size: usize,
-    #[serde(default = "momentum")]
+    #[serde(default = "defaults::momentum")]
     pub momentum: f64,
     /// horizontal-flip augmentation
-    #[serde(default = "yes")]
+    #[serde(default = "defaults::flip")]
     pub flip: bool,
     /// cap on the number of patches per stage
     pub max_patches: Option<usize>,
@@ -255,7 +255,7 @@ pub struct TrainingConfig {
     pub checkpoint_every: usize,
     /// batch chunks (one wavefront each, run in parallel); fixed so that results do not
     /// depend on the number of threads
-    #[serde(default = "two")]
+    #[serde(default = "defaults::chunks")]
     pub chunks: usize,
     /// hold out this many training images; after each stage evaluate them and, if worse than
     /// after the previous stage, restore the previous model and stop
@@ -270,7 +270,7 @@ pub struct TrainingConfig {
 pub struct Stage {
     pub patch: usize,
     pub lr: f64,
-    #[serde(default = "one_usize")]
+    #[serde(default = "defaults::epochs")]
     pub epochs: usize,
     /// add an SLSTM layer with this many hidden units before the stage (lower layers kept,
     /// MCGSM re-initialised)
@@ -282,17 +282,17 @@ pub struct Stage {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FinetuneConfig {
-    #[serde(default = "yes")]
+    #[serde(default = "defaults::finetune_enabled")]
     pub enabled: bool,
-    #[serde(default = "million")]
+    #[serde(default = "defaults::finetune_cells")]
     pub cells: usize,
-    #[serde(default = "five_hundred")]
+    #[serde(default = "defaults::max_iter")]
     pub max_iter: u64,
-    #[serde(default = "twenty")]
+    #[serde(default = "defaults::history")]
     pub history: usize,
-    #[serde(default = "hundred_k")]
+    #[serde(default = "defaults::validation_cells")]
     pub validation_cells: usize,
-    #[serde(default = "five")]
+    #[serde(default = "defaults::check_every")]
     pub check_every: usize,
     /// patch size the fine-tuning cells are cut from (default: the stage's patch size)
     pub patch: Option<usize>,
@@ -301,7 +301,7 @@ pub struct FinetuneConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
-    #[serde(default = "tile")]
+    #[serde(default = "defaults::tile")]
     pub tile: usize,
     #[serde(default)]
     pub ensemble: bool,
@@ -321,58 +321,6 @@ impl Default for EvalConfig {
     fn default() -> Self {
         toml::from_str("").expect("defaults")
     }
-}
-
-fn one() -> u64 {
-    1
-}
-fn one_usize() -> usize {
-    1
-}
-fn two() -> usize {
-    2
-}
-fn five() -> usize {
-    5
-}
-fn s4() -> usize {
-    4
-}
-fn c32() -> usize {
-    32
-}
-fn twenty() -> usize {
-    20
-}
-fn batch() -> usize {
-    50
-}
-fn tile() -> usize {
-    64
-}
-fn five_hundred() -> u64 {
-    500
-}
-fn hundred_k() -> usize {
-    100_000
-}
-fn million() -> usize {
-    1_000_000
-}
-fn whitening_samples() -> usize {
-    500_000
-}
-fn momentum() -> f64 {
-    0.9
-}
-fn yes() -> bool {
-    true
-}
-fn sgd() -> OptimizerKind {
-    OptimizerKind::Sgd
-}
-fn default_hiddens() -> Vec<usize> {
-    vec![64]
 }
 
 impl Experiment {
@@ -521,5 +469,77 @@ impl Experiment {
             bail!("training.stages is empty: a RIDE model needs at least one stage");
         }
         Ok(())
+    }
+}
+
+/// Defaults of the config fields (the paper's settings), one function per field.
+mod defaults {
+    use super::OptimizerKind;
+
+    pub fn seed() -> u64 {
+        1
+    }
+    pub fn dequantize() -> bool {
+        true
+    }
+    pub fn test_gray_png() -> bool {
+        true
+    }
+    pub fn hiddens() -> Vec<usize> {
+        vec![64]
+    }
+    pub fn nb_size() -> usize {
+        5
+    }
+    pub fn components() -> usize {
+        32
+    }
+    pub fn scales() -> usize {
+        4
+    }
+    pub fn features() -> usize {
+        32
+    }
+    pub fn whitening_samples() -> usize {
+        500_000
+    }
+    pub fn optimizer() -> OptimizerKind {
+        OptimizerKind::Sgd
+    }
+    pub fn batch_size() -> usize {
+        50
+    }
+    pub fn momentum() -> f64 {
+        0.9
+    }
+    pub fn flip() -> bool {
+        true
+    }
+    pub fn chunks() -> usize {
+        2
+    }
+    pub fn epochs() -> usize {
+        1
+    }
+    pub fn finetune_enabled() -> bool {
+        true
+    }
+    pub fn finetune_cells() -> usize {
+        1_000_000
+    }
+    pub fn max_iter() -> u64 {
+        500
+    }
+    pub fn history() -> usize {
+        20
+    }
+    pub fn validation_cells() -> usize {
+        100_000
+    }
+    pub fn check_every() -> usize {
+        5
+    }
+    pub fn tile() -> usize {
+        64
     }
 }

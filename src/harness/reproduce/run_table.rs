@@ -7,7 +7,7 @@ use super::{fnv, TableRow};
 use crate::io::modelfile::write_atomic;
 use crate::io::plot::{image_grid, line_plot, LinePlot, Panel, Series};
 use crate::model::ride::Ride;
-use crate::tasks::eval::score_ensemble;
+use crate::tasks::eval::{ensemble_tile_bits, tiles, Score};
 use crate::train::config::Experiment;
 use crate::train::dataset::load_data;
 use crate::train::{config_hash, fnv1a_hex, read_log, score_images};
@@ -434,4 +434,28 @@ pub fn read_rows(path: &Path) -> Result<Vec<TableRow>> {
     r.deserialize()
         .map(|x| x.with_context(|| format!("bad row in {}", path.display())))
         .collect()
+}
+
+/// EoRIDE and the single model over the pixels all 8 transforms predict, for whole images in
+/// model units cut into `t × t` tiles: (ensemble score, single-model score on the same pixels).
+fn score_ensemble(
+    model: &crate::model::ride::Ride<f32>,
+    images: &[crate::io::images::GrayImage],
+    t: usize,
+) -> Result<(Score, Score)> {
+    let (mut ens, mut single) = (vec![], vec![]);
+    let mut n_common = 0;
+    for g in images {
+        let t = t.min(g.h).min(g.w);
+        let r = ensemble_tile_bits(model, &tiles(&g.data, g.h, g.w, t), t, 16)
+            .with_context(|| format!("scoring {} under 8 transforms", g.name))?;
+        n_common = r.pixels_per_tile;
+        ens.extend(r.ensemble);
+        single.extend(r.single);
+    }
+    let pixels = ens.len() * n_common;
+    Ok((
+        Score::from_tiles(&ens, pixels),
+        Score::from_tiles(&single, pixels),
+    ))
 }

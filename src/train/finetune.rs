@@ -3,8 +3,12 @@
 //! stopping on held-out cells checked every few iterations; the best parameters are kept.
 //! Also the whole training of the MCGSM baseline.
 
+use crate::data::{self, rng_for, Purpose};
+use crate::io::images::GrayImage;
 use crate::io::progress::Progress;
 use crate::model::mcgsm::{Mcgsm, McgsmWork};
+use crate::model::ride::Ride;
+use crate::train::config::Experiment;
 use anyhow::{anyhow, Result};
 use argmin::core::{
     CostFunction, Error, Executor, Gradient, IterState, Problem, Solver, State, TerminationReason,
@@ -14,6 +18,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use rayon::prelude::*;
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// Cells for the MCGSM: inputs `[rows, D]`, outputs `[rows]`.
 #[derive(Clone, Debug, Default)]
@@ -282,4 +287,99 @@ pub fn lbfgs(
             stopped_by: reason,
         },
     ))
+}
+
+/// Cells for fitting the MCGSM: top-layer features of random patches of the training images.
+pub(crate) fn finetune_cells(
+    model: &Ride<f32>,
+    images: &[GrayImage],
+    (ph, pw): (usize, usize),
+    count: usize,
+    rng: rand_xoshiro::Xoshiro256PlusPlus,
+    chunks: usize,
+) -> Result<Cells> {
+    let mut patches = data::patches::extract_rect_checked(images, (ph, pw), false)?;
+    data::shuffle_and_cap(&mut patches, rng, None);
+    let grid = model.nb.grid(ph, pw).map_or(1, |(a, b)| a * b).max(1);
+    patches.truncate(count.div_ceil(grid));
+    let mut cells = Cells::default();
+    for group in patches.chunks(256) {
+        let refs: Vec<&[f64]> = group.iter().map(|p| p.as_slice()).collect();
+        let b = model.prepare(&refs, ph, pw, chunks)?;
+        let (u, y) = model.features(&b);
+        cells.u.extend(u.iter().map(|&v| v as f64));
+        cells.y.extend(y.iter().map(|&v| v as f64));
+    }
+    let d = model.mcgsm.d;
+    cells.y.truncate(count);
+    cells.u.truncate(count * d);
+    Ok(cells)
+}
+
+pub(crate) fn split_cells(c: Cells, train: usize, d: usize) -> (Cells, Cells) {
+    let t = train.min(c.rows());
+    let valid = Cells {
+        u: c.u[t * d..].to_vec(),
+        y: c.y[t..].to_vec(),
+    };
+    (
+        Cells {
+            u: c.u[..t * d].to_vec(),
+            y: c.y[..t].to_vec(),
+        },
+        valid,
+    )
+}
+
+/// Fine-tunes the model's MCGSM with L-BFGS (SLSTM frozen).
+pub(crate) fn run_finetune(
+    cfg: &Experiment,
+    model: &mut Ride<f32>,
+    images: &[GrayImage],
+    patch: (usize, usize),
+    stream: u64,
+    log: &dyn Fn(&str),
+) -> Result<FinetuneReport> {
+    let f = &cfg.finetune;
+    let total = f.cells + f.validation_cells;
+    let cells = finetune_cells(
+        model,
+        images,
+        patch,
+        total,
+        rng_for(cfg.seed, Purpose::Finetune, stream, 0),
+        cfg.training.chunks,
+    )?;
+    let (train, valid) = split_cells(cells, f.cells, model.mcgsm.d);
+    let valid = (valid.rows() > 0).then_some(valid);
+    let t0 = Instant::now();
+    let label = if stream == 0 {
+        "L-BFGS".to_string()
+    } else {
+        format!("L-BFGS after stage {stream}")
+    };
+    let (fitted, report) = lbfgs(
+        &label,
+        &model.mcgsm.cast(),
+        &train,
+        valid.as_ref(),
+        f.max_iter,
+        f.history,
+        f.check_every,
+    )?;
+    model.mcgsm = fitted.cast();
+    log(&format!(
+        "L-BFGS on {} cells: {} iterations ({}), train NLL {:.4} → {:.4} nats{} in {:.1} s",
+        train.rows(),
+        report.iterations,
+        report.stopped_by,
+        report.train_nll_before,
+        report.train_nll_after,
+        match (report.valid_nll_before, report.valid_nll_after) {
+            (Some(a), Some(b)) => format!(", held-out {a:.4} → {b:.4}"),
+            _ => String::new(),
+        },
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok(report)
 }

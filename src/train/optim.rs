@@ -3,6 +3,8 @@
 //! part of the optimiser state (reset per curriculum stage by constructing a new optimiser).
 
 use crate::numerics::real::Real;
+use crate::train::config::OptimizerKind;
+use anyhow::{bail, Context, Result};
 
 /// SGD with momentum: v ← μ v − g, θ ← θ + lr · v.
 #[derive(Clone, Debug)]
@@ -87,5 +89,99 @@ impl<T: Real> Adam<T> {
                 *p -= step * *m / (v.sqrt() + eps);
             }
         }
+    }
+}
+
+/// The optimiser of a stage, as the config names it, with its state for checkpoints.
+pub(crate) enum Optimizer {
+    Sgd(Sgd<f32>),
+    Adam(Adam<f32>),
+}
+
+impl Optimizer {
+    pub(crate) fn new(kind: OptimizerKind, lr: f64, momentum: f64) -> Self {
+        match kind {
+            OptimizerKind::Sgd => Self::Sgd(Sgd::new(lr, momentum)),
+            OptimizerKind::Adam => Self::Adam(Adam::new(lr)),
+        }
+    }
+    pub(crate) fn step(&mut self, params: Vec<&mut Vec<f32>>, grads: &[&Vec<f32>]) {
+        match self {
+            Self::Sgd(o) => o.step(params, grads),
+            Self::Adam(o) => o.step(params, grads),
+        }
+    }
+    /// State tensors for checkpoints.
+    pub(crate) fn state(&self) -> (Vec<(String, Vec<f32>)>, u64) {
+        let named = |p: &str, v: &Vec<Vec<f32>>| {
+            v.iter()
+                .enumerate()
+                .map(|(i, t)| (format!("{p}{i:04}"), t.clone()))
+                .collect::<Vec<_>>()
+        };
+        match self {
+            Self::Sgd(o) => (named("opt.v.", &o.velocity), 0),
+            Self::Adam(o) => {
+                let mut v = named("opt.m.", &o.m);
+                v.extend(named("opt.v.", &o.v));
+                (v, o.t)
+            }
+        }
+    }
+    /// Restores the state saved by [`Self::state`] for parameters of lengths `lens`: every
+    /// tensor must be present with its parameter's length and finite values, and nothing else.
+    pub(crate) fn restore(
+        &mut self,
+        tensors: &[(String, Vec<f32>)],
+        t: u64,
+        lens: &[usize],
+    ) -> Result<()> {
+        let prefixes: &[&str] = match self {
+            Self::Sgd(_) => &["opt.v."],
+            Self::Adam(_) => &["opt.m.", "opt.v."],
+        };
+        let expected = prefixes.len() * lens.len();
+        if tensors.len() != expected {
+            bail!(
+                "the optimiser state has {} tensors, expected {expected} ({} per parameter tensor, {} parameter tensors)",
+                tensors.len(),
+                prefixes.len(),
+                lens.len()
+            );
+        }
+        let pick = |p: &str| -> Result<Vec<Vec<f32>>> {
+            (0..lens.len())
+                .map(|i| {
+                    let name = format!("{p}{i:04}");
+                    let (_, v) = tensors
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .with_context(|| format!("optimiser tensor '{name}' is missing"))?;
+                    if v.len() != lens[i] {
+                        bail!(
+                            "optimiser tensor '{name}' has {} values, expected {}",
+                            v.len(),
+                            lens[i]
+                        );
+                    }
+                    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+                        bail!("optimiser tensor '{name}'[{k}] is {} (not finite)", v[k]);
+                    }
+                    Ok(v.clone())
+                })
+                .collect()
+        };
+        match self {
+            Self::Sgd(o) => o.velocity = pick("opt.v.")?,
+            Self::Adam(o) => {
+                if t == 0 {
+                    bail!("the Adam step count is 0 in a mid-stage checkpoint");
+                }
+                o.m = pick("opt.m.")?;
+                o.v = pick("opt.v.")?;
+                o.t = t;
+            }
+        }
+        Ok(())
     }
 }

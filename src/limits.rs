@@ -52,7 +52,7 @@ pub const MAX_THREADS: usize = 256;
 
 /// Reads a config file: a regular file of at most [`MAX_CONFIG_BYTES`], UTF-8.
 pub fn read_config(path: &std::path::Path) -> Result<String> {
-    let bytes = crate::io::modelfile::read_bounded(path, MAX_CONFIG_BYTES, "config")?;
+    let bytes = crate::io::files::read_bounded(path, MAX_CONFIG_BYTES, "config")?;
     String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))
 }
 

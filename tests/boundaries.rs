@@ -1,7 +1,8 @@
 //! Every input boundary of issue 10, class by class: a bad input is an error that names the
 //! file and the problem (exit status ≠ 0), never a panic, an abort, or a number.
 
-use ride::io::modelfile::{from_safetensors, to_safetensors, write_atomic};
+use ride::io::files::write_atomic;
+use ride::io::modelfile::{from_safetensors, to_safetensors};
 use ride::io::preprocessing::{Domain, Preprocessing};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! throughput in elements/s, the commit and the CPU — so `results/` keeps what `make bench`
 //! measured after `target/` is gone.
 
-use crate::io::modelfile::write_atomic;
+use crate::io::files::write_atomic;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! cells/s, GFLOP/s and share of the peak, as a table or JSON lines, and a CSV + provenance.
 
 use crate::bench::perf::{all_kernels, fma_peak_gflops, time_kernel};
-use crate::io::modelfile::write_atomic;
+use crate::io::files::write_atomic;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 
 use super::{parse_center, parse_clip, parse_size};
 use anyhow::{Context, Result};
-use ride::io::modelfile::write_atomic;
+use ride::io::files::write_atomic;
 use ride::limits;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

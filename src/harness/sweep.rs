@@ -4,7 +4,7 @@
 //! checkpoint), so a sweep killed with SIGKILL and restarted ends with every row exactly once.
 //! `--emit-slurm` writes a Slurm array job (one task per cell) and a merge step.
 
-use crate::io::modelfile::write_atomic;
+use crate::io::files::write_atomic;
 use crate::train;
 use crate::train::config::Experiment;
 use anyhow::{bail, Context, Result};

@@ -127,7 +127,7 @@ fn check_jpeg_strict(bytes: &[u8]) -> Result<()> {
 
 /// Decodes an image file; any problem is an error naming the file.
 fn decode(path: &Path) -> Result<image::DynamicImage> {
-    let bytes = crate::io::modelfile::read_bounded(path, 1 << 30, "image")?;
+    let bytes = crate::io::files::read_bounded(path, 1 << 30, "image")?;
     let bad = |what: &str| {
         format!(
             "{}: not a readable image: {what} (corrupt, truncated or unsupported)",

@@ -2,6 +2,7 @@
 //! [`preprocessing`]), model files ([`modelfile`]), figures ([`plot`]) and progress on the
 //! terminal or in logs ([`progress`]), and the provenance of results ([`provenance`]).
 
+pub mod files;
 pub mod images;
 pub mod modelfile;
 pub mod plot;

@@ -1,7 +1,8 @@
 //! Checkpoints and the training log: where a run stands ([`Position`]), the model and the
 //! optimiser state in one safetensors file (written atomically), the log of every batch.
 
-use crate::io::modelfile::{read_extras, to_safetensors_with, write_atomic};
+use crate::io::files::write_atomic;
+use crate::io::modelfile::{read_extras, to_safetensors_with};
 use crate::model::ride::Ride;
 use crate::train::config::{Experiment, ModelKind, TrainingConfig};
 use crate::train::optim::Optimizer;
@@ -157,7 +158,7 @@ pub(crate) fn load_checkpoint(
     cfg: &Experiment,
     ckpt_path: &Path,
 ) -> Result<(Ride<f32>, Position, OptState)> {
-    let bytes = crate::io::modelfile::read_bounded(
+    let bytes = crate::io::files::read_bounded(
         ckpt_path,
         crate::io::modelfile::MAX_MODEL_BYTES * 3,
         "checkpoint",

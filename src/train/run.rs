@@ -4,8 +4,9 @@
 //! and [`Run::finish`] (test score, model file, summary).
 
 use crate::data::{self, rng_for, Purpose};
+use crate::io::files::write_atomic;
 use crate::io::images::GrayImage;
-use crate::io::modelfile::{to_safetensors, write_atomic};
+use crate::io::modelfile::to_safetensors;
 use crate::io::progress::Progress;
 use crate::model::neighbourhood::Neighbourhood;
 use crate::model::ride::{MixtureSize, Ride, TrainWork};
@@ -76,7 +77,7 @@ impl<'a> Run<'a> {
         resume: bool,
     ) -> Result<Self> {
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-        crate::io::modelfile::remove_stale_temps(out);
+        crate::io::files::remove_stale_temps(out);
         let say = |s: &str| eprintln!("[{}] {s}", cfg.name);
         let Dataset {
             mut train,

@@ -393,7 +393,7 @@ fn derive(ds: &Dataset, d: Derived, dest: &Path) -> Result<usize> {
                         bail!("{}/{rel}: the id list derived from the images has SHA-256 {got}, expected {want}", ds.name);
                     }
                 }
-                crate::io::modelfile::write_atomic(&dest.join(&rel), text.as_bytes())?;
+                crate::io::files::write_atomic(&dest.join(&rel), text.as_bytes())?;
                 n += 1;
             }
         }

@@ -142,7 +142,7 @@ fn provenance(
         date_utc: utc_now(),
         seconds,
     };
-    crate::io::modelfile::write_atomic(
+    crate::io::files::write_atomic(
         &out.join("provenance.json"),
         serde_json::to_string_pretty(&p)?.as_bytes(),
     )

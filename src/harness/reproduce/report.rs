@@ -5,7 +5,7 @@
 use super::run_table::read_rows;
 use super::table::TableConfig;
 use super::{Provenance, Suite, TableRow};
-use crate::io::modelfile::write_atomic;
+use crate::io::files::write_atomic;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::fmt::Write;

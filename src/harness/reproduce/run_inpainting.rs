@@ -6,7 +6,7 @@
 
 use super::table::TableConfig;
 use super::{fnv, provenance, Options};
-use crate::io::modelfile::write_atomic;
+use crate::io::files::write_atomic;
 use crate::io::plot::{image_grid, Panel};
 use crate::tasks::inpaint::{inpaint, mean_fill, score_fill, Geometry, InpaintOptions};
 use crate::train::dataset::load_data;

@@ -4,7 +4,7 @@
 
 use super::table::{Row, RowKind, SampleSpec, Table};
 use super::{fnv, TableRow};
-use crate::io::modelfile::write_atomic;
+use crate::io::files::write_atomic;
 use crate::io::plot::{image_grid, line_plot, LinePlot, Panel, Series};
 use crate::model::ride::Ride;
 use crate::tasks::eval::{ensemble_tile_bits, tiles, Score};

@@ -25,141 +25,20 @@
 //! the current block values (x' and x agree outside B). Proposal densities are computed in f64
 //! (per-cell raster pass, like [`crate::tasks::sample`]), no clipping.
 
+mod geometry;
+mod score;
+
+pub use geometry::{Geometry, Rect};
+pub use score::{crop_logliks, mean_fill, score_fill, FillScore};
+
 use crate::model::ride::Ride;
 use crate::tasks::sample::{marginal, min_margin, Layer64, RasterStack};
 use anyhow::{bail, Context, Result};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
+use score::{crop_loglik, cut, paste};
 use std::time::Instant;
-
-/// A rectangle of pixels (image coordinates).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Rect {
-    pub top: usize,
-    pub left: usize,
-    pub h: usize,
-    pub w: usize,
-}
-
-impl Rect {
-    fn contains(&self, r: usize, c: usize) -> bool {
-        r >= self.top && r < self.top + self.h && c >= self.left && c < self.left + self.w
-    }
-    fn bottom(&self) -> usize {
-        self.top + self.h
-    }
-    fn right(&self) -> usize {
-        self.left + self.w
-    }
-    /// One past the last row.
-    pub fn bottom_excl(&self) -> usize {
-        self.bottom()
-    }
-    /// One past the last column.
-    pub fn right_excl(&self) -> usize {
-        self.right()
-    }
-}
-
-/// Where the hole and the evaluation crop lie in an `h × w` image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Geometry {
-    pub image_h: usize,
-    pub image_w: usize,
-    pub hole: Rect,
-    pub crop: Rect,
-}
-
-impl Geometry {
-    /// Hole of `hole = (rows, cols)` centred at `center = (row, col)` (default the image centre;
-    /// the hole's top-left is center − size/2), crop = hole + `context` pixels per side clipped
-    /// to the image. Errors name the sizes when the hole does not fit or lacks context.
-    pub fn new(
-        model: &Ride<f32>,
-        h: usize,
-        w: usize,
-        hole: (usize, usize),
-        center: Option<(usize, usize)>,
-        context: usize,
-    ) -> Result<Self> {
-        let nb = &model.nb;
-        let need = min_margin(nb);
-        let (hh, hw) = hole;
-        if hh == 0 || hw == 0 {
-            bail!("the hole is empty ({hh}×{hw})");
-        }
-        if hh > h || hw > w {
-            bail!("hole {hh}×{hw} is larger than the {h}×{w} image");
-        }
-        if context < need {
-            bail!(
-                "context {context} is smaller than the model's neighbourhood margin {need} ({}×{} neighbourhood)",
-                nb.rows,
-                nb.cols
-            );
-        }
-        let (cr, cc) = center.unwrap_or((h / 2, w / 2));
-        if cr >= h || cc >= w {
-            bail!("hole centre ({cr},{cc}) is outside the {h}×{w} image");
-        }
-        let (top, left) = (cr.checked_sub(hh / 2), cc.checked_sub(hw / 2));
-        let bad = |what: String| -> anyhow::Error {
-            anyhow::anyhow!(
-                "hole {hh}×{hw} centred at ({cr},{cc}) in the {h}×{w} image touches the border: {what}; the model's {}×{} neighbourhood needs at least {need} observed pixels above, left and right of the hole and at least 1 row below",
-                nb.rows,
-                nb.cols
-            )
-        };
-        let (Some(top), Some(left)) = (top, left) else {
-            return Err(bad("it starts outside the image".into()));
-        };
-        if top + hh > h || left + hw > w {
-            return Err(bad("it ends outside the image".into()));
-        }
-        let (above, below, lft, rgt) = (top, h - top - hh, left, w - left - hw);
-        if above < need {
-            return Err(bad(format!("{above} observed rows above")));
-        }
-        if lft < need {
-            return Err(bad(format!("{lft} observed columns left")));
-        }
-        if rgt < need {
-            return Err(bad(format!("{rgt} observed columns right")));
-        }
-        if below < 1 {
-            return Err(bad("no observed row below".into()));
-        }
-        let hole = Rect {
-            top,
-            left,
-            h: hh,
-            w: hw,
-        };
-        let (ct, cl) = (above.min(context), lft.min(context));
-        let crop = Rect {
-            top: top - ct,
-            left: left - cl,
-            h: ct + hh + below.min(context),
-            w: cl + hw + rgt.min(context),
-        };
-        Ok(Self {
-            image_h: h,
-            image_w: w,
-            hole,
-            crop,
-        })
-    }
-
-    /// The hole in crop coordinates.
-    fn hole_in_crop(&self) -> Rect {
-        Rect {
-            top: self.hole.top - self.crop.top,
-            left: self.hole.left - self.crop.left,
-            ..self.hole
-        }
-    }
-}
 
 /// Options of [`inpaint`].
 #[derive(Clone, Debug)]
@@ -230,120 +109,6 @@ pub struct Inpainted {
     pub crop_loglik: f64,
     /// Hole values after each sweep (row-major hole), if [`InpaintOptions::trace`].
     pub trace: Option<Vec<Vec<f64>>>,
-}
-
-/// Scores of a filled image (for the baselines table).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct FillScore {
-    /// Mean over hole pixels of log p(x_ij | x_<ij) within the evaluation crop, / ln 2: the
-    /// log-likelihood rate of the filled hole pixels (bit/px, model units incl. log|det P_out|,
-    /// higher = more likely under the model). Not the conditional p(hole | observed).
-    pub hole_bits_per_px: f64,
-    /// Mean over all cells of the crop of the per-cell log-likelihood / ln 2 (bit/px); this
-    /// includes the observed pixels below/right whose conditionals see the fill.
-    pub crop_bits_per_px: f64,
-    /// 10·log10(1 / MSE) over the hole pixels vs the original, values unclipped, peak 1.
-    pub psnr_db: f64,
-}
-
-/// Log-likelihood (nats, data units) of each cell of each crop: `[crops][gr·gc]`, raster order.
-/// crops: row-major `ch × cw` each, model units.
-pub fn crop_logliks(
-    model: &Ride<f32>,
-    crops: &[&[f64]],
-    ch: usize,
-    cw: usize,
-) -> Result<Vec<Vec<f64>>> {
-    let threads = rayon::current_num_threads().min(crops.len()).max(1);
-    let batch = model.prepare(crops, ch, cw, threads)?;
-    Ok(model.loglik_map(&batch))
-}
-
-/// log π of one crop: the sum over all its cells (nats).
-fn crop_loglik(model: &Ride<f32>, crop: &[f64], ch: usize, cw: usize) -> Result<f64> {
-    Ok(crop_logliks(model, &[crop], ch, cw)?[0].iter().sum())
-}
-
-// image [h, w] → crop [crop.h, crop.w]
-fn cut(image: &[f64], w: usize, r: Rect) -> Vec<f64> {
-    let mut out = Vec::with_capacity(r.h * r.w);
-    for row in r.top..r.bottom() {
-        out.extend_from_slice(&image[row * w + r.left..row * w + r.right()]);
-    }
-    out
-}
-
-// crop [r.h, r.w] pasted into image [h, w]
-fn paste(image: &mut [f64], w: usize, r: Rect, crop: &[f64]) {
-    for (k, row) in (r.top..r.bottom()).enumerate() {
-        image[row * w + r.left..row * w + r.right()].copy_from_slice(&crop[k * r.w..(k + 1) * r.w]);
-    }
-}
-
-/// Scores `filled` (`h × w`, model units) under `model` on the evaluation crop of `geo`, and its
-/// PSNR vs `original` over the hole pixels.
-pub fn score_fill(
-    model: &Ride<f32>,
-    filled: &[f64],
-    original: &[f64],
-    geo: &Geometry,
-) -> Result<FillScore> {
-    let (h, w) = (geo.image_h, geo.image_w);
-    if filled.len() != h * w || original.len() != h * w {
-        bail!(
-            "images have {} and {} values, expected {h}×{w}",
-            filled.len(),
-            original.len()
-        );
-    }
-    let c = geo.crop;
-    let ll = crop_logliks(model, &[cut(filled, w, c).as_slice()], c.h, c.w)?.remove(0);
-    let gc = c.w + 1 - model.nb.cols;
-    let (orow, ocol) = model.nb.output_pos();
-    let hc = geo.hole_in_crop();
-    let mut hole_ll = 0.0;
-    let mut se = 0.0;
-    for r in 0..hc.h {
-        for col in 0..hc.w {
-            let (pr, pc) = (hc.top + r, hc.left + col);
-            hole_ll += ll[(pr - orow) * gc + pc - ocol];
-            let k = (geo.hole.top + r) * w + geo.hole.left + col;
-            se += (filled[k] - original[k]).powi(2);
-        }
-    }
-    let n = (hc.h * hc.w) as f64;
-    let ln2 = std::f64::consts::LN_2;
-    Ok(FillScore {
-        hole_bits_per_px: hole_ll / n / ln2,
-        crop_bits_per_px: ll.iter().sum::<f64>() / ll.len() as f64 / ln2,
-        psnr_db: 10.0 * (n / se).log10(),
-    })
-}
-
-/// Mean-fill baseline: the hole of `geo` set to the mean of the observed pixels in the ring of
-/// width `ring` around it (clipped to the image). image: `h × w`, returns a copy.
-pub fn mean_fill(image: &[f64], geo: &Geometry, ring: usize) -> Vec<f64> {
-    let (h, w, hole) = (geo.image_h, geo.image_w, geo.hole);
-    let (r0, c0) = (
-        hole.top.saturating_sub(ring),
-        hole.left.saturating_sub(ring),
-    );
-    let (r1, c1) = ((hole.bottom() + ring).min(h), (hole.right() + ring).min(w));
-    let (mut sum, mut n) = (0.0, 0usize);
-    for r in r0..r1 {
-        for c in c0..c1 {
-            if !hole.contains(r, c) {
-                sum += image[r * w + c];
-                n += 1;
-            }
-        }
-    }
-    let mean = sum / n.max(1) as f64;
-    let mut out = image.to_vec();
-    for r in hole.top..hole.bottom() {
-        out[r * w + hole.left..r * w + hole.right()].fill(mean);
-    }
-    out
 }
 
 /// Per-cell raster pass over the window `win` of `img` (row-major, width `iw`): the model runs

@@ -1,0 +1,244 @@
+//! Factorized mixture of conditional Gaussian scale mixtures, 1-D output (docs/MODEL.md §4).
+//!
+//!   e_cs(u)   = η_cs − ½ e^{α_cs} Σ_n β_cn² (b_nᵀ u)² + e^{α_cs} w_cᵀ u
+//!   expert_cs = ½ α_cs − ½ log 2π − ½ e^{α_cs} (y − A_c u − m_c)²
+//!   log p(y|u) = logsumexp(e + expert) − logsumexp(e)
+//!
+//! Fast path ([`Mcgsm::forward`], [`Mcgsm::backward`]): the features, predictions and linear
+//! features of all rows are one GEMM `U·[b | Aᵀ | wᵀ]`, their gradients two (`Uᵀ·dz`,
+//! `dz·Wᵀ`); `q·(β²)ᵀ` and its two gradients are the only other dense products. The C·S
+//! mixture is a broadcast over each component's scales, row by row, with no products of
+//! structural zeros. Reference: [`Mcgsm::reference_loglik`], one row at a time in f64.
+
+use crate::numerics::real::Real;
+use rand_distr::{Distribution, Normal};
+
+mod kernels;
+
+pub use kernels::McgsmWork;
+
+const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mcgsm<T> {
+    /// input dimension D
+    pub d: usize,
+    pub c: usize,
+    pub s: usize,
+    pub f: usize,
+    /// η `[C, S]`
+    pub priors: Vec<T>,
+    /// α `[C, S]`
+    pub scales: Vec<T>,
+    /// β `[C, F]`
+    pub weights: Vec<T>,
+    /// b `[D, F]` (one column per feature)
+    pub features: Vec<T>,
+    /// A `[C, D]`
+    pub predictors: Vec<T>,
+    /// w `[C, D]`, optional (off by default)
+    pub linear_features: Option<Vec<T>>,
+    /// m `[C]`, optional (off by default)
+    pub means: Option<Vec<T>>,
+}
+
+impl<T: Real> Mcgsm<T> {
+    /// The original RIDE init: η = 0, α ~ U(−1,1), β ~ U[0.01,0.02], b ~ N(0, 0.01²),
+    /// A ~ N(0, 0.1²); w and m (if enabled) zero.
+    pub fn init(
+        d: usize,
+        c: usize,
+        s: usize,
+        f: usize,
+        linear: bool,
+        means: bool,
+        rng: &mut impl rand::RngExt,
+    ) -> Self {
+        let n01 = Normal::new(0.0, 0.01).expect("valid normal");
+        let n1 = Normal::new(0.0, 0.1).expect("valid normal");
+        Self {
+            d,
+            c,
+            s,
+            f,
+            priors: vec![T::zero(); c * s],
+            scales: (0..c * s)
+                .map(|_| T::of(rng.random_range(-1.0..1.0)))
+                .collect(),
+            weights: (0..c * f)
+                .map(|_| T::of(rng.random_range(0.01..0.02)))
+                .collect(),
+            features: (0..d * f).map(|_| T::of(n01.sample(rng))).collect(),
+            predictors: (0..c * d).map(|_| T::of(n1.sample(rng))).collect(),
+            linear_features: linear.then(|| vec![T::zero(); c * d]),
+            means: means.then(|| vec![T::zero(); c]),
+        }
+    }
+
+    /// The same MCGSM in another float type.
+    pub fn cast<U: Real>(&self) -> Mcgsm<U> {
+        let cv = |v: &Vec<T>| v.iter().map(|x| U::of(x.as_f64())).collect::<Vec<U>>();
+        Mcgsm {
+            d: self.d,
+            c: self.c,
+            s: self.s,
+            f: self.f,
+            priors: cv(&self.priors),
+            scales: cv(&self.scales),
+            weights: cv(&self.weights),
+            features: cv(&self.features),
+            predictors: cv(&self.predictors),
+            linear_features: self.linear_features.as_ref().map(cv),
+            means: self.means.as_ref().map(cv),
+        }
+    }
+
+    pub fn zeros_like(&self) -> Self {
+        let z = |v: &Vec<T>| vec![T::zero(); v.len()];
+        Self {
+            d: self.d,
+            c: self.c,
+            s: self.s,
+            f: self.f,
+            priors: z(&self.priors),
+            scales: z(&self.scales),
+            weights: z(&self.weights),
+            features: z(&self.features),
+            predictors: z(&self.predictors),
+            linear_features: self.linear_features.as_ref().map(z),
+            means: self.means.as_ref().map(z),
+        }
+    }
+
+    /// Named parameter tensors (name, shape, data) in a fixed order.
+    pub fn tensors(&self) -> Vec<(&'static str, Vec<usize>, &Vec<T>)> {
+        let (c, s, f, d) = (self.c, self.s, self.f, self.d);
+        let mut v = vec![
+            ("priors", vec![c, s], &self.priors),
+            ("scales", vec![c, s], &self.scales),
+            ("weights", vec![c, f], &self.weights),
+            ("features", vec![d, f], &self.features),
+            ("predictors", vec![c, d], &self.predictors),
+        ];
+        if let Some(w) = &self.linear_features {
+            v.push(("linear_features", vec![c, d], w));
+        }
+        if let Some(m) = &self.means {
+            v.push(("means", vec![c], m));
+        }
+        v
+    }
+
+    pub fn tensors_mut(&mut self) -> Vec<&mut Vec<T>> {
+        let mut v = vec![
+            &mut self.priors,
+            &mut self.scales,
+            &mut self.weights,
+            &mut self.features,
+            &mut self.predictors,
+        ];
+        if let Some(w) = &mut self.linear_features {
+            v.push(w);
+        }
+        if let Some(m) = &mut self.means {
+            v.push(m);
+        }
+        v
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.tensors().iter().map(|t| t.2.len()).sum()
+    }
+
+    /// Columns of the input GEMM: F features, C predictions, C linear features (if any).
+    fn z_cols(&self) -> usize {
+        self.f + self.c * (1 + self.linear_features.is_some() as usize)
+    }
+
+    /// Log-likelihoods (nats) of `y` `[rows]` given `u` `[rows, D]` written to `ll`; if `grad`
+    /// is given, adds `Σ_r gl[r] · ∂ll_r/∂θ` into it and writes `Σ gl[r] ∂ll_r/∂u` into `du`.
+    pub fn loglik(
+        &self,
+        u: &[T],
+        y: &[T],
+        ll: &mut [T],
+        work: &mut McgsmWork<T>,
+        grad: Option<(&[T], &mut Mcgsm<T>, &mut [T])>,
+    ) {
+        self.forward(u, y, ll, work, grad.is_some());
+        if let Some((gl, g, du)) = grad {
+            self.backward(u, y, gl, work, g, Some(du));
+        }
+    }
+
+    /// Gate energies e `[C·S]` for one input (f64), used by sampling and the reference.
+    fn energies(&self, u: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (d, nc, ns, nf) = (self.d, self.c, self.s, self.f);
+        let fb: Vec<f64> = (0..nf)
+            .map(|n| {
+                (0..d)
+                    .map(|k| self.features[k * nf + n].as_f64() * u[k])
+                    .sum()
+            })
+            .collect();
+        let mut e = vec![0.0; nc * ns];
+        let mut pred = vec![0.0; nc];
+        for c in 0..nc {
+            let quad: f64 = (0..nf)
+                .map(|n| (self.weights[c * nf + n].as_f64() * fb[n]).powi(2))
+                .sum();
+            let lin: f64 = match &self.linear_features {
+                Some(w) => (0..d).map(|k| w[c * d + k].as_f64() * u[k]).sum(),
+                None => 0.0,
+            };
+            pred[c] = (0..d)
+                .map(|k| self.predictors[c * d + k].as_f64() * u[k])
+                .sum::<f64>()
+                + self.means.as_ref().map_or(0.0, |m| m[c].as_f64());
+            for s in 0..ns {
+                let k = c * ns + s;
+                let ea = self.scales[k].as_f64().exp();
+                e[k] = self.priors[k].as_f64() + ea * (-0.5 * quad + lin);
+            }
+        }
+        (e, pred)
+    }
+
+    /// Plain one-row reference of log p(y|u) in f64.
+    pub fn reference_loglik(&self, u: &[f64], y: f64) -> f64 {
+        let (e, pred) = self.energies(u);
+        let ns = self.s;
+        let x: Vec<f64> = (0..e.len())
+            .map(|k| {
+                let a = self.scales[k].as_f64();
+                e[k] + 0.5 * a - HALF_LN_2PI - 0.5 * a.exp() * (y - pred[k / ns]).powi(2)
+            })
+            .collect();
+        logsumexp(&x) - logsumexp(&e)
+    }
+
+    /// Draws y ~ p(y|u): (c,s) from softmax(e), then A_c u + m_c + e^{−α_cs/2} z.
+    pub fn sample(&self, u: &[f64], rng: &mut impl rand::RngExt) -> f64 {
+        let (e, pred) = self.energies(u);
+        let lse = logsumexp(&e);
+        let mut t: f64 = rng.random_range(0.0..1.0);
+        let mut k = e.len() - 1;
+        for (i, ei) in e.iter().enumerate() {
+            t -= (ei - lse).exp();
+            if t < 0.0f64 {
+                k = i;
+                break;
+            }
+        }
+        let z: f64 = rand_distr::StandardNormal.sample(rng);
+        pred[k / self.s] + (-0.5 * self.scales[k].as_f64()).exp() * z
+    }
+}
+
+pub fn logsumexp(x: &[f64]) -> f64 {
+    let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + x.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+}

@@ -310,7 +310,7 @@ fn ramp(h: usize, w: usize) -> GrayImage {
 #[test]
 fn patch_counts_and_flips() {
     let img = ramp(7, 10);
-    let p = patches::extract(std::slice::from_ref(&img), 3, false);
+    let p = patches::extract_rect(std::slice::from_ref(&img), (3, 3), false);
     assert_eq!(p.len(), 6);
     // Tile (row 1, col 2) = rows 3..6, cols 6..9.
     let expect: Vec<f64> = (3..6)
@@ -319,7 +319,7 @@ fn patch_counts_and_flips() {
     assert_eq!(p[5], expect);
     assert_eq!(p[0], vec![0., 1., 2., 10., 11., 12., 20., 21., 22.]);
 
-    let f = patches::extract(std::slice::from_ref(&img), 3, true);
+    let f = patches::extract_rect(std::slice::from_ref(&img), (3, 3), true);
     assert_eq!(f.len(), 12);
     for k in 0..6 {
         assert_eq!(f[2 * k], p[k]);
@@ -330,13 +330,13 @@ fn patch_counts_and_flips() {
         assert_eq!(f[2 * k + 1], mirror);
     }
     // Two images: counts add up (10×7 transposed gives 2×3 = 6 as well).
-    let both = patches::extract(&[img.clone(), ramp(10, 7)], 3, true);
+    let both = patches::extract_rect(&[img.clone(), ramp(10, 7)], (3, 3), true);
     assert_eq!(both.len(), 24);
 }
 
 #[test]
 fn shuffle_is_a_seeded_permutation_and_cap_truncates() {
-    let base = patches::extract(&[ramp(20, 20)], 2, true);
+    let base = patches::extract_rect(&[ramp(20, 20)], (2, 2), true);
     assert_eq!(base.len(), 200);
     let mut a = base.clone();
     let mut b = base.clone();
@@ -363,16 +363,18 @@ fn shuffle_is_a_seeded_permutation_and_cap_truncates() {
 
 #[test]
 fn extract_checked_errors() {
-    let msg = err_text(patches::extract_checked(&[], 8, false).unwrap_err());
+    let msg = err_text(patches::extract_rect_checked(&[], (8, 8), false).unwrap_err());
     assert!(msg.contains("no training images"), "{msg}");
-    let msg = err_text(patches::extract_checked(&[ramp(7, 10), ramp(5, 30)], 8, true).unwrap_err());
+    let msg = err_text(
+        patches::extract_rect_checked(&[ramp(7, 10), ramp(5, 30)], (8, 8), true).unwrap_err(),
+    );
     assert!(
         msg.contains("8×8") && msg.contains("2 training images"),
         "{msg}"
     );
-    assert!(patches::extract_checked(&[ramp(7, 10)], 0, false).is_err());
+    assert!(patches::extract_rect_checked(&[ramp(7, 10)], (0, 0), false).is_err());
     assert_eq!(
-        patches::extract_checked(&[ramp(8, 10)], 8, true)
+        patches::extract_rect_checked(&[ramp(8, 10)], (8, 8), true)
             .unwrap()
             .len(),
         2

@@ -109,7 +109,7 @@ fn whitening_gives_identity_covariance_on_its_fit_data() {
     assert!(err < 1e-9);
     // inverse transforms
     let mut back = vec![0.0; n];
-    wh.unwhiten_input(&xw[..n], &mut back);
+    unwhiten_input(&wh, &xw[..n], &mut back);
     assert!(back
         .iter()
         .zip(&xs[..n])
@@ -213,5 +213,16 @@ fn reused_train_work_matches_fresh_buffers() {
             .iter()
             .zip(g_fresh.tensors())
             .all(|(a, b)| *a == b));
+    }
+}
+
+/// Inverse of `Whitening::whiten_input`: x = P_in⁻¹ x̃ + μ_x.
+fn unwhiten_input(wh: &ride::model::whitening::Whitening, xw: &[f64], out: &mut [f64]) {
+    for ((o, row), m) in out
+        .iter_mut()
+        .zip(wh.white_in_inv.chunks_exact(wh.n))
+        .zip(&wh.mean_in)
+    {
+        *o = row.iter().zip(xw).map(|(p, x)| p * x).sum::<f64>() + m;
     }
 }

@@ -7,7 +7,7 @@ use ride::model::neighbourhood::Neighbourhood;
 use ride::model::ride::{MixtureSize, Ride};
 use ride::model::slstm::LayerCache;
 use ride::model::whitening::Whitening;
-use ride::tasks::sample::{marginal, min_margin, sample, sample_image, SampleOptions};
+use ride::tasks::sample::{marginal, min_margin, sample, SampleOptions};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -228,4 +228,22 @@ fn cli_sample_writes_a_png() {
     ]);
     assert_ne!(rc, 0);
     assert!(stderr.contains("LO,HI"), "{stderr}");
+}
+
+/// An `h × w` sample with a `margin`, seeded, from `init` or the marginal.
+fn sample_image<T: ride::numerics::real::Real>(
+    model: &ride::model::ride::Ride<T>,
+    h: usize,
+    w: usize,
+    margin: usize,
+    seed: u64,
+    init: Option<&[f64]>,
+) -> anyhow::Result<Vec<f64>> {
+    let opts = SampleOptions {
+        margin,
+        seed,
+        init,
+        ..Default::default()
+    };
+    Ok(sample(model, h, w, &opts)?.image)
 }

@@ -31,7 +31,7 @@ pub use crate::io::images::GrayImage;
 pub use brodatz::load_plate;
 pub use bsds300::Split;
 pub use deadleaves::DeadLeaves;
-pub use patches::{extract, extract_checked, shuffle_and_cap};
+pub use patches::{extract_rect, extract_rect_checked, shuffle_and_cap};
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;

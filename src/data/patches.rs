@@ -6,18 +6,13 @@ use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// All non-overlapping `size×size` tiles of every image, starting at the top-left corner (a
+/// All non-overlapping `ph × pw` tiles of every image, starting at the top-left corner (a
 /// remainder at the right or bottom edge is left out), row-major tile data, images in order and
 /// tiles in raster order. With `flip`, every tile is followed by its horizontal mirror (each row
 /// reversed).
 ///
 /// # Panics
 /// If `size == 0`.
-pub fn extract(images: &[GrayImage], size: usize, flip: bool) -> Vec<Vec<f64>> {
-    extract_rect(images, (size, size), flip)
-}
-
-/// [`extract`] with `ph × pw` tiles.
 pub fn extract_rect(images: &[GrayImage], (ph, pw): (usize, usize), flip: bool) -> Vec<Vec<f64>> {
     assert!(ph > 0 && pw > 0, "patch size must be positive");
     let mut out = vec![];
@@ -50,13 +45,8 @@ pub fn extract_rect(images: &[GrayImage], (ph, pw): (usize, usize), flip: bool) 
     out
 }
 
-/// [`extract`], failing with a clear message when there are no images, the size is zero, or no
-/// image is large enough for one patch.
-pub fn extract_checked(images: &[GrayImage], size: usize, flip: bool) -> Result<Vec<Vec<f64>>> {
-    extract_rect_checked(images, (size, size), flip)
-}
-
-/// [`extract_checked`] with `ph × pw` tiles.
+/// [`extract_rect`], failing with a clear message when there are no images, the size is zero,
+/// or no image is large enough for one patch.
 pub fn extract_rect_checked(
     images: &[GrayImage],
     (ph, pw): (usize, usize),

@@ -141,18 +141,6 @@ impl Whitening {
         yw / self.white_out + self.mean_out + pred
     }
 
-    /// Inverse of [`Self::whiten_input`].
-    pub fn unwhiten_input(&self, xw: &[f64], out: &mut [f64]) {
-        let n = self.n;
-        for ((o, row), m) in out
-            .iter_mut()
-            .zip(self.white_in_inv.chunks_exact(n))
-            .zip(&self.mean_in)
-        {
-            *o = row.iter().zip(xw).map(|(p, x)| p * x).sum::<f64>() + m;
-        }
-    }
-
     /// Whitens a batch: x `[m, N]`, y `[m]` → (x̃ `[m, N]`, ỹ `[m]`).
     pub fn apply(&self, x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let n = self.n;

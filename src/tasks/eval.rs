@@ -42,23 +42,26 @@ pub struct Score {
     pub pixels: usize,
 }
 
+/// Mean and its standard error (sample standard deviation / √n) of `v`; (0, 0) for no values,
+/// a standard error of 0 for one.
+pub fn mean_sem(v: &[f64]) -> (f64, f64) {
+    let n = v.len();
+    let mean = v.iter().sum::<f64>() / n.max(1) as f64;
+    let var = if n > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+    } else {
+        0.0
+    };
+    (mean, (var / n.max(1) as f64).sqrt())
+}
+
 impl Score {
     pub fn from_tiles(per_tile_bits: &[f64], pixels: usize) -> Self {
-        let n = per_tile_bits.len();
-        let mean = per_tile_bits.iter().sum::<f64>() / n.max(1) as f64;
-        let var = if n > 1 {
-            per_tile_bits
-                .iter()
-                .map(|v| (v - mean).powi(2))
-                .sum::<f64>()
-                / (n - 1) as f64
-        } else {
-            0.0
-        };
+        let (mean, sem) = mean_sem(per_tile_bits);
         Self {
             bits_per_px: mean,
-            sem: (var / n.max(1) as f64).sqrt(),
-            tiles: n,
+            sem,
+            tiles: per_tile_bits.len(),
             pixels,
         }
     }

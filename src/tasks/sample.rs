@@ -75,25 +75,6 @@ pub fn marginal(wh: &Whitening) -> (f64, f64) {
     (wh.mean_out, var.sqrt())
 }
 
-/// Ancestral sample of an `h × w` image (model units) with a `margin`, seeded; the canvas
-/// starts from `init` if given (see [`SampleOptions::init`]), else from the marginal.
-pub fn sample_image<T: Real>(
-    model: &Ride<T>,
-    h: usize,
-    w: usize,
-    margin: usize,
-    seed: u64,
-    init: Option<&[f64]>,
-) -> Result<Vec<f64>> {
-    let opts = SampleOptions {
-        margin,
-        seed,
-        init,
-        ..Default::default()
-    };
-    Ok(sample(model, h, w, &opts)?.image)
-}
-
 /// One SLSTM layer's weights in f64, for per-cell matrix–vector products (also used by the
 /// inpainting sampler).
 pub(crate) struct Layer64 {

@@ -3,7 +3,7 @@
 
 use crate::io::images::GrayImage;
 use crate::model::ride::Ride;
-use crate::tasks::eval::{tile_bits, tiles, Score};
+use crate::tasks::eval::{mean_sem, tile_bits, tiles, Score};
 use anyhow::{bail, Result};
 
 /// Log-likelihoods of BSDS300-style patches (`data::bsds300_patches`).
@@ -47,12 +47,6 @@ pub fn score_patches(
             l64.push(x + gmm.log_pdf(dc) + crate::data::bsds300_patches::dc_log_jacobian(cells));
         }
     }
-    let mean_sem = |v: &[f64]| {
-        let n = v.len() as f64;
-        let m = v.iter().sum::<f64>() / n;
-        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        (m, (var / n).sqrt())
-    };
     let (n63, s63) = mean_sem(&l63);
     let (n64, s64) = mean_sem(&l64);
     let d = (cells - 1) as f64 * std::f64::consts::LN_2;

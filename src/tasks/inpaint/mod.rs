@@ -169,25 +169,6 @@ fn positions(len: usize, block: usize, stride: usize) -> Vec<usize> {
     p
 }
 
-/// Ancestral sample of the hole pixels only (crop raster order, observed pixels fixed), seeded.
-/// image: `h × w` model units; returns the whole image with the hole drawn.
-pub fn sample_hole(model: &Ride<f32>, image: &[f64], geo: &Geometry, seed: u64) -> Vec<f64> {
-    let layers: Vec<Layer64> = model.layers.iter().map(Layer64::new).collect();
-    let mut out = image.to_vec();
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    // the whole crop is the window: the hole has min_margin context on top/left/right
-    block_pass(
-        model,
-        &layers,
-        &mut out,
-        geo.image_w,
-        geo.crop,
-        geo.hole,
-        Some(&mut rng),
-    );
-    out
-}
-
 /// Fills the hole of `opts` in `image` (`h × w`, model units): ancestral initialisation, then
 /// `opts.sweeps` Metropolis–Hastings sweeps (module docs). Same seed, same result.
 pub fn inpaint(

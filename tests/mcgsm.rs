@@ -153,3 +153,22 @@ fn sampling_follows_the_density() {
         "chi² {chi2} over {dof} bins"
     );
 }
+
+#[test]
+fn from_parts_checks_every_tensor_against_the_sizes() {
+    use ride::model::mcgsm::{Mcgsm, McgsmParts};
+    let (d, c, s, f) = (3, 2, 2, 4);
+    let parts = |priors: usize| McgsmParts::<f64> {
+        priors: vec![0.0; priors],
+        scales: vec![0.0; c * s],
+        weights: vec![0.0; c * f],
+        features: vec![0.0; d * f],
+        predictors: vec![0.0; c * d],
+        linear_features: None,
+        means: None,
+    };
+    let m = Mcgsm::from_parts((d, c, s, f), parts(c * s)).unwrap();
+    assert_eq!((m.d(), m.c(), m.s(), m.f()), (d, c, s, f));
+    let err = Mcgsm::from_parts((d, c, s, f), parts(c * s + 1)).unwrap_err();
+    assert!(err.to_string().contains("mcgsm.priors has 5 values, expected 4"), "{err}");
+}

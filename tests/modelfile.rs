@@ -15,7 +15,7 @@ fn npz_import_has_the_documented_architecture() {
     assert_eq!(m.layers.len(), 1);
     assert_eq!((m.layers[0].n_in, m.layers[0].h), (12, 64));
     assert_eq!(
-        (m.mcgsm.d, m.mcgsm.c, m.mcgsm.s, m.mcgsm.f),
+        (m.mcgsm.d(), m.mcgsm.c(), m.mcgsm.s(), m.mcgsm.f()),
         (64, 32, 4, 32)
     );
     assert!(m.mcgsm.linear_features.is_none() && m.mcgsm.means.is_none());

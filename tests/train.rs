@@ -365,5 +365,5 @@ tile = 32
     let o = train(&cfg, &dir.path().join("m"), &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let m = ride::io::modelfile::load(&dir.path().join("m/model.safetensors")).unwrap();
-    assert!(m.layers.is_empty() && m.mcgsm.d == 40);
+    assert!(m.layers.is_empty() && m.mcgsm.d() == 40);
 }

@@ -39,7 +39,7 @@ const BLOCK: usize = 4096;
 /// Blocks of rows run in parallel, each thread reusing its buffers; the per-block sums are
 /// added in block order, so the result does not depend on the thread count.
 pub fn mean_nll(m: &Mcgsm<f64>, cells: &Cells, want_grad: bool) -> (f64, Option<Vec<f64>>) {
-    let d = m.d;
+    let d = m.d();
     let n = cells.rows().max(1);
     let gl = -1.0 / n as f64;
     let parts: Vec<(f64, Option<Vec<f64>>)> = (0..cells.rows().div_ceil(BLOCK))
@@ -310,7 +310,7 @@ pub(crate) fn finetune_cells(
         cells.u.extend(u.iter().map(|&v| v as f64));
         cells.y.extend(y.iter().map(|&v| v as f64));
     }
-    let d = model.mcgsm.d;
+    let d = model.mcgsm.d();
     cells.y.truncate(count);
     cells.u.truncate(count * d);
     Ok(cells)
@@ -350,7 +350,7 @@ pub(crate) fn run_finetune(
         rng_for(cfg.seed, Purpose::Finetune, stream, 0),
         cfg.training.chunks,
     )?;
-    let (train, valid) = split_cells(cells, f.cells, model.mcgsm.d);
+    let (train, valid) = split_cells(cells, f.cells, model.mcgsm.d());
     let valid = (valid.rows() > 0).then_some(valid);
     let t0 = Instant::now();
     let label = if stream == 0 {

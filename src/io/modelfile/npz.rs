@@ -4,7 +4,7 @@
 use super::MAX_MODEL_BYTES;
 use crate::io::preprocessing::{Domain, Preprocessing};
 use crate::limits as lim;
-use crate::model::mcgsm::Mcgsm;
+use crate::model::mcgsm::{Mcgsm, McgsmParts};
 use crate::model::neighbourhood::Neighbourhood;
 use crate::model::ride::Ride;
 use crate::model::slstm::SlstmLayer;
@@ -296,19 +296,18 @@ pub fn import_npz(path: &Path) -> Result<Ride<f32>> {
     }
     let f32v = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     let nonzero = |v: Vec<f64>| v.iter().any(|&x| x != 0.0).then(|| f32v(v));
-    let mcgsm = Mcgsm {
-        d,
-        c,
-        s,
-        f,
-        priors: f32v(z.expect("mcgsm.priors", &[c, s])?),
-        scales: f32v(z.expect("mcgsm.scales", &[c, s])?),
-        weights: f32v(z.expect("mcgsm.weights", &[c, f])?),
-        features: f32v(z.expect("mcgsm.features", &[d, f])?),
-        predictors: f32v(z.expect("mcgsm.predictors", &[c, d])?),
-        linear_features: nonzero(z.expect("mcgsm.linear_features", &[c, d])?),
-        means: nonzero(z.expect("mcgsm.means", &[1, c])?),
-    };
+    let mcgsm = Mcgsm::from_parts(
+        (d, c, s, f),
+        McgsmParts {
+            priors: f32v(z.expect("mcgsm.priors", &[c, s])?),
+            scales: f32v(z.expect("mcgsm.scales", &[c, s])?),
+            weights: f32v(z.expect("mcgsm.weights", &[c, f])?),
+            features: f32v(z.expect("mcgsm.features", &[d, f])?),
+            predictors: f32v(z.expect("mcgsm.predictors", &[c, d])?),
+            linear_features: nonzero(z.expect("mcgsm.linear_features", &[c, d])?),
+            means: nonzero(z.expect("mcgsm.means", &[1, c])?),
+        },
+    )?;
     Ok(Ride {
         nb,
         whitening,

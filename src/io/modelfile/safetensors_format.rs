@@ -5,7 +5,7 @@ use super::{load_as, FORMAT, FORMAT_VERSION};
 use crate::io::files::write_atomic;
 use crate::io::preprocessing::{Domain, Preprocessing};
 use crate::limits as lim;
-use crate::model::mcgsm::Mcgsm;
+use crate::model::mcgsm::{Mcgsm, McgsmParts};
 use crate::model::neighbourhood::Neighbourhood;
 use crate::model::ride::Ride;
 use crate::model::slstm::SlstmLayer;
@@ -32,8 +32,8 @@ fn architecture(m: &Ride<f32>) -> serde_json::Value {
         "num_hiddens": m.layers.iter().map(|l| l.h).collect::<Vec<_>>(),
         "extended": m.layers.iter().map(|l| l.extended).collect::<Vec<_>>(),
         "mcgsm": {
-            "dim_in": m.mcgsm.d, "num_components": m.mcgsm.c, "num_scales": m.mcgsm.s,
-            "num_features": m.mcgsm.f,
+            "dim_in": m.mcgsm.d(), "num_components": m.mcgsm.c(), "num_scales": m.mcgsm.s(),
+            "num_features": m.mcgsm.f(),
             "linear_features": m.mcgsm.linear_features.is_some(), "means": m.mcgsm.means.is_some(),
         },
     })
@@ -345,27 +345,26 @@ pub(super) fn from_safetensors_as(
     if d != n_in {
         bail!("mcgsm.dim_in {d} does not match the top layer's width {n_in}");
     }
-    let mcgsm = Mcgsm {
-        d,
-        c,
-        s,
-        f,
-        priors: f32s("mcgsm.priors", &[c, s])?,
-        scales: f32s("mcgsm.scales", &[c, s])?,
-        weights: f32s("mcgsm.weights", &[c, f])?,
-        features: f32s("mcgsm.features", &[d, f])?,
-        predictors: f32s("mcgsm.predictors", &[c, d])?,
-        linear_features: if mc.linear_features {
-            Some(f32s("mcgsm.linear_features", &[c, d])?)
-        } else {
-            None
+    let mcgsm = Mcgsm::from_parts(
+        (d, c, s, f),
+        McgsmParts {
+            priors: f32s("mcgsm.priors", &[c, s])?,
+            scales: f32s("mcgsm.scales", &[c, s])?,
+            weights: f32s("mcgsm.weights", &[c, f])?,
+            features: f32s("mcgsm.features", &[d, f])?,
+            predictors: f32s("mcgsm.predictors", &[c, d])?,
+            linear_features: if mc.linear_features {
+                Some(f32s("mcgsm.linear_features", &[c, d])?)
+            } else {
+                None
+            },
+            means: if mc.means {
+                Some(f32s("mcgsm.means", &[c])?)
+            } else {
+                None
+            },
         },
-        means: if mc.means {
-            Some(f32s("mcgsm.means", &[c])?)
-        } else {
-            None
-        },
-    };
+    )?;
     Ok(Ride {
         nb,
         whitening,

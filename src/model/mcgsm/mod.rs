@@ -19,13 +19,16 @@ pub use kernels::McgsmWork;
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
+/// The sizes D, C, S, F are private: set by [`Mcgsm::init`] or [`Mcgsm::from_parts`] (which
+/// checks every tensor's length against them) and read through [`Mcgsm::d`] etc.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mcgsm<T> {
     /// input dimension D
-    pub d: usize,
-    pub c: usize,
-    pub s: usize,
-    pub f: usize,
+    d: usize,
+    /// components C, scales S, features F
+    c: usize,
+    s: usize,
+    f: usize,
     /// η `[C, S]`
     pub priors: Vec<T>,
     /// α `[C, S]`
@@ -42,7 +45,77 @@ pub struct Mcgsm<T> {
     pub means: Option<Vec<T>>,
 }
 
+/// The tensors of an MCGSM, for [`Mcgsm::from_parts`].
+pub struct McgsmParts<T> {
+    pub priors: Vec<T>,
+    pub scales: Vec<T>,
+    pub weights: Vec<T>,
+    pub features: Vec<T>,
+    pub predictors: Vec<T>,
+    pub linear_features: Option<Vec<T>>,
+    pub means: Option<Vec<T>>,
+}
+
+impl<T> Mcgsm<T> {
+    /// Input dimension D.
+    pub fn d(&self) -> usize {
+        self.d
+    }
+
+    /// Components C.
+    pub fn c(&self) -> usize {
+        self.c
+    }
+
+    /// Scales per component S.
+    pub fn s(&self) -> usize {
+        self.s
+    }
+
+    /// Features F.
+    pub fn f(&self) -> usize {
+        self.f
+    }
+}
+
 impl<T: Real> Mcgsm<T> {
+    /// An MCGSM of sizes (D, C, S, F) from its tensors; every tensor's length must match.
+    pub fn from_parts(
+        (d, c, s, f): (usize, usize, usize, usize),
+        p: McgsmParts<T>,
+    ) -> anyhow::Result<Self> {
+        let check = |name: &str, v: &[T], n: usize| {
+            if v.len() != n {
+                anyhow::bail!("mcgsm.{name} has {} values, expected {n}", v.len());
+            }
+            Ok(())
+        };
+        check("priors", &p.priors, c * s)?;
+        check("scales", &p.scales, c * s)?;
+        check("weights", &p.weights, c * f)?;
+        check("features", &p.features, d * f)?;
+        check("predictors", &p.predictors, c * d)?;
+        if let Some(w) = &p.linear_features {
+            check("linear_features", w, c * d)?;
+        }
+        if let Some(m) = &p.means {
+            check("means", m, c)?;
+        }
+        Ok(Self {
+            d,
+            c,
+            s,
+            f,
+            priors: p.priors,
+            scales: p.scales,
+            weights: p.weights,
+            features: p.features,
+            predictors: p.predictors,
+            linear_features: p.linear_features,
+            means: p.means,
+        })
+    }
+
     /// The original RIDE init: η = 0, α ~ U(−1,1), β ~ U[0.01,0.02], b ~ N(0, 0.01²),
     /// A ~ N(0, 0.1²); w and m (if enabled) zero.
     pub fn init(

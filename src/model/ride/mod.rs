@@ -122,13 +122,13 @@ impl<T: Real> Ride<T> {
             n_in = layer.h;
         }
         let m = &self.mcgsm;
-        lim::check("mcgsm components", m.c, 1, lim::MAX_COMPONENTS)?;
-        lim::check("mcgsm scales", m.s, 1, lim::MAX_SCALES)?;
-        lim::check("mcgsm features", m.f, 1, lim::MAX_FEATURES)?;
-        if m.d != n_in {
+        lim::check("mcgsm components", m.c(), 1, lim::MAX_COMPONENTS)?;
+        lim::check("mcgsm scales", m.s(), 1, lim::MAX_SCALES)?;
+        lim::check("mcgsm features", m.f(), 1, lim::MAX_FEATURES)?;
+        if m.d() != n_in {
             bail!(
                 "mcgsm.dim_in {} does not match the top layer's width {n_in}",
-                m.d
+                m.d()
             );
         }
         for (name, shape, v) in m.tensors() {
@@ -317,9 +317,9 @@ impl<T: Real> Ride<T> {
     pub fn mixture_size(&self) -> MixtureSize {
         let m = &self.mcgsm;
         MixtureSize {
-            components: m.c,
-            scales: m.s,
-            features: m.f,
+            components: m.c(),
+            scales: m.s(),
+            features: m.f(),
             linear_features: m.linear_features.is_some(),
             means: m.means.is_some(),
         }
@@ -367,7 +367,7 @@ impl<T: Real> Ride<T> {
     fn chunk_loglik(&self, ch: &Chunk<T>) -> Vec<T> {
         let hidden = self.stack_inference(ch);
         let top = hidden.as_deref().unwrap_or(&ch.x);
-        let d = self.mcgsm.d;
+        let d = self.mcgsm.d();
         let mut ll = vec![T::zero(); ch.y.len()];
         let mut work = McgsmWork::default();
         const BLOCK: usize = 1024;

@@ -135,7 +135,7 @@ impl<T: Real> Ride<T> {
         let grad = cw.grad.get_or_insert_with(|| self.zero_grad());
         grad.zero();
         let top = cw.caches.last().map_or(&ch.x, |c| &c.h);
-        let d = self.mcgsm.d;
+        let d = self.mcgsm.d();
         cw.ll.resize(rows, T::zero());
         cw.dh.resize(rows * d, T::zero());
         cw.gl.clear();

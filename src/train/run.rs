@@ -184,20 +184,22 @@ impl<'a> Run<'a> {
             self.say("training.stages are not used for an MCGSM baseline (L-BFGS only)");
         }
         if self.pos.stage == 0 {
-            let patch = self.dims(cfg.finetune.patch.unwrap_or(16));
-            let say = |s: &str| eprintln!("[{}] {s}", cfg.name);
-            self.reports.push(run_finetune(
-                cfg,
-                &mut self.model,
-                &self.train,
-                patch,
-                0,
-                &say,
-            )?);
+            self.finetune(cfg.finetune.patch.unwrap_or(16), 0)?;
             self.pos.stage = 1;
             self.pos.train_seconds = self.seconds();
             save_stage_end(&self.ckpt_path, &self.model, t, &self.pos)?;
         }
+        Ok(())
+    }
+
+    /// L-BFGS fine-tuning of the MCGSM on cells of `patch`-sized training patches (random
+    /// stream `stream`: 0 for the baseline, the stage number after a stage).
+    fn finetune(&mut self, patch: usize, stream: u64) -> Result<()> {
+        let cfg = self.cfg;
+        let say = |s: &str| eprintln!("[{}] {s}", cfg.name);
+        let patch = self.dims(patch);
+        let report = run_finetune(cfg, &mut self.model, &self.train, patch, stream, &say)?;
+        self.reports.push(report);
         Ok(())
     }
 
@@ -355,16 +357,7 @@ impl<'a> Run<'a> {
             recent.iter().sum::<f64>() / recent.len().max(1) as f64
         ));
         if cfg.finetune.enabled {
-            let patch = self.dims(cfg.finetune.patch.unwrap_or(st.patch));
-            let say = |s: &str| eprintln!("[{}] {s}", cfg.name);
-            self.reports.push(run_finetune(
-                cfg,
-                &mut self.model,
-                &self.train,
-                patch,
-                s as u64 + 1,
-                &say,
-            )?);
+            self.finetune(cfg.finetune.patch.unwrap_or(st.patch), s as u64 + 1)?;
         }
         if !self.valid.is_empty() {
             let v = score_images(&self.model, &self.valid, cfg.evaluation.tile)?.bits_per_px;

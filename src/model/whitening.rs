@@ -21,7 +21,57 @@ pub struct Whitening {
     pub white_out: f64,
 }
 
+/// Names and shapes of the whitening's tensors for N inputs, in order: the one list the
+/// model-file writer ([`Whitening::tensors`]) and reader ([`Whitening::read`]) use.
+pub fn tensor_shapes(n: usize) -> [(&'static str, Vec<usize>); 6] {
+    [
+        ("mean_in", vec![n]),
+        ("mean_out", vec![1]),
+        ("white_in", vec![n, n]),
+        ("white_in_inv", vec![n, n]),
+        ("predictor", vec![n]),
+        ("white_out", vec![1]),
+    ]
+}
+
 impl Whitening {
+    /// Every tensor with its name and shape, in [`tensor_shapes`] order.
+    pub fn tensors(&self) -> Vec<(&'static str, Vec<usize>, Vec<f64>)> {
+        let data = [
+            self.mean_in.clone(),
+            vec![self.mean_out],
+            self.white_in.clone(),
+            self.white_in_inv.clone(),
+            self.predictor.clone(),
+            vec![self.white_out],
+        ];
+        tensor_shapes(self.n)
+            .into_iter()
+            .zip(data)
+            .map(|((name, shape), v)| (name, shape, v))
+            .collect()
+    }
+
+    /// Reads every tensor of [`tensor_shapes`] through `get(name, shape)`.
+    pub fn read(n: usize, mut get: impl FnMut(&str, &[usize]) -> Result<Vec<f64>>) -> Result<Self> {
+        let mut vals = tensor_shapes(n)
+            .into_iter()
+            .map(|(name, shape)| get(name, &shape))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter();
+        let mut next = || vals.next().unwrap_or_default();
+        let scalar = |v: Vec<f64>| v.first().copied().unwrap_or_default();
+        Ok(Self {
+            n,
+            mean_in: next(),
+            mean_out: scalar(next()),
+            white_in: next(),
+            white_in_inv: next(),
+            predictor: next(),
+            white_out: scalar(next()),
+        })
+    }
+
     /// Fits on `m` samples: x `[m, N]`, y `[m]`, 1/m covariance.
     pub fn fit(x: &[f64], y: &[f64], n: usize) -> Result<Self> {
         let m = y.len();

@@ -51,7 +51,6 @@ pub fn to_safetensors_with(
     extra: &[(String, Vec<f32>)],
     extra_meta: &HashMap<String, String>,
 ) -> Result<Vec<u8>> {
-    let n = m.nb.n_inputs();
     let mut t: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = vec![];
     let mask = |v: &[bool]| v.iter().map(|&b| b as u8).collect::<Vec<u8>>();
     t.push((
@@ -66,43 +65,14 @@ pub fn to_safetensors_with(
         vec![m.nb.rows, m.nb.cols],
         mask(&m.nb.output),
     ));
-    let w = &m.whitening;
-    t.push((
-        "whitening.mean_in".into(),
-        Dtype::F64,
-        vec![n],
-        bytes_f64(&w.mean_in),
-    ));
-    t.push((
-        "whitening.mean_out".into(),
-        Dtype::F64,
-        vec![1],
-        bytes_f64(&[w.mean_out]),
-    ));
-    t.push((
-        "whitening.white_in".into(),
-        Dtype::F64,
-        vec![n, n],
-        bytes_f64(&w.white_in),
-    ));
-    t.push((
-        "whitening.white_in_inv".into(),
-        Dtype::F64,
-        vec![n, n],
-        bytes_f64(&w.white_in_inv),
-    ));
-    t.push((
-        "whitening.predictor".into(),
-        Dtype::F64,
-        vec![n],
-        bytes_f64(&w.predictor),
-    ));
-    t.push((
-        "whitening.white_out".into(),
-        Dtype::F64,
-        vec![1],
-        bytes_f64(&[w.white_out]),
-    ));
+    for (name, shape, data) in m.whitening.tensors() {
+        t.push((
+            format!("whitening.{name}"),
+            Dtype::F64,
+            shape,
+            bytes_f64(&data),
+        ));
+    }
     for (l, layer) in m.layers.iter().enumerate() {
         t.push((
             format!("slstm.{l}.w"),
@@ -318,15 +288,7 @@ pub(super) fn from_safetensors_as(
             arch.num_inputs
         );
     }
-    let whitening = Whitening {
-        n,
-        mean_in: f64s("whitening.mean_in", &[n])?,
-        mean_out: f64s("whitening.mean_out", &[1])?[0],
-        white_in: f64s("whitening.white_in", &[n, n])?,
-        white_in_inv: f64s("whitening.white_in_inv", &[n, n])?,
-        predictor: f64s("whitening.predictor", &[n])?,
-        white_out: f64s("whitening.white_out", &[1])?[0],
-    };
+    let whitening = Whitening::read(n, |name, shape| f64s(&format!("whitening.{name}"), shape))?;
     let mut layers = vec![];
     let mut n_in = n;
     for (l, (&h, &ext)) in arch.num_hiddens.iter().zip(&arch.extended).enumerate() {
@@ -345,26 +307,10 @@ pub(super) fn from_safetensors_as(
     if d != n_in {
         bail!("mcgsm.dim_in {d} does not match the top layer's width {n_in}");
     }
-    let mcgsm = Mcgsm::from_parts(
-        (d, c, s, f),
-        McgsmParts {
-            priors: f32s("mcgsm.priors", &[c, s])?,
-            scales: f32s("mcgsm.scales", &[c, s])?,
-            weights: f32s("mcgsm.weights", &[c, f])?,
-            features: f32s("mcgsm.features", &[d, f])?,
-            predictors: f32s("mcgsm.predictors", &[c, d])?,
-            linear_features: if mc.linear_features {
-                Some(f32s("mcgsm.linear_features", &[c, d])?)
-            } else {
-                None
-            },
-            means: if mc.means {
-                Some(f32s("mcgsm.means", &[c])?)
-            } else {
-                None
-            },
-        },
-    )?;
+    let parts = McgsmParts::read((d, c, s, f), mc.linear_features, mc.means, |name, shape| {
+        f32s(&format!("mcgsm.{name}"), shape)
+    })?;
+    let mcgsm = Mcgsm::from_parts((d, c, s, f), parts)?;
     Ok(Ride {
         nb,
         whitening,

@@ -45,6 +45,30 @@ pub struct Mcgsm<T> {
     pub means: Option<Vec<T>>,
 }
 
+/// Names and shapes of an MCGSM's tensors for sizes (D, C, S, F), in order: priors, scales,
+/// weights, features, predictors, then the optional linear features and means. The one list the
+/// model-file writer ([`Mcgsm::tensors`]) and reader ([`McgsmParts::read`]) use.
+pub fn tensor_shapes(
+    (d, c, s, f): (usize, usize, usize, usize),
+    linear_features: bool,
+    means: bool,
+) -> Vec<(&'static str, Vec<usize>)> {
+    let mut v = vec![
+        ("priors", vec![c, s]),
+        ("scales", vec![c, s]),
+        ("weights", vec![c, f]),
+        ("features", vec![d, f]),
+        ("predictors", vec![c, d]),
+    ];
+    if linear_features {
+        v.push(("linear_features", vec![c, d]));
+    }
+    if means {
+        v.push(("means", vec![c]));
+    }
+    v
+}
+
 /// The tensors of an MCGSM, for [`Mcgsm::from_parts`].
 pub struct McgsmParts<T> {
     pub priors: Vec<T>,
@@ -54,6 +78,32 @@ pub struct McgsmParts<T> {
     pub predictors: Vec<T>,
     pub linear_features: Option<Vec<T>>,
     pub means: Option<Vec<T>>,
+}
+
+impl<T> McgsmParts<T> {
+    /// Reads every tensor of [`tensor_shapes`] through `get(name, shape)`.
+    pub fn read(
+        sizes: (usize, usize, usize, usize),
+        linear_features: bool,
+        means: bool,
+        mut get: impl FnMut(&str, &[usize]) -> anyhow::Result<Vec<T>>,
+    ) -> anyhow::Result<Self> {
+        let mut vals = tensor_shapes(sizes, linear_features, means)
+            .into_iter()
+            .map(|(name, shape)| get(name, &shape))
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into_iter();
+        let mut next = || vals.next().unwrap_or_default();
+        Ok(Self {
+            priors: next(),
+            scales: next(),
+            weights: next(),
+            features: next(),
+            predictors: next(),
+            linear_features: linear_features.then(&mut next),
+            means: means.then(&mut next),
+        })
+    }
 }
 
 impl<T> Mcgsm<T> {
@@ -184,22 +234,27 @@ impl<T: Real> Mcgsm<T> {
     }
 
     /// Named parameter tensors (name, shape, data) in a fixed order.
+    /// Every tensor with its name and shape, in [`tensor_shapes`] order.
     pub fn tensors(&self) -> Vec<(&'static str, Vec<usize>, &Vec<T>)> {
-        let (c, s, f, d) = (self.c, self.s, self.f, self.d);
-        let mut v = vec![
-            ("priors", vec![c, s], &self.priors),
-            ("scales", vec![c, s], &self.scales),
-            ("weights", vec![c, f], &self.weights),
-            ("features", vec![d, f], &self.features),
-            ("predictors", vec![c, d], &self.predictors),
+        let data = [
+            Some(&self.priors),
+            Some(&self.scales),
+            Some(&self.weights),
+            Some(&self.features),
+            Some(&self.predictors),
+            self.linear_features.as_ref(),
+            self.means.as_ref(),
         ];
-        if let Some(w) = &self.linear_features {
-            v.push(("linear_features", vec![c, d], w));
-        }
-        if let Some(m) = &self.means {
-            v.push(("means", vec![c], m));
-        }
-        v
+        let shapes = tensor_shapes(
+            (self.d, self.c, self.s, self.f),
+            self.linear_features.is_some(),
+            self.means.is_some(),
+        );
+        shapes
+            .into_iter()
+            .zip(data.into_iter().flatten())
+            .map(|((name, shape), v)| (name, shape, v))
+            .collect()
     }
 
     pub fn tensors_mut(&mut self) -> Vec<&mut Vec<T>> {

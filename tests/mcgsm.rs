@@ -170,5 +170,9 @@ fn from_parts_checks_every_tensor_against_the_sizes() {
     let m = Mcgsm::from_parts((d, c, s, f), parts(c * s)).unwrap();
     assert_eq!((m.d(), m.c(), m.s(), m.f()), (d, c, s, f));
     let err = Mcgsm::from_parts((d, c, s, f), parts(c * s + 1)).unwrap_err();
-    assert!(err.to_string().contains("mcgsm.priors has 5 values, expected 4"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("mcgsm.priors has 5 values, expected 4"),
+        "{err}"
+    );
 }

@@ -13,7 +13,7 @@ fn npz_import_has_the_documented_architecture() {
     let m = import_npz(Path::new(MODEL)).unwrap();
     assert_eq!((m.nb.rows, m.nb.cols, m.nb.n_inputs()), (3, 5, 12));
     assert_eq!(m.layers.len(), 1);
-    assert_eq!((m.layers[0].n_in, m.layers[0].h), (12, 64));
+    assert_eq!((m.layers[0].n_in(), m.layers[0].h()), (12, 64));
     assert_eq!(
         (m.mcgsm.d(), m.mcgsm.c(), m.mcgsm.s(), m.mcgsm.f()),
         (64, 32, 4, 32)

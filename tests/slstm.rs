@@ -23,13 +23,7 @@ fn layer(n_in: usize, h: usize, extended: bool, seed: u64) -> SlstmLayer<f64> {
 }
 
 fn cast(l: &SlstmLayer<f64>) -> SlstmLayer<f32> {
-    SlstmLayer {
-        n_in: l.n_in,
-        h: l.h,
-        extended: l.extended,
-        w: l.w.iter().map(|&v| v as f32).collect(),
-        b: l.b.iter().map(|&v| v as f32).collect(),
-    }
+    SlstmLayer::cast_from(l, |v: &[f64]| v.iter().map(|&x| x as f32).collect())
 }
 
 fn rand_vec(r: &mut Xoshiro256PlusPlus, n: usize) -> Vec<f64> {
@@ -328,4 +322,25 @@ fn inference_forward_matches_training_forward() {
             assert_eq!(h, cache.h, "ext {extended} {b}×{r}×{c}");
         }
     }
+}
+
+#[test]
+fn from_parts_checks_the_weights_against_the_sizes() {
+    let (n_in, h) = (3, 2);
+    let width = n_in + 2 * h;
+    let l = SlstmLayer::from_parts(
+        n_in,
+        h,
+        false,
+        vec![0.0f32; 5 * h * width],
+        vec![0.0; 5 * h],
+    )
+    .unwrap();
+    assert_eq!(
+        (l.n_in(), l.h(), l.extended(), l.width()),
+        (n_in, h, false, width)
+    );
+    let err = SlstmLayer::from_parts(n_in, h, true, vec![0.0f32; 5 * h * width], vec![0.0; 5 * h])
+        .unwrap_err();
+    assert!(err.to_string().contains("needs 110 weights"), "{err}");
 }

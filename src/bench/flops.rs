@@ -34,11 +34,11 @@ pub fn slstm_backward(n_in: usize, h: usize, extended: bool, input_grad: bool) -
 }
 
 pub fn layer_forward<T>(l: &SlstmLayer<T>) -> f64 {
-    slstm_forward(l.n_in, l.h, l.extended)
+    slstm_forward(l.n_in(), l.h(), l.extended())
 }
 
 pub fn layer_backward<T>(l: &SlstmLayer<T>, input_grad: bool) -> f64 {
-    slstm_backward(l.n_in, l.h, l.extended, input_grad)
+    slstm_backward(l.n_in(), l.h(), l.extended(), input_grad)
 }
 
 /// MCGSM forward FLOPs per cell.

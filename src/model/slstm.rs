@@ -22,11 +22,70 @@ use crate::numerics::real::Real;
 /// the extended variant, `c_left, c_up` (K = 2H or 4H); `b` is `[5H]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlstmLayer<T> {
-    pub n_in: usize,
-    pub h: usize,
-    pub extended: bool,
+    /// inputs per cell, hidden units H, whether c_left/c_up feed the affine map: private, set by
+    /// [`SlstmLayer::init`] or [`SlstmLayer::from_parts`] (which checks `w` and `b` against them)
+    n_in: usize,
+    h: usize,
+    extended: bool,
+    /// W `[5H, width]`, b `[5H]`
     pub w: Vec<T>,
     pub b: Vec<T>,
+}
+
+impl<T> SlstmLayer<T> {
+    /// Inputs per cell.
+    pub fn n_in(&self) -> usize {
+        self.n_in
+    }
+
+    /// Hidden units H.
+    pub fn h(&self) -> usize {
+        self.h
+    }
+
+    /// Whether the cell states of the left and upper neighbours feed the affine map.
+    pub fn extended(&self) -> bool {
+        self.extended
+    }
+
+    /// The same layer with its parameters converted by `cv`.
+    pub fn cast_from<U>(l: &SlstmLayer<U>, cv: impl Fn(&[U]) -> Vec<T>) -> Self {
+        Self {
+            n_in: l.n_in,
+            h: l.h,
+            extended: l.extended,
+            w: cv(&l.w),
+            b: cv(&l.b),
+        }
+    }
+
+    /// A layer from its weights `w` `[5H, n_in + 2H (+ 2H extended)]` and biases `b` `[5H]`;
+    /// their lengths must match the sizes.
+    pub fn from_parts(
+        n_in: usize,
+        h: usize,
+        extended: bool,
+        w: Vec<T>,
+        b: Vec<T>,
+    ) -> anyhow::Result<Self> {
+        let width = n_in + if extended { 4 * h } else { 2 * h };
+        if w.len() != 5 * h * width || b.len() != 5 * h {
+            anyhow::bail!(
+                "SLSTM layer of {n_in} inputs and {h} units needs {} weights and {} biases, got {} and {}",
+                5 * h * width,
+                5 * h,
+                w.len(),
+                b.len()
+            );
+        }
+        Ok(Self {
+            n_in,
+            h,
+            extended,
+            w,
+            b,
+        })
+    }
 }
 
 /// Gradient of one layer (same shapes as the parameters).

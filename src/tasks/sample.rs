@@ -89,9 +89,9 @@ pub(crate) struct Layer64 {
 impl Layer64 {
     pub(crate) fn new<T: Real>(l: &SlstmLayer<T>) -> Self {
         Self {
-            n_in: l.n_in,
-            h: l.h,
-            extended: l.extended,
+            n_in: l.n_in(),
+            h: l.h(),
+            extended: l.extended(),
             width: l.width(),
             w: l.w.iter().map(|v| v.as_f64()).collect(),
             b: l.b.iter().map(|v| v.as_f64()).collect(),

@@ -66,7 +66,7 @@ pub(crate) fn check_init_from(cfg: &Experiment, m: &Ride<f32>, nb: &Neighbourhoo
             mc.nb_size
         );
     }
-    let hiddens: Vec<usize> = m.layers.iter().map(|l| l.h).collect();
+    let hiddens: Vec<usize> = m.layers.iter().map(|l| l.h()).collect();
     let want: &[usize] = if mc.kind == ModelKind::Ride {
         &mc.hiddens
     } else {
@@ -75,7 +75,7 @@ pub(crate) fn check_init_from(cfg: &Experiment, m: &Ride<f32>, nb: &Neighbourhoo
     if hiddens != want {
         bail!("its layers have {hiddens:?} hidden units, the config's model.hiddens = {want:?}");
     }
-    if let Some(l) = m.layers.iter().position(|l| l.extended != mc.extended) {
+    if let Some(l) = m.layers.iter().position(|l| l.extended() != mc.extended) {
         bail!(
             "its layer {l} has extended = {}, the config model.extended = {}",
             !mc.extended,

@@ -64,7 +64,7 @@ fn describe(m: &Ride<f32>) -> String {
             m.nb.cols, mix.components, mix.scales, mix.features
         )
     } else {
-        let hs: Vec<String> = m.layers.iter().map(|l| l.h.to_string()).collect();
+        let hs: Vec<String> = m.layers.iter().map(|l| l.h().to_string()).collect();
         format!(
             "RIDE {} layer{} (H {}; C {}, S {}, F {}; nb_size {})",
             m.layers.len(),

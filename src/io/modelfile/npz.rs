@@ -266,13 +266,7 @@ pub fn import_npz(path: &Path) -> Result<Ride<f32>> {
                     .map(|v| v as f32),
             );
         }
-        layers.push(SlstmLayer {
-            n_in,
-            h,
-            extended: false,
-            w,
-            b,
-        });
+        layers.push(SlstmLayer::from_parts(n_in, h, false, w, b)?);
     }
     let d = z.count("mcgsm.dim_in", 1, lim::MAX_HIDDENS)?;
     let c = z.count("mcgsm.num_components", 1, lim::MAX_COMPONENTS)?;

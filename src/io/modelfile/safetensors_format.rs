@@ -29,8 +29,8 @@ fn architecture(m: &Ride<f32>) -> serde_json::Value {
         "nb_cols": m.nb.cols,
         "num_inputs": m.nb.n_inputs(),
         "num_layers": m.layers.len(),
-        "num_hiddens": m.layers.iter().map(|l| l.h).collect::<Vec<_>>(),
-        "extended": m.layers.iter().map(|l| l.extended).collect::<Vec<_>>(),
+        "num_hiddens": m.layers.iter().map(|l| l.h()).collect::<Vec<_>>(),
+        "extended": m.layers.iter().map(|l| l.extended()).collect::<Vec<_>>(),
         "mcgsm": {
             "dim_in": m.mcgsm.d(), "num_components": m.mcgsm.c(), "num_scales": m.mcgsm.s(),
             "num_features": m.mcgsm.f(),
@@ -77,13 +77,13 @@ pub fn to_safetensors_with(
         t.push((
             format!("slstm.{l}.w"),
             Dtype::F32,
-            vec![5 * layer.h, layer.width()],
+            vec![5 * layer.h(), layer.width()],
             bytes_f32(&layer.w),
         ));
         t.push((
             format!("slstm.{l}.b"),
             Dtype::F32,
-            vec![5 * layer.h],
+            vec![5 * layer.h()],
             bytes_f32(&layer.b),
         ));
     }
@@ -295,13 +295,7 @@ pub(super) fn from_safetensors_as(
         let width = n_in + if ext { 4 * h } else { 2 * h };
         let w = f32s(&format!("slstm.{l}.w"), &[5 * h, width])?;
         let b = f32s(&format!("slstm.{l}.b"), &[5 * h])?;
-        layers.push(SlstmLayer {
-            n_in,
-            h,
-            extended: ext,
-            w,
-            b,
-        });
+        layers.push(SlstmLayer::from_parts(n_in, h, ext, w, b)?);
         n_in = h;
     }
     if d != n_in {

@@ -109,17 +109,17 @@ impl<T: Real> Ride<T> {
         for (l, layer) in self.layers.iter().enumerate() {
             lim::check(
                 &format!("layer {l} hidden units"),
-                layer.h,
+                layer.h(),
                 1,
                 lim::MAX_HIDDENS,
             )?;
-            if layer.n_in != n_in {
-                bail!("layer {l} has {} inputs, expected {n_in}", layer.n_in);
+            if layer.n_in() != n_in {
+                bail!("layer {l} has {} inputs, expected {n_in}", layer.n_in());
             }
-            if layer.w.len() != 5 * layer.h * layer.width() || layer.b.len() != 5 * layer.h {
+            if layer.w.len() != 5 * layer.h() * layer.width() || layer.b.len() != 5 * layer.h() {
                 bail!("layer {l}: weight or bias length does not match its sizes");
             }
-            n_in = layer.h;
+            n_in = layer.h();
         }
         let m = &self.mcgsm;
         lim::check("mcgsm components", m.c(), 1, lim::MAX_COMPONENTS)?;
@@ -196,20 +196,14 @@ impl<T: Real> Ride<T> {
 
     /// The same model in another float type (e.g. f64 for finite-difference checks).
     pub fn cast<U: Real>(&self) -> Ride<U> {
-        let cv = |v: &Vec<T>| v.iter().map(|x| U::of(x.as_f64())).collect::<Vec<U>>();
+        let cv = |v: &[T]| v.iter().map(|x| U::of(x.as_f64())).collect::<Vec<U>>();
         Ride {
             nb: self.nb.clone(),
             whitening: self.whitening.clone(),
             layers: self
                 .layers
                 .iter()
-                .map(|l| SlstmLayer {
-                    n_in: l.n_in,
-                    h: l.h,
-                    extended: l.extended,
-                    w: cv(&l.w),
-                    b: cv(&l.b),
-                })
+                .map(|l| SlstmLayer::cast_from(l, cv))
                 .collect(),
             mcgsm: self.mcgsm.cast(),
             preprocessing: self.preprocessing.clone(),
@@ -217,7 +211,7 @@ impl<T: Real> Ride<T> {
     }
 
     pub fn num_hiddens(&self) -> usize {
-        self.layers.last().map_or(self.nb.n_inputs(), |l| l.h)
+        self.layers.last().map_or(self.nb.n_inputs(), |l| l.h())
     }
 
     /// Refuses data (model units) whose mean lies more than 50 standard deviations from the

@@ -220,7 +220,7 @@ fn reused_train_work_matches_fresh_buffers() {
 fn unwhiten_input(wh: &ride::model::whitening::Whitening, xw: &[f64], out: &mut [f64]) {
     for ((o, row), m) in out
         .iter_mut()
-        .zip(wh.white_in_inv.chunks_exact(wh.n))
+        .zip(wh.white_in_inv.chunks_exact(wh.n()))
         .zip(&wh.mean_in)
     {
         *o = row.iter().zip(xw).map(|(p, x)| p * x).sum::<f64>() + m;

@@ -8,8 +8,9 @@ use anyhow::{bail, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Whitening {
-    /// Input dimension N.
-    pub n: usize,
+    /// Input dimension N: private, set by [`Whitening::fit`] or [`Whitening::read`], read
+    /// through [`Whitening::n`].
+    n: usize,
     pub mean_in: Vec<f64>,
     pub mean_out: f64,
     /// P_in `[N, N]` row-major.
@@ -35,6 +36,11 @@ pub fn tensor_shapes(n: usize) -> [(&'static str, Vec<usize>); 6] {
 }
 
 impl Whitening {
+    /// Input dimension N.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
     /// Every tensor with its name and shape, in [`tensor_shapes`] order.
     pub fn tensors(&self) -> Vec<(&'static str, Vec<usize>, Vec<f64>)> {
         let data = [
@@ -140,15 +146,7 @@ impl Whitening {
         {
             bail!("whitening sizes do not match the {n} neighbourhood inputs");
         }
-        let named = [
-            ("mean_in", &self.mean_in[..]),
-            ("mean_out", std::slice::from_ref(&self.mean_out)),
-            ("white_in", &self.white_in[..]),
-            ("white_in_inv", &self.white_in_inv[..]),
-            ("predictor", &self.predictor[..]),
-            ("white_out", std::slice::from_ref(&self.white_out)),
-        ];
-        for (name, v) in named {
+        for (name, _, v) in self.tensors() {
             if let Some(k) = v.iter().position(|x| !x.is_finite()) {
                 bail!("whitening.{name}[{k}] is {} (not finite)", v[k]);
             }

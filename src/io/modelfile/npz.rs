@@ -230,15 +230,12 @@ pub fn import_npz(path: &Path) -> Result<Ride<f32>> {
     )
     .with_context(|| format!("{}: bad masks", path.display()))?;
     let n = nb.n_inputs();
-    let whitening = Whitening {
-        n,
-        mean_in: z.expect("precond.mean_in", &[n])?,
-        mean_out: z.expect("precond.mean_out", &[1])?[0],
-        white_in: z.expect("precond.white_in", &[n, n])?,
-        white_in_inv: z.expect("precond.white_in_inv", &[n, n])?,
-        predictor: z.expect("precond.predictor", &[1, n])?,
-        white_out: z.expect("precond.white_out", &[1, 1])?[0],
-    };
+    // the original stores the same tensors as `precond.*`, B and P_out as matrices
+    let whitening = Whitening::read(n, |name, shape| match name {
+        "predictor" => z.expect("precond.predictor", &[1, n]),
+        "white_out" => z.expect("precond.white_out", &[1, 1]),
+        _ => z.expect(&format!("precond.{name}"), shape),
+    })?;
     let lj = z.scalar("precond.log_jacobian")?;
     if (lj - whitening.log_jacobian()).abs() > 1e-9 * lj.abs().max(1.0) {
         bail!(

@@ -219,12 +219,12 @@ impl<T: Real> Ride<T> {
     /// whose score would be a meaningless number.
     pub fn check_input_range(&self, data: &[f64], what: &str) -> Result<()> {
         let w = &self.whitening;
-        if data.is_empty() || w.n == 0 {
+        if data.is_empty() || w.n() == 0 {
             return Ok(());
         }
         let mu = w.mean_in[0];
         // marginal variance of input 0: (P_in⁻¹ P_in⁻ᵀ)₀₀, P_in⁻¹ = C_xx^{1/2} symmetric
-        let sigma = w.white_in_inv[..w.n]
+        let sigma = w.white_in_inv[..w.n()]
             .iter()
             .map(|v| v * v)
             .sum::<f64>()

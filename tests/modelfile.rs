@@ -110,3 +110,15 @@ fn wrong_shaped_or_missing_tensor_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn a_model_file_is_a_function_of_the_model() {
+    // the metadata map would otherwise be written in hash order
+    let m = ride::io::modelfile::import_npz(std::path::Path::new(common::MODEL)).unwrap();
+    let a = ride::io::modelfile::to_safetensors(&m).unwrap();
+    for _ in 0..5 {
+        assert_eq!(a, ride::io::modelfile::to_safetensors(&m).unwrap());
+    }
+    let back = ride::io::modelfile::from_safetensors(&a).unwrap();
+    assert_eq!(back, m);
+}

@@ -105,7 +105,41 @@ pub fn to_safetensors_with(
     meta.insert("architecture".to_string(), architecture(m).to_string());
     meta.insert("preprocessing".to_string(), m.preprocessing.to_json());
     meta.extend(extra_meta.iter().map(|(k, v)| (k.clone(), v.clone())));
-    Ok(safetensors::serialize(views, Some(meta))?)
+    canonical_header(safetensors::serialize(views, Some(meta))?)
+}
+
+/// safetensors writes its metadata map in hash order, so two writes of the same model would
+/// differ in bytes. This rewrites the JSON header with every object's keys sorted: the same
+/// keys and values, so the same length, and a model file becomes a function of the model.
+fn canonical_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    fn sorted(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let b: std::collections::BTreeMap<String, serde_json::Value> =
+                    m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+                serde_json::Value::Object(b.into_iter().collect())
+            }
+            other => other,
+        }
+    }
+    let len: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow!("serialised model shorter than its header length"))?;
+    let n = u64::from_le_bytes(len) as usize;
+    let header = bytes
+        .get(8..8 + n)
+        .ok_or_else(|| anyhow!("serialised model shorter than its header"))?;
+    let text = serde_json::to_vec(&sorted(serde_json::from_slice(header)?))?;
+    if text.len() > n {
+        bail!(
+            "the sorted header is longer than the original ({} > {n} bytes)",
+            text.len()
+        );
+    }
+    bytes[8..8 + text.len()].copy_from_slice(&text);
+    bytes[8 + text.len()..8 + n].fill(b' ');
+    Ok(bytes)
 }
 
 /// Named f32 tensors and the metadata map of a file.

@@ -67,6 +67,14 @@ fn quick_reproduction_without_data_runs_dead_leaves_and_names_the_rest() {
     let out = tmp.path().join("quick");
     let (rc, err) = reproduce_with(&empty, &out, &[]);
     assert_eq!(rc, 0, "{err}");
+    // where the run stands: every unit of work counted, skipped ones included, with an ETA
+    assert!(
+        err.contains("[reproduce] 1 of 45 units: table deadleaves, row mcgsm"),
+        "{err}"
+    );
+    assert!(err.contains("units: table bsds300_large skipped"), "{err}");
+    assert!(err.contains("[reproduce] 45 of 45 units: inpainting"), "{err}");
+    assert!(err.contains(", ETA "), "{err}");
     let recs = csv_rows(&out.join("deadleaves/table.csv"), TABLE_HEADER);
     assert_eq!(recs.len(), 4);
     for sweep in [

@@ -10,6 +10,7 @@ pub mod report;
 pub mod run_inpainting;
 pub mod run_sweeps;
 pub mod run_table;
+mod suite_progress;
 pub mod table;
 
 use anyhow::{bail, Context, Result};
@@ -235,6 +236,23 @@ pub fn run(opts: &Options) -> Result<()> {
             .with_context(|| format!("{}: invalid inpainting config", file.display()))?;
     }
     let t_all = Instant::now();
+    let units = suite
+        .tables
+        .iter()
+        .zip(&resolved)
+        .filter(|(n, _)| wanted(n))
+        .map(|(_, t)| t.rows.len())
+        .chain(
+            suite
+                .sweeps
+                .iter()
+                .zip(&sweep_cells)
+                .filter(|(n, _)| wanted(n))
+                .map(|(_, c)| c.len()),
+        )
+        .sum::<usize>()
+        + suite.inpainting.iter().filter(|n| wanted(n)).count();
+    let mut progress = suite_progress::SuiteProgress::new(units);
     // experiments whose data is not in the data directory are skipped (named at the end)
     let mut skipped: Vec<(String, std::path::PathBuf)> = vec![];
     for (name, t) in suite
@@ -248,10 +266,11 @@ pub fn run(opts: &Options) -> Result<()> {
         let out = opts.out.join(name);
         if let Some(p) = table_missing_data(t, &opts.data_dir).into_iter().next() {
             eprintln!("[{name}] skipped: {} is not there", p.display());
+            progress.next(t.rows.len(), &format!("table {name} skipped"));
             skipped.push((name.clone(), p));
             continue;
         }
-        let rows = run_table::run_table(t, &opts.data_dir, &out)?;
+        let rows = run_table::run_table(t, &opts.data_dir, &out, &mut progress)?;
         let seeds = rows.iter().map(|r| r.seed).collect();
         provenance(
             name,
@@ -277,13 +296,14 @@ pub fn run(opts: &Options) -> Result<()> {
         match missing {
             Some(p) => {
                 eprintln!("[{name}] skipped: {} is not there", p.display());
+                progress.next(cells.len(), &format!("sweep {name} skipped"));
                 skipped.push((name.clone(), p));
             }
             None => sweeps.push(name.clone()),
         }
     }
     if !sweeps.is_empty() {
-        run_sweeps::run_sweeps(&sweeps, opts)?;
+        run_sweeps::run_sweeps(&sweeps, opts, &mut progress)?;
     }
     for name in suite.inpainting.iter().filter(|n| wanted(n)) {
         // inpainting needs the tables' models and their test images
@@ -297,9 +317,11 @@ pub fn run(opts: &Options) -> Result<()> {
         });
         if let Some(p) = gap {
             eprintln!("[{name}] skipped: {} is not there", p.display());
+            progress.next(1, &format!("inpainting {name} skipped"));
             skipped.push((name.clone(), p));
             continue;
         }
+        progress.next(1, &format!("inpainting {name}"));
         run_inpainting::run_inpainting(name, opts)?;
     }
     report::write_report(&opts.experiments, &opts.out, &suite)?;

@@ -10,7 +10,11 @@ use anyhow::Result;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-pub fn run_sweeps(names: &[String], opts: &Options) -> Result<()> {
+pub fn run_sweeps(
+    names: &[String],
+    opts: &Options,
+    progress: &mut super::suite_progress::SuiteProgress,
+) -> Result<()> {
     // figure stem → (x label, log x, series)
     let mut figures: BTreeMap<String, (String, bool, Vec<Series>)> = BTreeMap::new();
     for name in names {
@@ -20,7 +24,7 @@ pub fn run_sweeps(names: &[String], opts: &Options) -> Result<()> {
         let scale = (opts.scale != "paper").then_some(opts.scale.as_str());
         let cells = s.cells_at_scale(&base, scale)?;
         let out = opts.out.join(name);
-        eprintln!("[{name}] {} cells", cells.len());
+        progress.next(cells.len(), &format!("sweep {name}, {} cells", cells.len()));
         let rows = sweep::run(&cells, &opts.data_dir, &out, opts.workers)?;
         let table: Vec<TableRow> = rows
             .iter()

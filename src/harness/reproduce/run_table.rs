@@ -16,10 +16,22 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Trains/scores every row into `out/<row id>/` and writes `out/table.csv` and the figures.
-pub fn run_table(table: &Table, data_dir: &Path, out: &Path) -> Result<Vec<TableRow>> {
+pub fn run_table(
+    table: &Table,
+    data_dir: &Path,
+    out: &Path,
+    progress: &mut super::suite_progress::SuiteProgress,
+) -> Result<Vec<TableRow>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut done: Vec<TableRow> = vec![];
     for (k, row) in table.rows.iter().enumerate() {
+        progress.next(
+            1,
+            &format!(
+                "table {}, row {} ({})",
+                table.config.name, row.id, row.label
+            ),
+        );
         eprintln!(
             "[{}] row {}/{}: {} ({})",
             table.config.name,

@@ -73,7 +73,10 @@ fn quick_reproduction_without_data_runs_dead_leaves_and_names_the_rest() {
         "{err}"
     );
     assert!(err.contains("units: table bsds300_large skipped"), "{err}");
-    assert!(err.contains("[reproduce] 45 of 45 units: inpainting"), "{err}");
+    assert!(
+        err.contains("[reproduce] 45 of 45 units: inpainting"),
+        "{err}"
+    );
     assert!(err.contains(", ETA "), "{err}");
     let recs = csv_rows(&out.join("deadleaves/table.csv"), TABLE_HEADER);
     assert_eq!(recs.len(), 4);

@@ -176,16 +176,22 @@ pub fn gate_kernel(backward: bool, simd: bool) -> Kernel {
     }
 }
 
-/// MCGSM log-likelihood + gradient (parameters and inputs) in f32 on 50·20·18 rows: RIDE's
-/// size (D = 64, C = 32, S = 4, F = 32) and the baseline's (nb_size 9: D = 40, C = 128, F = 48).
-pub fn mcgsm_kernel(threads: usize, baseline: bool) -> Kernel {
-    let mut r = rng(3);
-    let (d, c, f) = if baseline {
+/// (D, C, F) of the MCGSM kernels: RIDE's (D = H = 64, C = 32, F = 32) or the baseline's
+/// (nb_size 9 neighbourhoods: D = 40, C = 128, F = 48); S = 4 in both.
+fn mcgsm_sizes(baseline: bool) -> (usize, usize, usize) {
+    if baseline {
         let nb = Neighbourhood::causal(9).expect("nb_size 9");
         (nb.n_inputs(), 128, 48)
     } else {
         (64, 32, 32)
-    };
+    }
+}
+
+/// MCGSM log-likelihood + gradient (parameters and inputs) in f32 on 50·20·18 rows: RIDE's
+/// size (D = 64, C = 32, S = 4, F = 32) and the baseline's (nb_size 9: D = 40, C = 128, F = 48).
+pub fn mcgsm_kernel(threads: usize, baseline: bool) -> Kernel {
+    let mut r = rng(3);
+    let (d, c, f) = mcgsm_sizes(baseline);
     let m = Mcgsm::<f32>::init(d, c, 4, f, false, false, &mut r);
     let rows = 50 * 20 * 18;
     let n_chunks = threads.max(1);
@@ -239,12 +245,7 @@ pub fn mcgsm_kernel(threads: usize, baseline: bool) -> Kernel {
 /// one such evaluation when the line search accepts the first step (the usual case).
 pub fn finetune_kernel(baseline: bool) -> Kernel {
     let mut r = rng(4);
-    let (d, c, f) = if baseline {
-        let nb = Neighbourhood::causal(9).expect("nb_size 9");
-        (nb.n_inputs(), 128, 48)
-    } else {
-        (64, 32, 32)
-    };
+    let (d, c, f) = mcgsm_sizes(baseline);
     let m = Mcgsm::<f64>::init(d, c, 4, f, false, false, &mut r);
     let rows = 1_000_000;
     // drawn on the first (warm-up, untimed) run, so listing the kernels stays cheap

@@ -48,6 +48,20 @@ impl<T> SlstmLayer<T> {
         self.extended
     }
 
+    /// Width of the recurrent input block K.
+    pub fn k(&self) -> usize {
+        if self.extended {
+            4 * self.h
+        } else {
+            2 * self.h
+        }
+    }
+
+    /// Columns of `w`.
+    pub fn width(&self) -> usize {
+        self.n_in + self.k()
+    }
+
     /// The same layer with its parameters converted by `cv`.
     pub fn cast_from<U>(l: &SlstmLayer<U>, cv: impl Fn(&[U]) -> Vec<T>) -> Self {
         Self {
@@ -68,7 +82,15 @@ impl<T> SlstmLayer<T> {
         w: Vec<T>,
         b: Vec<T>,
     ) -> anyhow::Result<Self> {
-        let width = n_in + if extended { 4 * h } else { 2 * h };
+        let layer = Self {
+            n_in,
+            h,
+            extended,
+            w,
+            b,
+        };
+        let width = layer.width();
+        let (w, b) = (&layer.w, &layer.b);
         if w.len() != 5 * h * width || b.len() != 5 * h {
             anyhow::bail!(
                 "SLSTM layer of {n_in} inputs and {h} units needs {} weights and {} biases, got {} and {}",
@@ -78,13 +100,43 @@ impl<T> SlstmLayer<T> {
                 b.len()
             );
         }
-        Ok(Self {
-            n_in,
-            h,
-            extended,
-            w,
-            b,
-        })
+        Ok(layer)
+    }
+}
+
+/// The recurrent weights as the right operand of the per-diagonal products, prepared once per
+/// sweep: a faer view of B `[K, N]` and, for f32 when N fills whole panels, B packed for
+/// [`packed_gemm::gemm_acc`].
+struct DiagonalRhs<'a, T> {
+    b: faer::MatRef<'a, T>,
+    packed: Option<PackedRhs>,
+}
+
+impl<'a, T: Real> DiagonalRhs<'a, T> {
+    /// B is the `rows × cols` matrix at `w` (row stride `ld`), or its transpose.
+    fn new(w: &'a [T], (rows, cols, ld): (usize, usize, usize), transposed: bool) -> Self {
+        let packed = T::as_f32(w).and_then(|w32| {
+            let v = view(w32, rows, cols, ld);
+            PackedRhs::pack(if transposed { v.transpose() } else { v })
+        });
+        let v = view(w, rows, cols, ld);
+        Self {
+            b: if transposed { v.transpose() } else { v },
+            packed,
+        }
+    }
+
+    /// C `[m, N]` (row stride `ldc`) += A `[m, K]` (row stride `lda`) · B.
+    fn acc(&self, c: &mut [T], ldc: usize, a: &[T], lda: usize, m: usize) {
+        match (&self.packed, T::as_f32_mut(c), T::as_f32(a)) {
+            (Some(p), Some(c32), Some(a32)) => packed_gemm::gemm_acc(c32, ldc, a32, lda, m, p),
+            _ => gemm(
+                view_mut(c, m, self.b.ncols(), ldc),
+                true,
+                view(a, m, self.b.nrows(), lda),
+                self.b,
+            ),
+        }
     }
 }
 
@@ -117,20 +169,6 @@ pub struct LayerCache<T> {
 }
 
 impl<T: Real> SlstmLayer<T> {
-    /// Width of the recurrent input block K.
-    pub fn k(&self) -> usize {
-        if self.extended {
-            4 * self.h
-        } else {
-            2 * self.h
-        }
-    }
-
-    /// Columns of `w`.
-    pub fn width(&self) -> usize {
-        self.n_in + self.k()
-    }
-
     pub fn num_params(&self) -> usize {
         self.w.len() + self.b.len()
     }
@@ -187,28 +225,20 @@ impl<T: Real> SlstmLayer<T> {
         for row in act.chunks_exact_mut(h5) {
             row.iter_mut().zip(&self.b).for_each(|(z, b)| *z += *b);
         }
-        let wr = view(&self.w[n_in..], h5, self.k(), wd);
-        // W_rᵀ packed once for all diagonals (f32 and a panel-sized 5H; faer otherwise)
-        let packed = T::as_f32(&self.w)
-            .and_then(|w| PackedRhs::pack(view(&w[n_in..], h5, self.k(), wd).transpose()));
+        // W_rᵀ, prepared once for all diagonals
+        let wr_t = DiagonalRhs::new(&self.w[n_in..], (h5, self.k(), wd), true);
         for d in 0..wf.ndiag() {
             let rg = wf.diag(d);
             let n = rg.len();
             if d > 0 {
                 // Recurrent part of the diagonal: Z_d += R_d · W_rᵀ.
-                let z_d = &mut act[rg.start * h5..rg.end * h5];
-                let r_d = &rcat[rg.start * 4 * h..rg.end * 4 * h];
-                match (&packed, T::as_f32_mut(z_d), T::as_f32(r_d)) {
-                    (Some(p), Some(z32), Some(r32)) => {
-                        packed_gemm::gemm_acc(z32, h5, r32, 4 * h, n, p)
-                    }
-                    _ => gemm(
-                        view_mut(z_d, n, h5, h5),
-                        true,
-                        view(r_d, n, self.k(), 4 * h),
-                        wr.transpose(),
-                    ),
-                }
+                wr_t.acc(
+                    &mut act[rg.start * h5..rg.end * h5],
+                    h5,
+                    &rcat[rg.start * 4 * h..rg.end * 4 * h],
+                    4 * h,
+                    n,
+                );
             }
             gates::forward(
                 h,
@@ -270,8 +300,7 @@ impl<T: Real> SlstmLayer<T> {
         dc.clear();
         dc.resize(rows * h, T::zero());
         drcat.resize(wf.max_diag_rows() * 4 * h, T::zero());
-        let wr = view(&self.w[n_in..], h5, k, wd);
-        let packed = T::as_f32(&self.w).and_then(|w| PackedRhs::pack(view(&w[n_in..], h5, k, wd)));
+        let wr = DiagonalRhs::new(&self.w[n_in..], (h5, k, wd), false);
         for d in (0..wf.ndiag()).rev() {
             let rg = wf.diag(d);
             let n = rg.len();
@@ -293,11 +322,7 @@ impl<T: Real> SlstmLayer<T> {
             // dR_d = dZ_d · W_r (the extended variant adds onto the forget-gate dc terms).
             drc.chunks_exact_mut(4 * h)
                 .for_each(|r| r[..2 * h].fill(T::zero()));
-            let dz_d = &dz[rg.start * h5..rg.end * h5];
-            match (&packed, T::as_f32_mut(drc), T::as_f32(dz_d)) {
-                (Some(p), Some(c32), Some(a32)) => packed_gemm::gemm_acc(c32, 4 * h, a32, h5, n, p),
-                _ => gemm(view_mut(drc, n, k, 4 * h), true, view(dz_d, n, h5, h5), wr),
-            }
+            wr.acc(drc, 4 * h, &dz[rg.start * h5..rg.end * h5], h5, n);
             // Send the gradients back to the left and upper neighbours on diagonal d − 1.
             let base = rg.start;
             if let Some(l) = wf.left_link(d) {
@@ -365,9 +390,7 @@ impl<T: Real> SlstmLayer<T> {
             buf.resize(m * width, T::zero());
         }
         let wx = view(&self.w, h5, n_in, wd);
-        let wr = view(&self.w[n_in..], h5, k, wd);
-        let packed = T::as_f32(&self.w)
-            .and_then(|w| PackedRhs::pack(view(&w[n_in..], h5, k, wd).transpose()));
+        let wr_t = DiagonalRhs::new(&self.w[n_in..], (h5, k, wd), true);
         for d in 0..wf.ndiag() {
             let rg = wf.diag(d);
             let n = rg.len();
@@ -382,18 +405,7 @@ impl<T: Real> SlstmLayer<T> {
                 row.iter_mut().zip(&self.b).for_each(|(z, b)| *z += *b);
             }
             if d > 0 {
-                let r_d = &ws.rcat[..n * 4 * h];
-                match (&packed, T::as_f32_mut(act), T::as_f32(r_d)) {
-                    (Some(p), Some(z32), Some(r32)) => {
-                        packed_gemm::gemm_acc(z32, h5, r32, 4 * h, n, p)
-                    }
-                    _ => gemm(
-                        view_mut(act, n, h5, h5),
-                        true,
-                        view(r_d, n, k, 4 * h),
-                        wr.transpose(),
-                    ),
-                }
+                wr_t.acc(act, h5, &ws.rcat[..n * 4 * h], 4 * h, n);
             }
             gates::forward(
                 h,
@@ -469,6 +481,7 @@ pub fn reference_forward<T: Real>(
     let mut cs = vec![0.0; r * cc * h];
     let mut gs = vec![0.0; r * cc * 5 * h];
     let mut inp = vec![0.0; wd];
+    let zeros = vec![0.0; h];
     for i in 0..r {
         for j in 0..cc {
             let cell = i * cc + j;
@@ -497,21 +510,25 @@ pub fn reference_forward<T: Real>(
                             .sum::<f64>()
                 })
                 .collect();
-            let zeros = vec![0.0; h];
+            // the neighbours' cell states (zero outside the grid); this cell's come after them
+            let (before, this) = cs.split_at_mut(cell * h);
             let cl = if j > 0 {
-                cs[(cell - 1) * h..cell * h].to_vec()
+                &before[(cell - 1) * h..]
             } else {
-                zeros.clone()
+                &zeros[..]
             };
             let cu = if i > 0 {
-                cs[(cell - cc) * h..(cell - cc + 1) * h].to_vec()
+                &before[(cell - cc) * h..]
             } else {
-                zeros
+                &zeros[..]
             };
-            let (mut c_new, mut h_new) = (vec![0.0; h], vec![0.0; h]);
-            gates::cell(&mut z, &cl, &cu, &mut c_new, &mut h_new);
-            cs[cell * h..(cell + 1) * h].copy_from_slice(&c_new);
-            hs[cell * h..(cell + 1) * h].copy_from_slice(&h_new);
+            gates::cell(
+                &mut z,
+                cl,
+                cu,
+                &mut this[..h],
+                &mut hs[cell * h..(cell + 1) * h],
+            );
             gs[cell * 5 * h..(cell + 1) * 5 * h].copy_from_slice(&z);
         }
     }

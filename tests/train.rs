@@ -166,6 +166,87 @@ fn resume_after_kill_between_stages_is_bit_identical() {
 }
 
 /// Adam's moments and step count survive a kill mid-stage: bit-identical parameters.
+/// The MCGSM baseline's L-BFGS in resumable segments: killed between two segments, the rerun
+/// resumes from the saved state and ends bit-identical to an uninterrupted run.
+#[test]
+fn segmented_lbfgs_resumes_after_kill_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("seg.toml");
+    let text = r#"
+name = "seg"
+seed = 3
+[data]
+kind = "deadleaves"
+size = 48
+train_images = 24
+test_images = 2
+min_radius = 1.5
+max_radius = 20.0
+[model]
+kind = "mcgsm"
+nb_size = 7
+components = 8
+scales = 3
+features = 8
+whitening_samples = 20000
+[finetune]
+cells = 40000
+validation_cells = 5000
+max_iter = 400
+check_every = 4
+segment = 8
+patch = 16
+[evaluation]
+tile = 32
+"#;
+    std::fs::write(&cfg, text).unwrap();
+    let full = dir.path().join("full");
+    let o = train(&cfg, &full, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let killed = dir.path().join("killed");
+    let state = killed.join("lbfgs_state_0.json");
+    let mut child = ride()
+        .args(["train", "--config", cfg.to_str().unwrap()])
+        .args(["--out", killed.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !state.exists() && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        state.exists() && !killed.join("summary.json").exists(),
+        "the run finished before it was killed: make the config longer ({err})"
+    );
+    let o = train(&cfg, &killed, &[]);
+    let err2 = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err2}");
+    assert!(
+        err2.contains("resuming L-BFGS after 8 iterations"),
+        "{err2}"
+    );
+    assert!(!state.exists(), "the state file outlives the finished run");
+    let a = std::fs::read(full.join("model.safetensors")).unwrap();
+    let b = std::fs::read(killed.join("model.safetensors")).unwrap();
+    assert!(a == b, "resumed L-BFGS differs from the uninterrupted one");
+    // more than one segment ran, and the summary counts every iteration once
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(killed.join("summary.json")).unwrap()).unwrap();
+    let f: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(full.join("summary.json")).unwrap()).unwrap();
+    let iters = f["finetune"][0]["iterations"].as_u64().unwrap();
+    assert!(iters > 8, "{f}");
+    assert_eq!(s["finetune"][0]["iterations"].as_u64(), Some(iters));
+    assert!(
+        s["finetune"][0]["earlier_seconds"].as_f64().unwrap() > 0.0,
+        "{s}"
+    );
+}
+
 #[test]
 fn resume_after_kill_mid_stage_with_adam_is_bit_identical() {
     let dir = tempfile::tempdir().unwrap();

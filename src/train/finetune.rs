@@ -9,6 +9,8 @@ use crate::io::progress::Progress;
 use crate::model::mcgsm::{Mcgsm, McgsmWork};
 use crate::model::ride::Ride;
 use crate::train::config::Experiment;
+use crate::train::lbfgs_segments::{finite_pair, run_key, state_path, SegmentState, Segments};
+use crate::train::{config_hash, NUMERICS_VERSION};
 use anyhow::{anyhow, Result};
 use argmin::core::{
     CostFunction, Error, Executor, Gradient, IterState, Problem, Solver, State, TerminationReason,
@@ -17,6 +19,7 @@ use argmin::core::{
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use rayon::prelude::*;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -157,6 +160,8 @@ struct EarlyStopping<'a, S> {
     stop: bool,
     checks: Vec<(u64, f64)>,
     progress: Progress,
+    /// iterations done by earlier segments
+    offset: u64,
 }
 
 impl<'a, O, S: Solver<O, St>> Solver<O, St> for EarlyStopping<'a, S> {
@@ -172,8 +177,8 @@ impl<'a, O, S: Solver<O, St>> Solver<O, St> for EarlyStopping<'a, S> {
         state: St,
     ) -> Result<(St, Option<KV>), Error> {
         let (state, kv) = self.inner.next_iter(problem, state)?;
-        let iter = state.get_iter() + 1;
-        if let (Some(valid), true) = (self.valid, iter % self.every == 0) {
+        let iter = self.offset + state.get_iter() + 1;
+        if let (Some(valid), true) = (self.valid, iter.is_multiple_of(self.every)) {
             if let Some(p) = state.get_param() {
                 let v = mean_nll(&unflatten(&self.template, p), valid, false).0;
                 self.checks.push((iter, v));
@@ -215,11 +220,20 @@ pub struct FinetuneReport {
     pub valid_nll_before: Option<f64>,
     pub valid_nll_after: Option<f64>,
     pub stopped_by: String,
+    /// machine time of the segments run before a resume (s)
+    #[serde(skip_serializing_if = "is_zero")]
+    pub earlier_seconds: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Fits the MCGSM to `train` with L-BFGS (≤ `max_iter` iterations, `history` corrections),
 /// early-stopping on `valid` every `every` iterations, with progress under `label`. Returns
-/// the fitted model (the best held-out parameters when `valid` is given).
+/// the fitted model (the best held-out parameters when `valid` is given). With `segments`, the
+/// run goes in resumable segments (`train::lbfgs_segments`); without, it is one L-BFGS run.
+#[allow(clippy::too_many_arguments)]
 pub fn lbfgs(
     label: &str,
     m: &Mcgsm<f64>,
@@ -228,63 +242,120 @@ pub fn lbfgs(
     max_iter: u64,
     history: usize,
     every: usize,
+    segments: Option<&Segments>,
 ) -> Result<(Mcgsm<f64>, FinetuneReport)> {
+    let t0 = Instant::now();
+    let say = |s: &str| eprintln!("{label}: {s}");
     let p0 = flatten(m);
     let before = mean_nll(m, train, false).0;
     let vbefore = valid.map(|v| mean_nll(m, v, false).0);
-    let objective = Objective {
-        template: m.clone(),
-        cells: train,
-        cache: Mutex::new(None),
-    };
-    let ls = MoreThuenteLineSearch::new();
-    let lbfgs = LBFGS::new(ls, history.max(1))
-        .with_tolerance_cost(1e-10)?
-        .with_tolerance_grad(1e-9)?;
-    let solver = EarlyStopping {
-        inner: lbfgs,
-        template: m.clone(),
-        valid,
-        every: every.max(1) as u64,
-        best: vbefore.map(|c| (c, p0.clone())),
-        stop: false,
+    let every = every.max(1) as u64;
+    let seg_len = segments.map_or(max_iter, |s| s.every.max(1));
+    let key = run_key(
+        &p0,
+        (train.rows(), valid.map_or(0, Cells::rows)),
+        &format!(
+            "{max_iter}/{history}/{every}/{seg_len}/{}",
+            segments.map_or("", |s| &s.context)
+        ),
+    );
+    let fresh = SegmentState {
+        key: key.clone(),
+        done: 0,
+        param: p0.clone(),
+        best_valid: vbefore.and_then(|c| finite_pair(c, &p0)),
+        best_train: None,
         checks: vec![],
-        progress: Progress::counting(label, max_iter, ("iteration", "iterations")),
+        finished: None,
+        seconds: 0.0,
     };
-    let res = Executor::new(objective, solver)
-        .configure(|s| s.param(p0.clone()).max_iters(max_iter))
-        .run()?;
-    res.solver().progress.finish();
-    let iterations = res.state().get_iter();
-    let reason = termination(res.state());
-    let best = match valid {
-        Some(v) => {
-            let last = res
-                .state()
-                .get_param()
-                .cloned()
-                .unwrap_or_else(|| p0.clone());
-            // the final parameters compete with the best checked ones on held-out data
-            let final_v = mean_nll(&unflatten(m, &last), v, false).0;
-            match &res.solver().best {
-                Some((b, p)) if *b <= final_v => p.clone(),
-                _ => last,
+    let mut st = match segments {
+        Some(seg) => seg.load(&key, &say)?.unwrap_or(fresh),
+        None => fresh,
+    };
+    let earlier_seconds = st.seconds;
+    let mut progress = Progress::counting(label, max_iter, ("iteration", "iterations"));
+    progress.skip(st.done);
+    while st.finished.is_none() && st.done < max_iter {
+        let objective = Objective {
+            template: m.clone(),
+            cells: train,
+            cache: Mutex::new(None),
+        };
+        let lbfgs = LBFGS::new(MoreThuenteLineSearch::new(), history.max(1))
+            .with_tolerance_cost(1e-10)?
+            .with_tolerance_grad(1e-9)?;
+        let solver = EarlyStopping {
+            inner: lbfgs,
+            template: m.clone(),
+            valid,
+            every,
+            best: st.best_valid.take(),
+            stop: false,
+            checks: std::mem::take(&mut st.checks),
+            progress,
+            offset: st.done,
+        };
+        let n = seg_len.min(max_iter - st.done);
+        let res = Executor::new(objective, solver)
+            .configure(|s| s.param(st.param.clone()).max_iters(n))
+            .run()?;
+        let state = &res.state;
+        st.done += state.get_iter();
+        if let Some(p) = state.get_param() {
+            st.param = p.clone();
+        }
+        if let Some(p) = state.get_best_param() {
+            if st
+                .best_train
+                .as_ref()
+                .is_none_or(|b| state.get_best_cost() < b.0)
+            {
+                st.best_train = finite_pair(state.get_best_cost(), p);
             }
         }
-        None => res.state().get_best_param().cloned().unwrap_or(p0),
+        let reached_max = matches!(
+            state.get_termination_reason(),
+            Some(TerminationReason::MaxItersReached)
+        );
+        if !reached_max || st.done >= max_iter {
+            st.finished = Some(termination(state));
+        }
+        let solver = res.solver;
+        (st.best_valid, st.checks, progress) = (solver.best, solver.checks, solver.progress);
+        st.seconds = earlier_seconds + t0.elapsed().as_secs_f64();
+        if let Some(seg) = segments {
+            seg.save(&st)?;
+        }
+    }
+    progress.finish();
+    let best = match valid {
+        Some(v) => {
+            // the final parameters compete with the best checked ones on held-out data
+            let final_v = mean_nll(&unflatten(m, &st.param), v, false).0;
+            match st.best_valid {
+                Some((b, p)) if b <= final_v => p,
+                _ => st.param,
+            }
+        }
+        None => st.best_train.map_or(p0, |b| b.1),
     };
     let fitted = unflatten(m, &best);
     let after = mean_nll(&fitted, train, false).0;
     let vafter = valid.map(|v| mean_nll(&fitted, v, false).0);
+    if let Some(seg) = segments {
+        seg.remove();
+    }
     Ok((
         fitted,
         FinetuneReport {
-            iterations,
+            iterations: st.done,
             train_nll_before: before,
             train_nll_after: after,
             valid_nll_before: vbefore,
             valid_nll_after: vafter,
-            stopped_by: reason,
+            stopped_by: st.finished.unwrap_or_else(|| "unknown".into()),
+            earlier_seconds,
         },
     ))
 }
@@ -338,6 +409,7 @@ pub(crate) fn run_finetune(
     images: &[GrayImage],
     patch: (usize, usize),
     stream: u64,
+    out: &Path,
     log: &dyn Fn(&str),
 ) -> Result<FinetuneReport> {
     let f = &cfg.finetune;
@@ -358,6 +430,11 @@ pub(crate) fn run_finetune(
     } else {
         format!("L-BFGS after stage {stream}")
     };
+    let segments = (f.segment > 0).then(|| Segments {
+        path: state_path(out, stream),
+        every: f.segment,
+        context: format!("{}/{stream}/{NUMERICS_VERSION}", config_hash(cfg)),
+    });
     let (fitted, report) = lbfgs(
         &label,
         &model.mcgsm.cast(),
@@ -366,6 +443,7 @@ pub(crate) fn run_finetune(
         f.max_iter,
         f.history,
         f.check_every,
+        segments.as_ref(),
     )?;
     model.mcgsm = fitted.cast();
     log(&format!(

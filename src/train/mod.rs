@@ -14,6 +14,7 @@ mod checks;
 pub mod config;
 pub mod dataset;
 pub mod finetune;
+pub mod lbfgs_segments;
 pub mod optim;
 mod run;
 mod score;

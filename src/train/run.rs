@@ -198,7 +198,17 @@ impl<'a> Run<'a> {
         let cfg = self.cfg;
         let say = |s: &str| eprintln!("[{}] {s}", cfg.name);
         let patch = self.dims(patch);
-        let report = run_finetune(cfg, &mut self.model, &self.train, patch, stream, &say)?;
+        let report = run_finetune(
+            cfg,
+            &mut self.model,
+            &self.train,
+            patch,
+            stream,
+            &self.out,
+            &say,
+        )?;
+        // segments run before a resume count as this run's machine time
+        self.base_seconds += report.earlier_seconds;
         self.reports.push(report);
         Ok(())
     }

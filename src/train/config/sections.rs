@@ -108,6 +108,15 @@ pub struct FinetuneConfig {
     pub check_every: usize,
     /// patch size the fine-tuning cells are cut from (default: the stage's patch size)
     pub patch: Option<usize>,
+    /// L-BFGS in resumable segments of this many iterations, each restarting its memory
+    /// (`train::lbfgs_segments`); 0: one run, not resumable mid-way. Not serialized when 0,
+    /// so the hashes of configs that do not use it are unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub segment: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -200,7 +200,7 @@ fn scale_must_be_finite_and_positive() {
 fn non_finite_weights_are_refused_on_load() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = model();
-    m.layers[0].w[7] = f32::NAN;
+    m.layers[0].w_mut()[7] = f32::NAN;
     let p = save(dir.path(), "nan_w.safetensors", &m);
     fails_with(
         &["eval", "--model", s(&p), GRAY_PNG],
@@ -225,11 +225,11 @@ fn non_finite_weights_are_refused_on_load() {
         &["not finite"],
     );
     let mut m = model();
-    m.mcgsm.scales[3] = f32::INFINITY;
+    m.mcgsm.scales_mut()[3] = f32::INFINITY;
     let p = save(dir.path(), "inf_mcgsm.safetensors", &m);
     fails_with(&["eval", "--model", s(&p), GRAY_PNG], &["mcgsm.scales[3]"]);
     let mut m = model();
-    m.whitening.white_in[0] = f64::NAN;
+    m.whitening.white_in_mut()[0] = f64::NAN;
     let p = save(dir.path(), "nan_wh.safetensors", &m);
     fails_with(
         &["eval", "--model", s(&p), GRAY_PNG],
@@ -959,7 +959,7 @@ fn damaged_models_are_refused() {
     fails_with(&["eval", "--model", s(&p), GRAY_PNG], &["num_channels"]);
     // finite but absurd parameters
     let mut m = model();
-    m.mcgsm.scales[0] = -1e30;
+    m.mcgsm.scales_mut()[0] = -1e30;
     let p = save(dir.path(), "absurd.safetensors", &m);
     fails_with(
         &["eval", "--model", s(&p), GRAY_PNG],
@@ -1220,7 +1220,7 @@ fn what_would_fail_after_training_fails_before_it() {
 fn implausible_scores_and_invalid_densities_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = model();
-    m.mcgsm.scales.iter_mut().for_each(|a| *a = 80.0);
+    m.mcgsm.scales_mut().iter_mut().for_each(|a| *a = 80.0);
     let p = save(dir.path(), "sharp.safetensors", &m);
     fails_with(&["eval", "--model", s(&p), GRAY_PNG], &["beyond ±1000"]);
     // an input after the output in raster order: not a density

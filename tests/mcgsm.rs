@@ -13,16 +13,17 @@ fn model(d: usize, c: usize, s: usize, f: usize, extras: bool, seed: u64) -> Mcg
     let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut m = Mcgsm::<f64>::init(d, c, s, f, extras, extras, &mut r);
     // move away from the init so that every term matters
-    m.priors
+    m.priors_mut()
         .iter_mut()
         .for_each(|v| *v = r.random_range(-1.0..1.0));
-    m.weights
+    m.weights_mut()
         .iter_mut()
         .for_each(|v| *v = r.random_range(-1.0..1.0));
-    m.features
+    m.features_mut()
         .iter_mut()
         .for_each(|v| *v = r.random_range(-0.5..0.5));
-    for t in [&mut m.linear_features, &mut m.means].into_iter().flatten() {
+    // the optional tensors (linear features, means) follow the five fixed ones
+    for t in m.tensors_mut().into_iter().skip(5) {
         t.iter_mut().for_each(|v| *v = r.random_range(-0.3..0.3));
     }
     m
@@ -74,7 +75,7 @@ fn gradients_match_finite_differences() {
         );
         let eps = 1e-6;
         let names: Vec<&str> = m.tensors().iter().map(|t| t.0).collect();
-        let grads: Vec<Vec<f64>> = g.tensors().iter().map(|t| t.2.clone()).collect();
+        let grads: Vec<Vec<f64>> = g.tensors().iter().map(|t| t.2.to_vec()).collect();
         for (ti, name) in names.iter().enumerate() {
             let n = grads[ti].len();
             let mut worst = 0.0f64;

@@ -18,7 +18,7 @@ fn npz_import_has_the_documented_architecture() {
         (m.mcgsm.d(), m.mcgsm.c(), m.mcgsm.s(), m.mcgsm.f()),
         (64, 32, 4, 32)
     );
-    assert!(m.mcgsm.linear_features.is_none() && m.mcgsm.means.is_none());
+    assert!(m.mcgsm.linear_features().is_none() && m.mcgsm.means().is_none());
     // parameters: 5·H·(in + 2H + 1) for the layer, C·S·2 + C·F + D·F + C·D for the MCGSM
     assert_eq!(
         m.num_params(),
@@ -52,7 +52,7 @@ fn safetensors_round_trip_is_bit_exact() {
         );
     }
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&back.layers[0].w), bits(&m.layers[0].w));
+    assert_eq!(bits(back.layers[0].w()), bits(m.layers[0].w()));
     // no temporary file left behind
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }

@@ -17,8 +17,10 @@ fn layer(n_in: usize, h: usize, extended: bool, seed: u64) -> SlstmLayer<f64> {
     let mut r = rng(seed);
     let mut l = SlstmLayer::<f64>::init(n_in, h, extended, &mut r);
     // larger weights and non-zero biases than the init, so every path carries signal
-    l.w.iter_mut().for_each(|w| *w *= 6.0);
-    l.b.iter_mut().for_each(|b| *b = r.random_range(-0.5..0.5));
+    l.w_mut().iter_mut().for_each(|w| *w *= 6.0);
+    l.b_mut()
+        .iter_mut()
+        .for_each(|b| *b = r.random_range(-0.5..0.5));
     l
 }
 
@@ -138,13 +140,13 @@ fn fd_layer(extended: bool, b: usize, r: usize, c: usize) {
     let eps = 1e-6;
     let wd = l.width();
     let mut worst = [0.0f64; 4];
-    for k in 0..l.w.len() {
-        let orig = l.w[k];
-        l.w[k] = orig + eps;
+    for k in 0..l.w().len() {
+        let orig = l.w()[k];
+        l.w_mut()[k] = orig + eps;
         let fp = objective(&l, &wf, &u, &proj);
-        l.w[k] = orig - eps;
+        l.w_mut()[k] = orig - eps;
         let fm = objective(&l, &wf, &u, &proj);
-        l.w[k] = orig;
+        l.w_mut()[k] = orig;
         let col = k % wd;
         // block: 0 = input, 1 = h_left, 2 = h_up, 3 = c_left/c_up (extended)
         let block = if col < n_in {
@@ -159,13 +161,13 @@ fn fd_layer(extended: bool, b: usize, r: usize, c: usize) {
         );
         worst[block] = worst[block].max(e);
     }
-    for k in 0..l.b.len() {
-        let orig = l.b[k];
-        l.b[k] = orig + eps;
+    for k in 0..l.b().len() {
+        let orig = l.b()[k];
+        l.b_mut()[k] = orig + eps;
         let fp = objective(&l, &wf, &u, &proj);
-        l.b[k] = orig - eps;
+        l.b_mut()[k] = orig - eps;
         let fm = objective(&l, &wf, &u, &proj);
-        l.b[k] = orig;
+        l.b_mut()[k] = orig;
         check(&format!("db[{k}]"), grad.b[k], (fp - fm) / (2.0 * eps));
     }
     let mut up = u.clone();
@@ -179,7 +181,7 @@ fn fd_layer(extended: bool, b: usize, r: usize, c: usize) {
     }
     // a direction that does not exist on this grid must have exactly zero gradient
     let block_norm = |blk: usize| -> f64 {
-        (0..l.w.len())
+        (0..l.w().len())
             .filter(|k| k % wd >= n_in + blk * h && k % wd < n_in + (blk + 1) * h)
             .map(|k| grad.w[k].abs())
             .sum()
@@ -240,13 +242,13 @@ fn two_layer_stack_matches_finite_differences() {
     let mut du = vec![0.0; u.len()];
     l1.backward(&wf, &u, &c1, &mut dh1, &mut g1, Some(&mut du));
     let eps = 1e-6;
-    for k in (0..l1.w.len()).step_by(3) {
-        let orig = l1.w[k];
-        l1.w[k] = orig + eps;
+    for k in (0..l1.w().len()).step_by(3) {
+        let orig = l1.w()[k];
+        l1.w_mut()[k] = orig + eps;
         let fp = obj(&l1, &u);
-        l1.w[k] = orig - eps;
+        l1.w_mut()[k] = orig - eps;
         let fm = obj(&l1, &u);
-        l1.w[k] = orig;
+        l1.w_mut()[k] = orig;
         check(
             &format!("layer-1 dW[{k}]"),
             g1.w[k],

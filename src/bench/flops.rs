@@ -44,7 +44,7 @@ pub fn layer_backward<T>(l: &SlstmLayer<T>, input_grad: bool) -> f64 {
 /// MCGSM forward FLOPs per cell.
 pub fn mcgsm_forward<T>(m: &Mcgsm<T>) -> f64 {
     let (d, c, s, f) = (m.d() as f64, m.c() as f64, m.s() as f64, m.f() as f64);
-    let lin = if m.linear_features.is_some() {
+    let lin = if m.linear_features().is_some() {
         2.0 * d * c
     } else {
         0.0
@@ -55,7 +55,7 @@ pub fn mcgsm_forward<T>(m: &Mcgsm<T>) -> f64 {
 /// MCGSM backward FLOPs per cell (gradient w.r.t. parameters and input).
 pub fn mcgsm_backward<T>(m: &Mcgsm<T>) -> f64 {
     let (d, c, s, f) = (m.d() as f64, m.c() as f64, m.s() as f64, m.f() as f64);
-    let lin = if m.linear_features.is_some() {
+    let lin = if m.linear_features().is_some() {
         4.0 * d * c
     } else {
         0.0

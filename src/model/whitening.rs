@@ -11,15 +11,15 @@ pub struct Whitening {
     /// Input dimension N: private, set by [`Whitening::fit`] or [`Whitening::read`], read
     /// through [`Whitening::n`].
     n: usize,
-    pub mean_in: Vec<f64>,
-    pub mean_out: f64,
+    mean_in: Vec<f64>,
+    mean_out: f64,
     /// P_in `[N, N]` row-major.
-    pub white_in: Vec<f64>,
+    white_in: Vec<f64>,
     /// P_in⁻¹ `[N, N]`, for inverting the transform.
-    pub white_in_inv: Vec<f64>,
+    white_in_inv: Vec<f64>,
     /// B `[N]`, acting on the whitened inputs.
-    pub predictor: Vec<f64>,
-    pub white_out: f64,
+    predictor: Vec<f64>,
+    white_out: f64,
 }
 
 /// Names and shapes of the whitening's tensors for N inputs, in order: the one list the
@@ -39,6 +39,39 @@ impl Whitening {
     /// Input dimension N.
     pub fn n(&self) -> usize {
         self.n
+    }
+
+    /// Mean of the inputs `[N]`.
+    pub fn mean_in(&self) -> &[f64] {
+        &self.mean_in
+    }
+    /// Mean of the output.
+    pub fn mean_out(&self) -> f64 {
+        self.mean_out
+    }
+    /// P_in `[N, N]` row-major.
+    pub fn white_in(&self) -> &[f64] {
+        &self.white_in
+    }
+    /// P_in⁻¹ `[N, N]` row-major.
+    pub fn white_in_inv(&self) -> &[f64] {
+        &self.white_in_inv
+    }
+    /// B `[N]`, acting on the whitened inputs.
+    pub fn predictor(&self) -> &[f64] {
+        &self.predictor
+    }
+    /// Scale of the output residual.
+    pub fn white_out(&self) -> f64 {
+        self.white_out
+    }
+    /// P_in's values, writable (a slice: its size cannot change).
+    pub fn white_in_mut(&mut self) -> &mut [f64] {
+        &mut self.white_in
+    }
+    /// The output's scale, writable (a scalar: no size to keep consistent).
+    pub fn white_out_mut(&mut self) -> &mut f64 {
+        &mut self.white_out
     }
 
     /// Every tensor with its name and shape, in [`tensor_shapes`] order.

@@ -71,8 +71,9 @@ pub fn min_margin(nb: &crate::model::neighbourhood::Neighbourhood) -> usize {
 /// output) we get C_yy = P_out⁻² + B Bᵀ = 1 / white_out² + Σ_k predictor_k² — the variance of
 /// a pixel over the training data.
 pub fn marginal(wh: &Whitening) -> (f64, f64) {
-    let var = 1.0 / (wh.white_out * wh.white_out) + wh.predictor.iter().map(|b| b * b).sum::<f64>();
-    (wh.mean_out, var.sqrt())
+    let var =
+        1.0 / (wh.white_out() * wh.white_out()) + wh.predictor().iter().map(|b| b * b).sum::<f64>();
+    (wh.mean_out(), var.sqrt())
 }
 
 /// One SLSTM layer's weights in f64, for per-cell matrix–vector products (also used by the
@@ -93,8 +94,8 @@ impl Layer64 {
             h: l.h(),
             extended: l.extended(),
             width: l.width(),
-            w: l.w.iter().map(|v| v.as_f64()).collect(),
-            b: l.b.iter().map(|v| v.as_f64()).collect(),
+            w: l.w().iter().map(|v| v.as_f64()).collect(),
+            b: l.b().iter().map(|v| v.as_f64()).collect(),
         }
     }
 

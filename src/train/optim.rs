@@ -23,7 +23,7 @@ impl<T: Real> Sgd<T> {
         }
     }
 
-    pub fn step(&mut self, params: Vec<&mut Vec<T>>, grads: &[&Vec<T>]) {
+    pub fn step(&mut self, params: Vec<&mut [T]>, grads: &[&[T]]) {
         if self.velocity.len() != params.len() {
             self.velocity = grads.iter().map(|g| vec![T::zero(); g.len()]).collect();
         }
@@ -62,7 +62,7 @@ impl<T: Real> Adam<T> {
         }
     }
 
-    pub fn step(&mut self, params: Vec<&mut Vec<T>>, grads: &[&Vec<T>]) {
+    pub fn step(&mut self, params: Vec<&mut [T]>, grads: &[&[T]]) {
         if self.m.len() != params.len() {
             self.m = grads.iter().map(|g| vec![T::zero(); g.len()]).collect();
             self.v = self.m.clone();
@@ -105,7 +105,7 @@ impl Optimizer {
             OptimizerKind::Adam => Self::Adam(Adam::new(lr)),
         }
     }
-    pub(crate) fn step(&mut self, params: Vec<&mut Vec<f32>>, grads: &[&Vec<f32>]) {
+    pub(crate) fn step(&mut self, params: Vec<&mut [f32]>, grads: &[&[f32]]) {
         match self {
             Self::Sgd(o) => o.step(params, grads),
             Self::Adam(o) => o.step(params, grads),

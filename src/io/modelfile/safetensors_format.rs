@@ -34,7 +34,7 @@ fn architecture(m: &Ride<f32>) -> serde_json::Value {
         "mcgsm": {
             "dim_in": m.mcgsm.d(), "num_components": m.mcgsm.c(), "num_scales": m.mcgsm.s(),
             "num_features": m.mcgsm.f(),
-            "linear_features": m.mcgsm.linear_features.is_some(), "means": m.mcgsm.means.is_some(),
+            "linear_features": m.mcgsm.linear_features().is_some(), "means": m.mcgsm.means().is_some(),
         },
     })
 }
@@ -78,13 +78,13 @@ pub fn to_safetensors_with(
             format!("slstm.{l}.w"),
             Dtype::F32,
             vec![5 * layer.h(), layer.width()],
-            bytes_f32(&layer.w),
+            bytes_f32(layer.w()),
         ));
         t.push((
             format!("slstm.{l}.b"),
             Dtype::F32,
             vec![5 * layer.h()],
-            bytes_f32(&layer.b),
+            bytes_f32(layer.b()),
         ));
     }
     for (name, shape, data) in m.mcgsm.tensors() {

@@ -30,19 +30,19 @@ pub struct Mcgsm<T> {
     s: usize,
     f: usize,
     /// η `[C, S]`
-    pub priors: Vec<T>,
+    priors: Vec<T>,
     /// α `[C, S]`
-    pub scales: Vec<T>,
+    scales: Vec<T>,
     /// β `[C, F]`
-    pub weights: Vec<T>,
+    weights: Vec<T>,
     /// b `[D, F]` (one column per feature)
-    pub features: Vec<T>,
+    features: Vec<T>,
     /// A `[C, D]`
-    pub predictors: Vec<T>,
+    predictors: Vec<T>,
     /// w `[C, D]`, optional (off by default)
-    pub linear_features: Option<Vec<T>>,
+    linear_features: Option<Vec<T>>,
     /// m `[C]`, optional (off by default)
-    pub means: Option<Vec<T>>,
+    means: Option<Vec<T>>,
 }
 
 /// Names and shapes of an MCGSM's tensors for sizes (D, C, S, F), in order: priors, scales,
@@ -125,6 +125,58 @@ impl<T> Mcgsm<T> {
     /// Features F.
     pub fn f(&self) -> usize {
         self.f
+    }
+
+    /// η `[C, S]`.
+    pub fn priors(&self) -> &[T] {
+        &self.priors
+    }
+    /// α `[C, S]`.
+    pub fn scales(&self) -> &[T] {
+        &self.scales
+    }
+    /// β `[C, F]`.
+    pub fn weights(&self) -> &[T] {
+        &self.weights
+    }
+    /// b `[D, F]`.
+    pub fn features(&self) -> &[T] {
+        &self.features
+    }
+    /// A `[C, D]`.
+    pub fn predictors(&self) -> &[T] {
+        &self.predictors
+    }
+    /// w `[C, D]`, if the model has linear features.
+    pub fn linear_features(&self) -> Option<&[T]> {
+        self.linear_features.as_deref()
+    }
+    /// m `[C]`, if the model has means.
+    pub fn means(&self) -> Option<&[T]> {
+        self.means.as_deref()
+    }
+
+    // Writes go through slices: a tensor's values change, never its length.
+    pub fn priors_mut(&mut self) -> &mut [T] {
+        &mut self.priors
+    }
+    pub fn scales_mut(&mut self) -> &mut [T] {
+        &mut self.scales
+    }
+    pub fn weights_mut(&mut self) -> &mut [T] {
+        &mut self.weights
+    }
+    pub fn features_mut(&mut self) -> &mut [T] {
+        &mut self.features
+    }
+    pub fn predictors_mut(&mut self) -> &mut [T] {
+        &mut self.predictors
+    }
+    pub fn linear_features_mut(&mut self) -> Option<&mut [T]> {
+        self.linear_features.as_deref_mut()
+    }
+    pub fn means_mut(&mut self) -> Option<&mut [T]> {
+        self.means.as_deref_mut()
     }
 }
 
@@ -235,7 +287,7 @@ impl<T: Real> Mcgsm<T> {
 
     /// Named parameter tensors (name, shape, data) in a fixed order.
     /// Every tensor with its name and shape, in [`tensor_shapes`] order.
-    pub fn tensors(&self) -> Vec<(&'static str, Vec<usize>, &Vec<T>)> {
+    pub fn tensors(&self) -> Vec<(&'static str, Vec<usize>, &[T])> {
         let data = [
             Some(&self.priors),
             Some(&self.scales),
@@ -253,12 +305,13 @@ impl<T: Real> Mcgsm<T> {
         shapes
             .into_iter()
             .zip(data.into_iter().flatten())
-            .map(|((name, shape), v)| (name, shape, v))
+            .map(|((name, shape), v)| (name, shape, v.as_slice()))
             .collect()
     }
 
-    pub fn tensors_mut(&mut self) -> Vec<&mut Vec<T>> {
-        let mut v = vec![
+    /// Every tensor's values, in [`tensor_shapes`] order (slices: lengths cannot change).
+    pub fn tensors_mut(&mut self) -> Vec<&mut [T]> {
+        let mut v: Vec<&mut [T]> = vec![
             &mut self.priors,
             &mut self.scales,
             &mut self.weights,

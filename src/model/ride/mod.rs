@@ -116,7 +116,8 @@ impl<T: Real> Ride<T> {
             if layer.n_in() != n_in {
                 bail!("layer {l} has {} inputs, expected {n_in}", layer.n_in());
             }
-            if layer.w.len() != 5 * layer.h() * layer.width() || layer.b.len() != 5 * layer.h() {
+            if layer.w().len() != 5 * layer.h() * layer.width() || layer.b().len() != 5 * layer.h()
+            {
                 bail!("layer {l}: weight or bias length does not match its sizes");
             }
             n_in = layer.h();
@@ -146,8 +147,8 @@ impl<T: Real> Ride<T> {
             .enumerate()
             .flat_map(|(l, layer)| {
                 [
-                    (format!("slstm.{l}.w"), &layer.w),
-                    (format!("slstm.{l}.b"), &layer.b),
+                    (format!("slstm.{l}.w"), layer.w()),
+                    (format!("slstm.{l}.b"), layer.b()),
                 ]
             })
             .chain(
@@ -222,9 +223,9 @@ impl<T: Real> Ride<T> {
         if data.is_empty() || w.n() == 0 {
             return Ok(());
         }
-        let mu = w.mean_in[0];
+        let mu = w.mean_in()[0];
         // marginal variance of input 0: (P_in⁻¹ P_in⁻ᵀ)₀₀, P_in⁻¹ = C_xx^{1/2} symmetric
-        let sigma = w.white_in_inv[..w.n()]
+        let sigma = w.white_in_inv()[..w.n()]
             .iter()
             .map(|v| v * v)
             .sum::<f64>()
@@ -243,18 +244,19 @@ impl<T: Real> Ride<T> {
         let mut v: Vec<usize> = self
             .layers
             .iter()
-            .flat_map(|l| [l.w.len(), l.b.len()])
+            .flat_map(|l| [l.w().len(), l.b().len()])
             .collect();
         v.extend(self.mcgsm.tensors().iter().map(|t| t.2.len()));
         v
     }
 
     /// Trainable tensors in a fixed order (layer w, b for each layer; then the MCGSM's).
-    pub fn params_mut(&mut self) -> Vec<&mut Vec<T>> {
-        let mut v: Vec<&mut Vec<T>> = vec![];
+    pub fn params_mut(&mut self) -> Vec<&mut [T]> {
+        let mut v: Vec<&mut [T]> = vec![];
         for l in &mut self.layers {
-            v.push(&mut l.w);
-            v.push(&mut l.b);
+            let (w, b) = l.params_mut();
+            v.push(w);
+            v.push(b);
         }
         v.extend(self.mcgsm.tensors_mut());
         v
@@ -314,8 +316,8 @@ impl<T: Real> Ride<T> {
             components: m.c(),
             scales: m.s(),
             features: m.f(),
-            linear_features: m.linear_features.is_some(),
-            means: m.means.is_some(),
+            linear_features: m.linear_features().is_some(),
+            means: m.means().is_some(),
         }
     }
 

@@ -18,8 +18,8 @@ pub struct RideGrad<T> {
 
 impl<T: Real> RideGrad<T> {
     /// Flat list of gradient tensors in the order of [`Ride::params_mut`].
-    pub fn tensors(&self) -> Vec<&Vec<T>> {
-        let mut v: Vec<&Vec<T>> = vec![];
+    pub fn tensors(&self) -> Vec<&[T]> {
+        let mut v: Vec<&[T]> = vec![];
         for l in &self.layers {
             v.push(&l.w);
             v.push(&l.b);
@@ -41,8 +41,8 @@ impl<T: Real> RideGrad<T> {
     }
 
     fn add(&mut self, o: &Self) {
-        let mine: Vec<&mut Vec<T>> = {
-            let mut v: Vec<&mut Vec<T>> = vec![];
+        let mine: Vec<&mut [T]> = {
+            let mut v: Vec<&mut [T]> = vec![];
             for l in &mut self.layers {
                 v.push(&mut l.w);
                 v.push(&mut l.b);
@@ -71,7 +71,7 @@ impl<T: Real> Ride<T> {
                 .layers
                 .iter()
                 .zip(&g.layers)
-                .all(|(l, gl)| gl.w.len() == l.w.len() && gl.b.len() == l.b.len());
+                .all(|(l, gl)| gl.w.len() == l.w().len() && gl.b.len() == l.b().len());
         let (mine, theirs) = (self.mcgsm.tensors(), g.mcgsm.tensors());
         layers_fit
             && mine.len() == theirs.len()

@@ -9,8 +9,16 @@
 //! - backward runs the diagonals in reverse, and the weight gradients are two big GEMMs
 //!   (`dZᵀ U`, `dZᵀ R`) after the sweep.
 //!
-//! Reference (`reference_forward` / `reference_backward`): the textbook per-cell raster scan in
-//! any float type, for testing the fast path.
+//! Inference (`inference.rs`): the same forward keeping only the hidden states.
+//! Reference (`reference.rs`, `reference_forward`): the textbook per-cell raster scan in f64 for
+//! any layer type, to test the fast path against (the backward is checked against finite
+//! differences of it).
+
+mod inference;
+mod reference;
+
+pub use inference::InferWork;
+pub use reference::reference_forward;
 
 use crate::model::gates;
 use crate::model::wavefront::{Link, Wavefront};
@@ -27,9 +35,10 @@ pub struct SlstmLayer<T> {
     n_in: usize,
     h: usize,
     extended: bool,
-    /// W `[5H, width]`, b `[5H]`
-    pub w: Vec<T>,
-    pub b: Vec<T>,
+    /// W `[5H, width]`, b `[5H]`: read through [`SlstmLayer::w`]/[`SlstmLayer::b`], written
+    /// through slices (`w_mut`, `b_mut`) that cannot change their lengths
+    w: Vec<T>,
+    b: Vec<T>,
 }
 
 impl<T> SlstmLayer<T> {
@@ -46,6 +55,29 @@ impl<T> SlstmLayer<T> {
     /// Whether the cell states of the left and upper neighbours feed the affine map.
     pub fn extended(&self) -> bool {
         self.extended
+    }
+
+    /// W `[5H, width]`.
+    pub fn w(&self) -> &[T] {
+        &self.w
+    }
+
+    /// b `[5H]`.
+    pub fn b(&self) -> &[T] {
+        &self.b
+    }
+
+    pub fn w_mut(&mut self) -> &mut [T] {
+        &mut self.w
+    }
+
+    pub fn b_mut(&mut self) -> &mut [T] {
+        &mut self.b
+    }
+
+    /// (W, b) at once, for optimisers that walk every tensor.
+    pub fn params_mut(&mut self) -> (&mut [T], &mut [T]) {
+        (&mut self.w, &mut self.b)
     }
 
     /// Width of the recurrent input block K.
@@ -360,81 +392,6 @@ impl<T: Real> SlstmLayer<T> {
     }
 }
 
-/// Scratch of the inference forward: one diagonal's worth of gates, recurrent inputs and cells.
-#[derive(Clone, Debug, Default)]
-pub struct InferWork<T> {
-    act: Vec<T>,
-    rcat: Vec<T>,
-    c: Vec<T>,
-}
-
-impl<T: Real> SlstmLayer<T> {
-    /// Forward for inference: same result as [`Self::forward`] but keeps only the hidden states
-    /// (`hout` `[rows, H]`); gates, recurrent inputs and cell states live for one diagonal, so
-    /// the working set stays in cache. Shapes: u `[rows, n_in]` in wavefront order.
-    pub fn forward_inference(
-        &self,
-        wf: &Wavefront,
-        u: &[T],
-        hout: &mut Vec<T>,
-        ws: &mut InferWork<T>,
-    ) {
-        let (h, h5, n_in, wd, k) = (self.h, 5 * self.h, self.n_in, self.width(), self.k());
-        let rows = wf.total_rows();
-        assert_eq!(u.len(), rows * n_in, "SLSTM input has the wrong size");
-        hout.clear();
-        hout.resize(rows * h, T::zero());
-        let m = wf.max_diag_rows();
-        for (buf, width) in [(&mut ws.act, h5), (&mut ws.rcat, 4 * h), (&mut ws.c, h)] {
-            buf.clear();
-            buf.resize(m * width, T::zero());
-        }
-        let wx = view(&self.w, h5, n_in, wd);
-        let wr_t = DiagonalRhs::new(&self.w[n_in..], (h5, k, wd), true);
-        for d in 0..wf.ndiag() {
-            let rg = wf.diag(d);
-            let n = rg.len();
-            let act = &mut ws.act[..n * h5];
-            gemm(
-                view_mut(act, n, h5, h5),
-                false,
-                view(&u[rg.start * n_in..], n, n_in, n_in),
-                wx.transpose(),
-            );
-            for row in act.chunks_exact_mut(h5) {
-                row.iter_mut().zip(&self.b).for_each(|(z, b)| *z += *b);
-            }
-            if d > 0 {
-                wr_t.acc(act, h5, &ws.rcat[..n * 4 * h], 4 * h, n);
-            }
-            gates::forward(
-                h,
-                act,
-                &ws.rcat[..n * 4 * h],
-                &mut ws.c[..n * h],
-                &mut hout[rg.start * h..rg.end * h],
-            );
-            if d + 1 == wf.ndiag() {
-                break;
-            }
-            // recurrent inputs of the next diagonal, from this one's h (global) and c (local)
-            let next = wf.diag(d + 1);
-            ws.rcat[..next.len() * 4 * h].fill(T::zero());
-            for (slot, link) in [(0, wf.left_link(d + 1)), (1, wf.up_link(d + 1))] {
-                let Some(l) = link else { continue };
-                for r in 0..l.count {
-                    let (src, dst) = (l.src - rg.start + r, l.dst - next.start + r);
-                    let t = dst * 4 * h;
-                    let hs = (rg.start + src) * h;
-                    ws.rcat[t + slot * h..t + (slot + 1) * h].copy_from_slice(&hout[hs..hs + h]);
-                    ws.rcat[t + (2 + slot) * h..t + (3 + slot) * h]
-                        .copy_from_slice(&ws.c[src * h..(src + 1) * h]);
-                }
-            }
-        }
-    }
-}
-
 /// Copies h and c of the source rows into slot `slot` (0 = left, 1 = up) of the rcat rows.
 #[inline]
 fn copy_states<T: Real>(l: Link, h: usize, slot: usize, hout: &[T], c: &[T], rcat: &mut [T]) {
@@ -463,74 +420,4 @@ fn add_state_grads<T: Real>(
         let gc = &drc[s + (2 + slot) * h..s + (3 + slot) * h];
         dc[t..t + h].iter_mut().zip(gc).for_each(|(a, b)| *a += *b);
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Plain reference: one grid, raster order, one cell at a time, textbook formulas.
-
-/// Reference forward of one grid (raster order). u `[R·C, n_in]` → (h `[R·C, H]`, c `[R·C, H]`,
-/// gates `[R·C, 5H]`), in f64 whatever the layer's type.
-pub fn reference_forward<T: Real>(
-    l: &SlstmLayer<T>,
-    u: &[f64],
-    r: usize,
-    cc: usize,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (h, n_in, wd) = (l.h, l.n_in, l.width());
-    let mut hs = vec![0.0; r * cc * h];
-    let mut cs = vec![0.0; r * cc * h];
-    let mut gs = vec![0.0; r * cc * 5 * h];
-    let mut inp = vec![0.0; wd];
-    let zeros = vec![0.0; h];
-    for i in 0..r {
-        for j in 0..cc {
-            let cell = i * cc + j;
-            inp.iter_mut().for_each(|v| *v = 0.0);
-            inp[..n_in].copy_from_slice(&u[cell * n_in..(cell + 1) * n_in]);
-            if j > 0 {
-                let p = cell - 1;
-                inp[n_in..n_in + h].copy_from_slice(&hs[p * h..(p + 1) * h]);
-                if l.extended {
-                    inp[n_in + 2 * h..n_in + 3 * h].copy_from_slice(&cs[p * h..(p + 1) * h]);
-                }
-            }
-            if i > 0 {
-                let p = cell - cc;
-                inp[n_in + h..n_in + 2 * h].copy_from_slice(&hs[p * h..(p + 1) * h]);
-                if l.extended {
-                    inp[n_in + 3 * h..n_in + 4 * h].copy_from_slice(&cs[p * h..(p + 1) * h]);
-                }
-            }
-            // the affine map in f64, then the one cell function
-            let mut z: Vec<f64> = (0..5 * h)
-                .map(|row| {
-                    l.b[row].as_f64()
-                        + (0..wd)
-                            .map(|m| l.w[row * wd + m].as_f64() * inp[m])
-                            .sum::<f64>()
-                })
-                .collect();
-            // the neighbours' cell states (zero outside the grid); this cell's come after them
-            let (before, this) = cs.split_at_mut(cell * h);
-            let cl = if j > 0 {
-                &before[(cell - 1) * h..]
-            } else {
-                &zeros[..]
-            };
-            let cu = if i > 0 {
-                &before[(cell - cc) * h..]
-            } else {
-                &zeros[..]
-            };
-            gates::cell(
-                &mut z,
-                cl,
-                cu,
-                &mut this[..h],
-                &mut hs[cell * h..(cell + 1) * h],
-            );
-            gs[cell * 5 * h..(cell + 1) * 5 * h].copy_from_slice(&z);
-        }
-    }
-    (hs, cs, gs)
 }

@@ -19,12 +19,14 @@ fn nb_size_plot() -> LinePlot {
                 x: x.clone(),
                 y: vec![6.9, 6.5, f64::NAN, 6.2, 6.1],
                 err: Some(vec![0.05, 0.04, 0.04, 0.03, 0.08]),
+                members: vec![],
             },
             Series {
                 label: "MCGSM".into(),
                 x,
                 y: vec![6.0, 5.9, 5.8, 5.75, 5.7],
                 err: Some(vec![0.06; 5]),
+                members: vec![],
             },
         ],
         log_x: true,
@@ -47,12 +49,14 @@ fn learning_curve() -> LinePlot {
                     .map(|i| 4.0 + 2.0 / (1.0 + i as f64 / 500.0))
                     .collect(),
                 err: None,
+                members: vec![],
             },
             Series {
                 label: "validation".into(),
                 x: vec![25_000.0],
                 y: vec![4.3],
                 err: None,
+                members: vec![],
             },
         ],
         log_x: false,
@@ -138,6 +142,7 @@ fn degenerate_line_plots() {
             x: vec![3.0],
             y: vec![1.5],
             err: Some(vec![0.1]),
+            members: vec![],
         }],
         points: true,
         ..Default::default()

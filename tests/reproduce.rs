@@ -69,12 +69,12 @@ fn quick_reproduction_without_data_runs_dead_leaves_and_names_the_rest() {
     assert_eq!(rc, 0, "{err}");
     // where the run stands: every unit of work counted, skipped ones included, with an ETA
     assert!(
-        err.contains("[reproduce] 1 of 45 units: table deadleaves, row mcgsm"),
+        err.contains("[reproduce] 1 of 84 units: table deadleaves, row mcgsm"),
         "{err}"
     );
     assert!(err.contains("units: table bsds300_large skipped"), "{err}");
     assert!(
-        err.contains("[reproduce] 45 of 45 units: inpainting"),
+        err.contains("[reproduce] 84 of 84 units: inpainting"),
         "{err}"
     );
     assert!(err.contains(", ETA "), "{err}");
@@ -94,6 +94,8 @@ fn quick_reproduction_without_data_runs_dead_leaves_and_names_the_rest() {
         "vanhateren",
         "textures",
         "inpainting",
+        "sweep_vh_nb_size",
+        "sweep_vh_nb_size_mcgsm",
     ] {
         assert!(
             err.contains(&format!("[{skipped}] skipped")),
@@ -145,6 +147,8 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
     }
     // sweeps: every cell once, in the common schema; one figure per swept quantity
     for (sweep, cells) in [
+        ("sweep_vh_nb_size_mcgsm", 12),
+        ("sweep_vh_nb_size", 27),
         ("sweep_nb_size", 4),
         ("sweep_nb_size_mcgsm", 4),
         ("sweep_layers", 3),
@@ -157,9 +161,23 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         rows.dedup();
         assert_eq!(rows.len(), cells, "{sweep}: a cell twice");
     }
-    for fig in ["nb_size", "layers", "hiddens", "components"] {
+    for fig in [
+        "nb_size",
+        "layers",
+        "hiddens",
+        "components",
+        "vh_nb_size",
+        "vh_layers",
+    ] {
         assert_figure(&out.join("ablations").join(fig));
     }
+    // the van Hateren ablations: mean ± SEM over the 3 seeds of every point
+    let points = std::fs::read_to_string(out.join("ablations/vh_nb_size.csv")).expect("points");
+    assert_eq!(points.lines().count(), 1 + 4 + 4 + 4 + 1, "{points}");
+    assert!(
+        points.lines().skip(1).all(|l| l.ends_with(",3")),
+        "{points}"
+    );
     // inpainting: 4 cases × (mean, MCGSM, RIDE, original)
     let recs = csv_rows(&out.join("inpainting/inpainting.csv"), INPAINT_HEADER);
     assert_eq!(recs.len(), 16);
@@ -177,6 +195,7 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         "van Hateren",
         "Brodatz texture synthesis",
         "## Ablations",
+        "| RIDE, 3 layer(s) | 5 |",
         "## Inpainting",
         "Reduced scale",
         "3.914",

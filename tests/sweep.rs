@@ -183,6 +183,99 @@ fn slurm_emission_single_cells_and_merge() {
     );
 }
 
+/// Grown cells (`[grow]`): deeper models start from the trained shallower cell with the same
+/// other grid values and seed, run after it, and are emitted for Slurm one level at a time;
+/// `exclude` drops cells; a grown cell run before its parent is a clear error.
+#[test]
+fn grown_cells_start_from_the_shallower_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write_sweep(dir.path());
+    let sweep = r#"
+name = "grow_sweep"
+base = "base.toml"
+seeds = [1, 2]
+exclude = [{ "training.batch_size" = 16, "model.hiddens" = [4, 3] }]
+[grid]
+"model.hiddens" = [[4], [4, 3]]
+"training.batch_size" = [8, 16]
+[grow]
+stages = [{ patch = 12, lr = 0.05 }]
+"#;
+    let cfg = dir.path().join("grow.toml");
+    std::fs::write(&cfg, sweep).unwrap();
+    let (s, base) = ride::harness::sweep::SweepConfig::load(&cfg).unwrap();
+    let cells = s.cells(&base).unwrap();
+    // (hiddens, batch) = ([4], 8), ([4], 16), ([4,3], 8) × 2 seeds; ([4,3], 16) excluded
+    assert_eq!(cells.len(), 6);
+    let grown: Vec<_> = cells.iter().filter(|c| c.grown_from.is_some()).collect();
+    assert_eq!(grown.len(), 2);
+    for c in &grown {
+        let p = &cells[c.grown_from.unwrap()];
+        assert_eq!(p.seed, c.seed);
+        assert_eq!(p.config.model.hiddens, vec![4]);
+        assert_eq!(c.config.model.hiddens, vec![4], "the model it starts from");
+        assert_eq!(c.config.training.stages.len(), 1);
+        assert_eq!(c.config.training.stages[0].add_layer, Some(3));
+    }
+    assert_eq!(ride::harness::sweep::levels(&cells).len(), 2);
+    let out = dir.path().join("out");
+    let run = |args: &[&str]| {
+        ride()
+            .args(["sweep", "--config", cfg.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // a grown cell before the cell it grows from: a clear error, nothing trained
+    let k = grown[0].index.to_string();
+    let o = run(&["--cell", &k]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("has not finished"),
+        "{err}"
+    );
+    // Slurm: one array job per level, the second after the first
+    let slurm = dir.path().join("slurm");
+    let o = run(&["--emit-slurm", slurm.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let submit = std::fs::read_to_string(slurm.join("submit.sh")).unwrap();
+    let level1: Vec<String> = grown.iter().map(|c| c.index.to_string()).collect();
+    assert!(
+        submit.contains(&format!("--array={} sweep.sbatch", level1.join(",")))
+            && submit.matches("--dependency=afterok").count() == 2
+            && submit.contains("dep=(--dependency=afterok:$jid)"),
+        "{submit}"
+    );
+    // the whole sweep: every cell once, the grown models have both layers and record where
+    // they started from
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(rows(&out), (0..6).collect::<Vec<_>>());
+    for c in &grown {
+        let cell_dir = out.join("cells").join(format!("{:04}", c.index));
+        let m = ride::io::modelfile::load(&cell_dir.join("model.safetensors")).unwrap();
+        assert_eq!(
+            m.layers.iter().map(|l| l.h()).collect::<Vec<_>>(),
+            vec![4, 3]
+        );
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cell_dir.join("summary.json")).unwrap()).unwrap();
+        let from = summary["config"]["model"]["init_from"].as_str().unwrap();
+        assert!(
+            from.ends_with(&format!(
+                "cells/{:04}/model.safetensors",
+                c.grown_from.unwrap()
+            )),
+            "{from}"
+        );
+    }
+    // a rerun reuses every cell
+    let o = run(&[]);
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("training it again"));
+}
+
 /// Every committed experiment and sweep config parses and validates.
 #[test]
 fn committed_configs_are_valid() {

@@ -82,7 +82,8 @@ pub fn sweep(args: SweepArgs, data_dir: &Path) -> Result<()> {
     let cells = sweep.cells(&base)?;
     let out = out.unwrap_or_else(|| PathBuf::from("results").join(&sweep.name));
     if let Some(dir) = emit_slurm {
-        ride::harness::sweep::emit_slurm(&config, cells.len(), data_dir, &out, &dir)?;
+        let levels = ride::harness::sweep::levels(&cells);
+        ride::harness::sweep::emit_slurm(&config, &levels, data_dir, &out, &dir)?;
         println!(
             "wrote {}/sweep.sbatch, merge.sbatch and submit.sh ({} cells)",
             dir.display(),

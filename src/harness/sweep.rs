@@ -29,9 +29,32 @@ pub struct SweepConfig {
     /// `ride reproduce --scale`; without a scale the file runs as written
     #[serde(default)]
     pub scale: std::collections::BTreeMap<String, toml::Table>,
+    /// cells left out of the grid: a cell whose grid values match every entry of one of these
+    /// tables (grid key → value) is dropped
+    #[serde(default)]
+    pub exclude: Vec<toml::Table>,
+    /// deeper models grown from shallower ones, as the original did (see [`Grow`])
+    pub grow: Option<Grow>,
     /// how `ride reproduce` plots the sweep (bits/px against one grid key)
     pub plot: Option<SweepPlot>,
+    /// further figures of the same cells (`[[plots]]`)
+    #[serde(default)]
+    pub plots: Vec<SweepPlot>,
 }
+
+/// With `[grow]`, a cell whose `model.hiddens` has L > 1 layers is not trained from scratch:
+/// it starts from the trained model of the cell with the first L − 1 of those layers (same
+/// other grid values, same seed), adds the last layer in the first of `stages` and trains on
+/// through `stages` (the original code grew 2- and 3-layer models from 1-layer ones this way).
+/// A scale may replace the stages with `"grow.stages" = [...]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grow {
+    pub stages: toml::Value,
+}
+
+/// The grid key that growing reads.
+const HIDDENS: &str = "model.hiddens";
 
 /// Plot of a sweep: x = the grid key's value (or the length / first element of a list value),
 /// one series per sweep; sweeps with the same `figure` share one figure.
@@ -43,7 +66,15 @@ pub struct SweepPlot {
     #[serde(default)]
     pub x_of: XOf,
     pub x_label: String,
+    /// the series' label; with `series_by`, `{}` in it is replaced by that key's value
     pub series: String,
+    /// one series per value of this grid key (transformed by `series_of`)
+    pub series_by: Option<String>,
+    #[serde(default)]
+    pub series_of: XOf,
+    /// only the cells whose grid values match all of these (grid key → value)
+    #[serde(default)]
+    pub filter: toml::Table,
     #[serde(default)]
     pub log_x: bool,
 }
@@ -57,15 +88,49 @@ pub enum XOf {
     First,
 }
 
-impl SweepPlot {
-    /// The x coordinate of a cell, from its overrides.
-    pub fn x_value(&self, overrides: &[(String, toml::Value)]) -> Option<f64> {
-        let v = &overrides.iter().find(|(k, _)| *k == self.x)?.1;
+impl XOf {
+    /// A grid value as a number: itself, or the length / first element of a list.
+    pub fn of(self, v: &toml::Value) -> Option<f64> {
         let num = |v: &toml::Value| v.as_integer().map(|i| i as f64).or_else(|| v.as_float());
-        match self.x_of {
+        match self {
             XOf::Value => num(v),
             XOf::Len => v.as_array().map(|a| a.len() as f64),
             XOf::First => v.as_array().and_then(|a| a.first()).and_then(num),
+        }
+    }
+}
+
+/// The value of grid key `key` in a cell's overrides.
+fn grid_value<'a>(overrides: &'a [(String, toml::Value)], key: &str) -> Option<&'a toml::Value> {
+    overrides.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// Whether a cell's overrides match every entry of `t` (grid key → value).
+fn matches(overrides: &[(String, toml::Value)], t: &toml::Table) -> bool {
+    t.iter().all(|(k, v)| grid_value(overrides, k) == Some(v))
+}
+
+impl SweepPlot {
+    /// The x coordinate of a cell, from its overrides.
+    pub fn x_value(&self, overrides: &[(String, toml::Value)]) -> Option<f64> {
+        self.x_of.of(grid_value(overrides, &self.x)?)
+    }
+
+    /// Whether the plot shows this cell (its `filter`).
+    pub fn shows(&self, overrides: &[(String, toml::Value)]) -> bool {
+        matches(overrides, &self.filter)
+    }
+
+    /// The label of the series a cell belongs to.
+    pub fn series_label(&self, overrides: &[(String, toml::Value)]) -> String {
+        match &self.series_by {
+            None => self.series.clone(),
+            Some(key) => {
+                let v = grid_value(overrides, key)
+                    .and_then(|v| self.series_of.of(v))
+                    .map_or("?".to_string(), |v| format!("{v}"));
+                self.series.replace("{}", &v)
+            }
         }
     }
 }
@@ -78,6 +143,8 @@ pub struct Cell {
     pub overrides: Vec<(String, toml::Value)>,
     pub seed: u64,
     pub config: Experiment,
+    /// with `[grow]`: the cell whose trained model this one starts from
+    pub grown_from: Option<usize>,
 }
 
 impl Cell {
@@ -155,7 +222,7 @@ impl SweepConfig {
 
     /// [`Self::cells`] with the overrides of `scale` (an error if the file has none for it).
     pub fn cells_at_scale(&self, base: &toml::Table, scale: Option<&str>) -> Result<Vec<Cell>> {
-        let scale_set = match scale {
+        let mut scale_set = match scale {
             None => toml::Table::new(),
             Some(s) => self
                 .scale
@@ -163,6 +230,12 @@ impl SweepConfig {
                 .cloned()
                 .with_context(|| format!("sweep '{}' has no [scale.{s}] section", self.name))?,
         };
+        let grow_stages = match (&self.grow, scale_set.remove("grow.stages")) {
+            (None, Some(_)) => bail!("sweep '{}': grow.stages without [grow]", self.name),
+            (None, None) => None,
+            (Some(g), scaled) => Some(scaled.unwrap_or_else(|| g.stages.clone())),
+        };
+        self.check_keys(grow_stages.is_some())?;
         let mut keys: Vec<&String> = self.grid.keys().collect();
         keys.sort();
         let mut seen = std::collections::HashSet::new();
@@ -229,6 +302,7 @@ impl SweepConfig {
         } else {
             self.seeds.clone()
         };
+        combos.retain(|c| !self.exclude.iter().any(|e| matches(c, e)));
         let mut cells = vec![];
         for overrides in combos {
             for &seed in &seeds {
@@ -241,6 +315,10 @@ impl SweepConfig {
                     .chain(overrides.iter().map(|(k, v)| (k, v)))
                 {
                     set_dotted(&mut t, k, v.clone())?;
+                }
+                if let Some(stages) = &grow_stages {
+                    grow_config(&mut t, &overrides, stages)
+                        .with_context(|| format!("sweep '{}', cell {index}", self.name))?;
                 }
                 t.insert("seed".into(), toml::Value::Integer(seed as i64));
                 t.insert(
@@ -259,11 +337,124 @@ impl SweepConfig {
                     overrides: overrides.clone(),
                     seed,
                     config,
+                    grown_from: None,
                 });
             }
         }
+        if grow_stages.is_some() {
+            link_grown(&mut cells).with_context(|| format!("sweep '{}'", self.name))?;
+        }
         Ok(cells)
     }
+
+    /// Every key that names grid values (exclusions, plot filters and series) is a grid key,
+    /// and growing has `model.hiddens` in the grid.
+    fn check_keys(&self, grows: bool) -> Result<()> {
+        let plots = self.plot.iter().chain(&self.plots);
+        let named = self
+            .exclude
+            .iter()
+            .flat_map(|t| t.keys())
+            .chain(plots.clone().flat_map(|p| p.filter.keys()))
+            .chain(plots.flat_map(|p| p.series_by.iter()));
+        for k in named {
+            if !self.grid.contains_key(k) {
+                bail!("sweep '{}': '{k}' is not a grid key", self.name);
+            }
+        }
+        if grows && !self.grid.contains_key(HIDDENS) {
+            bail!(
+                "sweep '{}': [grow] needs \"{HIDDENS}\" in the grid",
+                self.name
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The hidden units of a cell's `model.hiddens` grid value.
+fn hiddens_of(overrides: &[(String, toml::Value)]) -> Result<Vec<toml::Value>> {
+    grid_value(overrides, HIDDENS)
+        .and_then(|v| v.as_array().cloned())
+        .with_context(|| format!("{HIDDENS} must be a list of layer sizes"))
+}
+
+/// A grown cell's config: the model it starts from has the first L − 1 layers, and the grow
+/// stages add the last one in their first stage.
+fn grow_config(
+    t: &mut toml::Table,
+    overrides: &[(String, toml::Value)],
+    stages: &toml::Value,
+) -> Result<()> {
+    let h = hiddens_of(overrides)?;
+    if h.len() < 2 {
+        return Ok(());
+    }
+    let mut stages = stages
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .cloned()
+        .context("grow.stages must be a non-empty list of stages")?;
+    let first = stages[0]
+        .as_table_mut()
+        .context("grow.stages: every stage is a table")?;
+    if first.contains_key("add_layer") {
+        bail!("grow.stages: the first stage's add_layer is set by the grown layer's size");
+    }
+    first.insert("add_layer".into(), h[h.len() - 1].clone());
+    set_dotted(t, HIDDENS, toml::Value::Array(h[..h.len() - 1].to_vec()))?;
+    set_dotted(t, "training.stages", toml::Value::Array(stages))
+}
+
+/// Links each grown cell to the cell it starts from: the same grid values and seed, one layer
+/// fewer.
+fn link_grown(cells: &mut [Cell]) -> Result<()> {
+    for i in 0..cells.len() {
+        let h = hiddens_of(&cells[i].overrides)?;
+        if h.len() < 2 {
+            continue;
+        }
+        let mut want = cells[i].overrides.clone();
+        for (k, v) in want.iter_mut() {
+            if k == HIDDENS {
+                *v = toml::Value::Array(h[..h.len() - 1].to_vec());
+            }
+        }
+        let seed = cells[i].seed;
+        let parent = cells
+            .iter()
+            .position(|c| c.seed == seed && c.overrides == want)
+            .with_context(|| {
+                format!(
+                    "cell {i} ({}) grows from a cell with {HIDDENS} = {}, which the grid does not have",
+                    cells[i].id(),
+                    toml::Value::Array(h[..h.len() - 1].to_vec())
+                )
+            })?;
+        cells[i].grown_from = Some(parent);
+    }
+    Ok(())
+}
+
+/// The cells in levels: first those trained from scratch, then those grown from the first
+/// level, and so on. A level starts once the one before has finished.
+pub fn levels(cells: &[Cell]) -> Vec<Vec<usize>> {
+    let depth = |mut i: usize| {
+        let mut d = 0;
+        while let Some(p) = cells.get(i).and_then(|c| c.grown_from) {
+            (i, d) = (p, d + 1);
+        }
+        d
+    };
+    let mut out: Vec<Vec<usize>> = vec![];
+    for c in cells {
+        let d = depth(c.index);
+        if out.len() <= d {
+            out.resize(d + 1, vec![]);
+        }
+        out[d].push(c.index);
+    }
+    out
 }
 
 fn row_path(out: &Path, index: usize) -> PathBuf {
@@ -272,7 +463,24 @@ fn row_path(out: &Path, index: usize) -> PathBuf {
 
 /// Runs one cell (resuming its checkpoint if a previous attempt was killed) and records its row.
 pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
-    let hash = train::config_hash(&cell.config);
+    let mut config = cell.config.clone();
+    if let Some(p) = cell.grown_from {
+        let from = out
+            .join("cells")
+            .join(format!("{p:04}"))
+            .join("model.safetensors");
+        if !from.is_file() {
+            bail!(
+                "sweep cell {} ({}) grows from cell {p}, which has not finished ({} is missing): run that cell first",
+                cell.index,
+                cell.id(),
+                from.display()
+            );
+        }
+        config.model.init_from = Some(from);
+    }
+    let config = &config;
+    let hash = train::config_hash_under(config, out);
     if let Ok(text) = std::fs::read_to_string(row_path(out, cell.index)) {
         let row: Row = serde_json::from_str(&text).with_context(|| {
             format!("{}: corrupt row file", row_path(out, cell.index).display())
@@ -286,8 +494,8 @@ pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
         );
     }
     let dir = out.join("cells").join(format!("{:04}", cell.index));
-    let resume = train::can_resume(&cell.config, &dir);
-    let o = train::train(&cell.config, data_dir, &dir, resume)
+    let resume = train::can_resume(config, &dir);
+    let o = train::train(config, data_dir, &dir, resume)
         .with_context(|| format!("sweep cell {} ({})", cell.index, cell.id()))?;
     let row = Row {
         index: cell.index,
@@ -340,10 +548,25 @@ pub fn merge(out: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Runs every unfinished cell with `workers` cells at a time, merging after each.
+/// Runs every unfinished cell with `workers` cells at a time, merging after each; grown cells
+/// after the cells they start from ([`levels`]).
 pub fn run(cells: &[Cell], data_dir: &Path, out: &Path, workers: usize) -> Result<Vec<Row>> {
     crate::limits::check("--workers", workers, 1, crate::limits::MAX_WORKERS)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for level in levels(cells) {
+        run_level(cells, &level, data_dir, out, workers)?;
+    }
+    merge(out)
+}
+
+/// Runs the cells `level` (indices into `cells`), `workers` at a time.
+fn run_level(
+    cells: &[Cell],
+    level: &[usize],
+    data_dir: &Path,
+    out: &Path,
+    workers: usize,
+) -> Result<()> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let merge_lock = std::sync::Mutex::new(());
     std::thread::scope(|s| -> Result<()> {
@@ -352,7 +575,7 @@ pub fn run(cells: &[Cell], data_dir: &Path, out: &Path, workers: usize) -> Resul
                 s.spawn(|| -> Result<()> {
                     loop {
                         let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(cell) = cells.get(k) else {
+                        let Some(cell) = level.get(k).and_then(|&i| cells.get(i)) else {
                             return Ok(());
                         };
                         let row = run_cell(cell, data_dir, out)?;
@@ -376,14 +599,15 @@ pub fn run(cells: &[Cell], data_dir: &Path, out: &Path, workers: usize) -> Resul
                 .map_err(|_| anyhow::anyhow!("a sweep worker panicked"))??;
         }
         Ok(())
-    })?;
-    merge(out)
+    })
 }
 
-/// Writes a Slurm array job (one task per cell) and its merge step into `dir`.
+/// Writes a Slurm array job (one task per cell) and its merge step into `dir`. With grown
+/// cells, `submit.sh` submits the array once per level (`levels`), each level after the one
+/// before has finished (`afterok`).
 pub fn emit_slurm(
     config: &Path,
-    cells: usize,
+    levels: &[Vec<usize>],
     data_dir: &Path,
     out: &Path,
     dir: &Path,
@@ -412,6 +636,7 @@ pub fn emit_slurm(
         safe(out)?
     );
     safe(dir)?;
+    let cells: usize = levels.iter().map(Vec::len).sum();
     let array = format!(
         "#!/bin/bash\n#SBATCH --job-name=ride-sweep\n#SBATCH --array=0-{}\n#SBATCH --cpus-per-task=2\n#SBATCH --output={}/slurm-%A_%a.log\nset -euo pipefail\n{common} --cell \"$SLURM_ARRAY_TASK_ID\"\n",
         cells.saturating_sub(1),
@@ -420,11 +645,25 @@ pub fn emit_slurm(
     let merge = format!("#!/bin/bash\n#SBATCH --job-name=ride-sweep-merge\n#SBATCH --output={}/slurm-merge-%j.log\nset -euo pipefail\n{common} --merge\n", abs(dir).display());
     // Extra arguments go to both sbatch calls (they override the #SBATCH lines), e.g.
     // `./submit.sh --partition=short`; the job ids are printed for squeue/scancel.
-    let submit = "#!/bin/bash\n# Submits the array job, then the merge step once every task has finished.\n# Arguments are passed to both sbatch calls, e.g. ./submit.sh --partition=short\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\njid=$(sbatch --parsable \"$@\" sweep.sbatch)\njid=${jid%%;*}\necho \"sweep array job $jid\"\nmid=$(sbatch --parsable \"$@\" --dependency=afterok:$jid merge.sbatch)\necho \"merge job ${mid%%;*}\"\n";
+    let submit = if levels.len() <= 1 {
+        "#!/bin/bash\n# Submits the array job, then the merge step once every task has finished.\n# Arguments are passed to both sbatch calls, e.g. ./submit.sh --partition=short\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\njid=$(sbatch --parsable \"$@\" sweep.sbatch)\njid=${jid%%;*}\necho \"sweep array job $jid\"\nmid=$(sbatch --parsable \"$@\" --dependency=afterok:$jid merge.sbatch)\necho \"merge job ${mid%%;*}\"\n".to_string()
+    } else {
+        // grown cells start from the models of the level before: one array job per level
+        let mut t = "#!/bin/bash\n# Submits the array job once per level of grown cells (each level after the one before),\n# then the merge step. Arguments are passed to every sbatch call, e.g. ./submit.sh --partition=short\nset -euo pipefail\ncd \"$(dirname \"$0\")\"\ndep=()\n".to_string();
+        for (d, level) in levels.iter().enumerate() {
+            let list: Vec<String> = level.iter().map(|i| i.to_string()).collect();
+            t += &format!(
+                "jid=$(sbatch --parsable \"$@\" ${{dep[@]+\"${{dep[@]}}\"}} --array={} sweep.sbatch)\njid=${{jid%%;*}}\necho \"sweep array job $jid (level {d})\"\ndep=(--dependency=afterok:$jid)\n",
+                list.join(",")
+            );
+        }
+        t += "mid=$(sbatch --parsable \"$@\" ${dep[@]+\"${dep[@]}\"} merge.sbatch)\necho \"merge job ${mid%%;*}\"\n";
+        t
+    };
     for (name, text) in [
         ("sweep.sbatch", array),
         ("merge.sbatch", merge),
-        ("submit.sh", submit.to_string()),
+        ("submit.sh", submit),
     ] {
         let p = dir.join(name);
         write_atomic(&p, text.as_bytes())?;

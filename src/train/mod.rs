@@ -81,6 +81,20 @@ pub fn config_hash(cfg: &Experiment) -> String {
     fnv1a_hex(toml::to_string(cfg).unwrap_or_default().as_bytes())
 }
 
+/// The hash a trained model is cached under when it starts from another model file: the config
+/// with `model.init_from` written relative to the results folder `root` and extended by the
+/// hash of that file, so the cache does not depend on where `root` is and follows the model it
+/// starts from. Without `init_from`, [`config_hash`].
+pub fn config_hash_under(cfg: &Experiment, root: &Path) -> String {
+    let mut c = cfg.clone();
+    if let Some(p) = &c.model.init_from {
+        let bytes = std::fs::read(p).map(|b| fnv1a_hex(&b)).unwrap_or_default();
+        let rel = p.strip_prefix(root).unwrap_or(p).display().to_string();
+        c.model.init_from = Some(PathBuf::from(format!("{rel}#{bytes}")));
+    }
+    config_hash(&c)
+}
+
 /// FNV-1a (64 bit) of bytes, as 16 hex digits: the hash of configs and model files.
 pub fn fnv1a_hex(bytes: &[u8]) -> String {
     let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {

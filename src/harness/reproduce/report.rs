@@ -247,6 +247,7 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
                     md,
                     "![{stem}](ablations/{p}) ([SVG](ablations/{stem}.svg))\n"
                 );
+                md.push_str(&points_md(&figs.join(format!("{stem}.csv"))));
             }
         }
         for (name, rows) in swept {
@@ -300,4 +301,30 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
     }
     std::fs::create_dir_all(out)?;
     write_atomic(&out.join("REPORT.md"), md.as_bytes())
+}
+
+/// The plotted points of an ablation figure (its CSV) as a table: with several seeds, the mean
+/// ± SEM over seeds; with one, the rate ± SEM over test tiles.
+fn points_md(csv_path: &Path) -> String {
+    let Ok(mut r) = csv::Reader::from_path(csv_path) else {
+        return String::new();
+    };
+    let mut md =
+        "| series | x | log-likelihood rate [bit/px] | ± SEM | seeds |\n|---|---|---|---|---|\n"
+            .to_string();
+    for rec in r.records().flatten() {
+        let f = |i: usize| rec.get(i).unwrap_or("").to_string();
+        let num = |i: usize| f(i).parse::<f64>().map_or(f(i), |v| format!("{v:.4}"));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            f(0),
+            f(1),
+            num(2),
+            num(3),
+            f(4)
+        );
+    }
+    md.push('\n');
+    md
 }

@@ -4,9 +4,9 @@
 
 use super::run_table::write_csv;
 use super::{provenance, Options, TableRow};
-use crate::harness::sweep::{self, SweepConfig};
+use crate::harness::sweep::{self, Cell, SweepConfig, SweepPlot};
 use crate::io::plot::{line_plot, LinePlot, Series};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -15,8 +15,8 @@ pub fn run_sweeps(
     opts: &Options,
     progress: &mut super::suite_progress::SuiteProgress,
 ) -> Result<()> {
-    // figure stem → (x label, log x, series)
-    let mut figures: BTreeMap<String, (String, bool, Vec<Series>)> = BTreeMap::new();
+    // figure stem → (x label, log x, series, most seeds behind a point)
+    let mut figures: BTreeMap<String, (String, bool, Vec<Series>, usize)> = BTreeMap::new();
     for name in names {
         let t0 = Instant::now();
         let file = opts.experiments.join(format!("{name}.toml"));
@@ -62,27 +62,18 @@ pub fn run_sweeps(
             t0.elapsed().as_secs_f64(),
             &out,
         )?;
-        if let Some(p) = &s.plot {
-            let mut pts: Vec<(f64, f64, f64)> = rows
-                .iter()
-                .filter_map(|r| {
-                    let c = cells.get(r.index)?;
-                    Some((p.x_value(&c.overrides)?, r.bits_per_px, r.sem))
-                })
-                .collect();
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for p in s.plot.iter().chain(&s.plots) {
             let e = figures
                 .entry(p.figure.clone())
-                .or_insert_with(|| (p.x_label.clone(), p.log_x, vec![]));
-            e.2.push(Series {
-                label: p.series.clone(),
-                x: pts.iter().map(|p| p.0).collect(),
-                y: pts.iter().map(|p| p.1).collect(),
-                err: Some(pts.iter().map(|p| p.2).collect()),
-            });
+                .or_insert_with(|| (p.x_label.clone(), p.log_x, vec![], 1));
+            let (series, seeds) = plot_series(p, &cells, &rows);
+            e.2.extend(series);
+            e.3 = e.3.max(seeds);
         }
     }
-    for (stem, (x_label, log_x, series)) in figures {
+    for (stem, (x_label, log_x, series, seeds)) in figures {
+        let dir = opts.out.join("ablations");
+        write_points(&dir.join(format!("{stem}.csv")), &series)?;
         line_plot(
             &LinePlot {
                 title: format!(
@@ -90,13 +81,98 @@ pub fn run_sweeps(
                     opts.scale
                 ),
                 x_label,
-                y_label: "test log-likelihood rate [bit/px] ± SEM".into(),
+                y_label: if seeds > 1 {
+                    "test log-likelihood rate [bit/px], mean ± SEM over seeds".into()
+                } else {
+                    "test log-likelihood rate [bit/px] ± SEM".into()
+                },
                 series,
                 log_x,
                 points: true,
             },
-            &opts.out.join("ablations").join(&stem),
+            &dir.join(&stem),
         )?;
     }
     Ok(())
+}
+
+/// The series of one sweep plot: one per `series_by` value, one point per x. A point with
+/// several seeds is their mean ± SEM over seeds, with each seed's value as a member point;
+/// with one seed it is that cell's rate ± SEM over its test tiles. Also returns the most seeds
+/// behind any point.
+fn plot_series(p: &SweepPlot, cells: &[Cell], rows: &[sweep::Row]) -> (Vec<Series>, usize) {
+    // series label → x (as bits) → (x, rates, tile SEMs)
+    type Points = BTreeMap<u64, (f64, Vec<f64>, Vec<f64>)>;
+    let mut groups: BTreeMap<String, Points> = BTreeMap::new();
+    for r in rows {
+        let Some(c) = cells.get(r.index) else {
+            continue;
+        };
+        if !p.shows(&c.overrides) {
+            continue;
+        }
+        let Some(x) = p.x_value(&c.overrides) else {
+            continue;
+        };
+        let e = groups
+            .entry(p.series_label(&c.overrides))
+            .or_default()
+            .entry(x.to_bits())
+            .or_insert((x, vec![], vec![]));
+        e.1.push(r.bits_per_px);
+        e.2.push(r.sem);
+    }
+    let mut most = 1;
+    let series = groups
+        .into_iter()
+        .map(|(label, points)| {
+            let mut pts: Vec<_> = points.into_values().collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut s = Series {
+                label,
+                ..Default::default()
+            };
+            let mut err = vec![];
+            for (x, ys, sems) in pts {
+                most = most.max(ys.len());
+                let (mean, sem) = if ys.len() > 1 {
+                    s.members.extend(ys.iter().map(|&y| (x, y)));
+                    crate::tasks::eval::mean_sem(&ys)
+                } else {
+                    (ys[0], sems[0])
+                };
+                s.x.push(x);
+                s.y.push(mean);
+                err.push(sem);
+            }
+            s.err = Some(err);
+            s
+        })
+        .collect();
+    (series, most)
+}
+
+/// The plotted points of a figure as CSV: series, x, rate, its SEM, seeds.
+fn write_points(path: &std::path::Path, series: &[Series]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(["series", "x", "bits_per_px", "sem", "seeds"])?;
+    for s in series {
+        for (i, (x, y)) in s.x.iter().zip(&s.y).enumerate() {
+            let e = s
+                .err
+                .as_ref()
+                .and_then(|e| e.get(i))
+                .copied()
+                .unwrap_or(f64::NAN);
+            let n = s.members.iter().filter(|m| m.0 == *x).count().max(1);
+            w.write_record([
+                s.label.clone(),
+                x.to_string(),
+                y.to_string(),
+                e.to_string(),
+                n.to_string(),
+            ])?;
+        }
+    }
+    crate::io::files::write_atomic(path, &w.into_inner().context("writing CSV")?)
 }

@@ -121,7 +121,7 @@ fn run_row(
     let base_hash = config_hash(&table.base);
     let mut r = match &row.kind {
         RowKind::Train(cfg) => {
-            let hash = row_hash(cfg, out);
+            let hash = crate::train::config_hash_under(cfg, out);
             if let Some(r) = cached(&hash) {
                 eprintln!(
                     "[{}] {}: finished earlier, reused",
@@ -277,19 +277,6 @@ fn run_row(
     Ok(Some(r))
 }
 
-/// The hash a trained row is cached under: its config, with `model.init_from` written relative
-/// to the table's folder and extended by the hash of that model file, so the cache does not
-/// depend on where the results root is and follows the model it starts from.
-fn row_hash(cfg: &Experiment, out: &Path) -> String {
-    let mut c = cfg.clone();
-    if let Some(p) = &c.model.init_from {
-        let bytes = std::fs::read(p).map(|b| fnv1a_hex(&b)).unwrap_or_default();
-        let rel = p.strip_prefix(out).unwrap_or(p).display().to_string();
-        c.model.init_from = Some(std::path::PathBuf::from(format!("{rel}#{bytes}")));
-    }
-    config_hash(&c)
-}
-
 /// Moving average over `k` values (k/2 each side), for readable per-batch learning curves.
 pub fn smooth(y: &[f64], k: usize) -> Vec<f64> {
     let h = k / 2;
@@ -317,7 +304,7 @@ fn learning_curves(table: &Table, out: &Path) -> Result<()> {
             label: row.label.clone(),
             x: (1..=y.len()).map(|i| i as f64).collect(),
             y: smooth(&y, k),
-            err: None,
+            ..Default::default()
         });
     }
     if series.is_empty() {

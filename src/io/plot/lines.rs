@@ -2,13 +2,15 @@
 
 use super::*;
 
-/// One curve: `y` against `x`, optionally with ± half-width error bars `err`.
+/// One curve: `y` against `x`, optionally with ± half-width error bars `err`, and optionally
+/// the single points behind each mean (e.g. every seed of a sweep cell) as small open circles.
 #[derive(Clone, Debug, Default)]
 pub struct Series {
     pub label: String,
     pub x: Vec<f64>,
     pub y: Vec<f64>,
     pub err: Option<Vec<f64>>,
+    pub members: Vec<(f64, f64)>,
 }
 
 /// A line plot; `points` draws markers and error bars (e.g. bits/px vs. nb_size), otherwise
@@ -105,6 +107,12 @@ impl LineData {
             }
             if !run.is_empty() {
                 series_runs.push(run);
+            }
+            for &(x, y) in &s.members {
+                if x.is_finite() && y.is_finite() && (!plot.log_x || x > 0.0) {
+                    xr.add(x);
+                    yr.add(y);
+                }
             }
             runs.push(series_runs);
         }
@@ -289,6 +297,11 @@ where
         } else {
             chart.draw_series(marked.map(|&(x, y, _)| Circle::new((x, y), 4, color.filled())))?;
         }
+        let members = s
+            .members
+            .iter()
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && (!plot.log_x || *x > 0.0));
+        chart.draw_series(members.map(|&(x, y)| Circle::new((x, y), 3, color.stroke_width(1))))?;
     }
     if labelled {
         chart

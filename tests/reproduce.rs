@@ -295,3 +295,93 @@ fn every_table_resolves_at_every_scale() {
         }
     }
 }
+
+/// `--emit-slurm` (no Slurm needed): one job per row, sweep cell and inpainting experiment plus
+/// the report; a row waits for the row it starts from or ensembles, a grown sweep cell for its
+/// parent cell, the report for every job. `--row`/`--cell` errors are clear.
+#[test]
+fn emit_slurm_writes_the_dependency_graph() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (out, slurm) = (tmp.path().join("quick"), tmp.path().join("slurm"));
+    let (rc, err) = reproduce_with(
+        &tmp.path().join("no-data"),
+        &out,
+        &["--emit-slurm", slurm.to_str().expect("utf-8")],
+    );
+    assert_eq!(rc, 0, "{err}");
+    let jobs: Vec<String> = std::fs::read_dir(slurm.join("jobs"))
+        .expect("jobs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    // 84 units of the quick scale (table rows, sweep cells, inpainting) and the report
+    assert_eq!(jobs.len(), 85, "{jobs:?}");
+    let submit = std::fs::read_to_string(slurm.join("submit.sh")).expect("submit.sh");
+    let line = |name: &str| -> String {
+        submit
+            .lines()
+            .find(|l| l.contains(&format!("_{name}.sbatch")))
+            .unwrap_or_else(|| panic!("no job {name}:\n{submit}"))
+            .to_string()
+    };
+    let var = |name: &str| -> String {
+        let l = line(name);
+        l.split('=').next().expect("jN=").to_string()
+    };
+    assert!(line("deadleaves.ride2").contains(&format!("afterok:${}", var("deadleaves.ride1"))));
+    assert!(
+        line("bsds300_large.eoride2").contains(&format!("afterok:${}", var("bsds300_large.ride2")))
+    );
+    assert!(!line("bsds300_large.ride1").contains("--dependency"));
+    // sweep_vh_nb_size: cells 0..11 one layer, 12..23 grown from them, 24..26 from 13, 17, 21
+    assert!(line("sweep_vh_nb_size.0012")
+        .contains(&format!("afterok:${} ", var("sweep_vh_nb_size.0000"))));
+    assert!(line("sweep_vh_nb_size.0024")
+        .contains(&format!("afterok:${} ", var("sweep_vh_nb_size.0015"))));
+    let report = line("report");
+    // `$(`, `$@` and one `$jN` per job before it
+    assert_eq!(report.matches('$').count() - 2, 84, "{report}");
+    let script = std::fs::read_to_string(
+        std::fs::read_dir(slurm.join("jobs"))
+            .expect("jobs")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("_deadleaves.ride2.sbatch"))
+            .expect("ride2 job"),
+    )
+    .expect("script");
+    assert!(
+        script.contains("reproduce --scale 'quick'")
+            && script.contains("'--only' 'deadleaves' '--row' 'ride2'"),
+        "{script}"
+    );
+    // single units: clear errors
+    for (args, want) in [
+        (vec!["--row", "ride1"], "exactly one --only"),
+        (
+            vec!["--only", "deadleaves", "--row", "nope"],
+            "has rows mcgsm, ride1",
+        ),
+        (
+            vec!["--only", "sweep_nb_size", "--row", "x"],
+            "is not a table",
+        ),
+        (
+            vec!["--only", "sweep_nb_size", "--cell", "99"],
+            "has 4 cells",
+        ),
+    ] {
+        let (rc, err) = reproduce_with(&tmp.path().join("no-data"), &out, &args);
+        assert!(rc != 0 && err.contains(want), "{args:?}: {err}");
+    }
+    // a grown cell before its parent: a clear error
+    let (rc, err) = reproduce_with(
+        &tmp.path().join("no-data"),
+        &out,
+        &["--only", "sweep_vh_nb_size", "--cell", "12"],
+    );
+    assert!(
+        rc != 0 && err.contains("grows from cell 0, which has not finished"),
+        "{err}"
+    );
+}

@@ -72,6 +72,28 @@ max_iter = 5
 tile = 32
 "#;
 
+/// Fails unless a Slurm answers `sinfo` (`make test-slurm` starts one).
+fn require_slurm() {
+    let o = Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .env("PATH", path_env())
+        .output();
+    assert!(
+        o.as_ref().is_ok_and(|o| o.status.success()),
+        "no Slurm answers `sinfo`: run this test with `make test-slurm`, which starts one"
+    );
+}
+
+/// With fewer CPUs per node than the jobs ask for, the sbatch argument asking for what there is.
+fn cpus_arg(dir: &Path) -> Option<String> {
+    let cpus: usize = String::from_utf8_lossy(&run("sinfo", &["-h", "-o", "%c"], dir).stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches('+').parse().ok())
+        .max()
+        .unwrap_or(1);
+    (cpus < 2).then(|| format!("--cpus-per-task={cpus}"))
+}
+
 /// Everything that helps explain a failure: job states, every Slurm log, the rows written.
 fn diagnose(slurm_dir: &Path, out: &Path, jobs: &[String]) -> String {
     let mut s = String::new();
@@ -151,14 +173,7 @@ fn sweep_runs_through_a_real_slurm() {
     let t_start = Instant::now();
 
     // 1. a running single-node Slurm (started by `make test-slurm`)
-    let o = Command::new("sinfo")
-        .args(["-h", "-o", "%T"])
-        .env("PATH", path_env())
-        .output();
-    assert!(
-        o.as_ref().is_ok_and(|o| o.status.success()),
-        "no Slurm answers `sinfo`: run this test with `make test-slurm`, which starts one"
-    );
+    require_slurm();
     let t_slurm = t_start.elapsed();
 
     // 2. a tiny sweep (3 cells of a tiny dead-leaves RIDE, well under a second each); under
@@ -191,16 +206,8 @@ fn sweep_runs_through_a_real_slurm() {
     assert!(o.status.success(), "ride sweep --emit-slurm: {}", text(&o));
 
     // 3. submit (with fewer CPUs per node than the array job asks for, ask for what there is)
-    let cpus: usize = String::from_utf8_lossy(&run("sinfo", &["-h", "-o", "%c"], dir).stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches('+').parse().ok())
-        .max()
-        .unwrap_or(1);
-    let cpus_arg = format!("--cpus-per-task={cpus}");
-    let mut args = vec![];
-    if cpus < 2 {
-        args.push(cpus_arg.as_str());
-    }
+    let cpus_arg = cpus_arg(dir);
+    let args: Vec<&str> = cpus_arg.iter().map(String::as_str).collect();
     // run from elsewhere: submit.sh must cd to its own folder
     let o = run(
         slurm_dir.join("submit.sh").to_str().expect("utf-8 path"),
@@ -273,5 +280,124 @@ fn sweep_runs_through_a_real_slurm() {
         t_slurm.as_secs_f64(),
         t_jobs.as_secs_f64(),
         t_start.elapsed().as_secs_f64()
+    );
+}
+
+/// `ride reproduce --emit-slurm` at the quick scale through a REAL Slurm: the dead-leaves table
+/// (a 2-layer row grown from the 1-layer row, an ensemble of it) and a sweep, one job per row and
+/// cell with afterok dependencies, the report last. Every row and cell must come out once, with
+/// the table, the ablation figure and REPORT.md written by the last job.
+#[test]
+#[ignore = "needs a running Slurm: `make test-slurm` starts one and runs this test"]
+fn reproduce_dag_runs_through_a_real_slurm() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    require_slurm();
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let dir = tmp.path();
+    let (out, slurm_dir) = (dir.join("quick"), dir.join("slurm"));
+    let o = run(
+        env!("CARGO_BIN_EXE_ride"),
+        &[
+            "--data-dir",
+            dir.join("no-data").to_str().expect("utf-8 path"),
+            "reproduce",
+            "--scale",
+            "quick",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+            "--only",
+            "deadleaves",
+            "--only",
+            "sweep_nb_size",
+            "--emit-slurm",
+            slurm_dir.to_str().expect("utf-8 path"),
+        ],
+        root,
+    );
+    assert!(
+        o.status.success(),
+        "ride reproduce --emit-slurm: {}",
+        text(&o)
+    );
+    let cpus_arg = cpus_arg(dir);
+    let args: Vec<&str> = cpus_arg.iter().map(String::as_str).collect();
+    let o = run(
+        slurm_dir.join("submit.sh").to_str().expect("utf-8 path"),
+        &args,
+        root,
+    );
+    assert!(o.status.success(), "submit.sh: {}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    // "job <id>: <name>" per job: 4 table rows, 4 sweep cells, the report
+    let jobs: Vec<(String, String)> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("job "))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(id, name)| (id.to_string(), name.to_string()))
+        .collect();
+    assert_eq!(jobs.len(), 9, "{stdout}");
+    let ids: Vec<String> = jobs.iter().map(|j| j.0.clone()).collect();
+    let t0 = Instant::now();
+    let logs = slurm_dir.join("logs");
+    let fail = |msg: String| -> ! {
+        let _ = run(
+            "scancel",
+            &ids.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            root,
+        );
+        let mut all = String::new();
+        for e in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+            all += &format!(
+                "=== {}\n{}\n",
+                e.path().display(),
+                std::fs::read_to_string(e.path()).unwrap_or_default()
+            );
+        }
+        panic!("{msg}\n{all}")
+    };
+    if let Err(e) = wait_for_jobs(&ids, root) {
+        fail(e);
+    }
+    // the 2-layer row ran after the 1-layer row it starts from
+    let deps = std::fs::read_to_string(slurm_dir.join("submit.sh")).expect("submit.sh");
+    assert!(
+        deps.contains("--dependency=afterok:$j1 jobs/002_deadleaves.ride2.sbatch"),
+        "{deps}"
+    );
+    for (id, name) in &jobs {
+        if !logs.join(format!("{name}-{id}.log")).is_file() {
+            fail(format!("no log of job {id} ({name})"));
+        }
+    }
+    let table = std::fs::read_to_string(out.join("deadleaves/table.csv")).unwrap_or_default();
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1))
+        .collect();
+    if rows != ["mcgsm", "ride1", "ride2", "eoride2"] {
+        fail(format!("deadleaves rows {rows:?}:\n{table}"));
+    }
+    let sweep = std::fs::read_to_string(out.join("sweep_nb_size/table.csv")).unwrap_or_default();
+    if sweep.lines().count() != 1 + 4 {
+        fail(format!("sweep_nb_size:\n{sweep}"));
+    }
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap_or_default();
+    if !(report.contains("Dead leaves") && report.contains("## Ablations")) {
+        fail(format!("REPORT.md:\n{report}"));
+    }
+    if !out.join("ablations/nb_size.png").is_file() {
+        fail("no ablations/nb_size.png".into());
+    }
+    // the report job found every row and cell finished: it trained nothing
+    let report_log =
+        std::fs::read_to_string(logs.join(format!("report-{}.log", jobs[8].0))).unwrap_or_default();
+    if report_log.contains("L-BFGS") || !report_log.contains("finished earlier, reused") {
+        fail(format!("the report job trained again:\n{report_log}"));
+    }
+    eprintln!(
+        "slurm reproduce DAG: {} jobs in {:.1} s",
+        jobs.len(),
+        t0.elapsed().as_secs_f64()
     );
 }

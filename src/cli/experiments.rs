@@ -131,6 +131,16 @@ pub struct ReproduceArgs {
     /// Only rewrite REPORT.md from the existing results.
     #[arg(long)]
     pub report_only: bool,
+    /// Run only this row of the table named by --only (a Slurm job of --emit-slurm).
+    #[arg(long, conflicts_with_all = ["cell", "report_only", "emit_slurm"])]
+    pub row: Option<String>,
+    /// Run only this cell (0-based) of the sweep named by --only (a Slurm job of --emit-slurm).
+    #[arg(long, conflicts_with_all = ["report_only", "emit_slurm"])]
+    pub cell: Option<usize>,
+    /// Write every row, sweep cell and inpainting experiment of the scale as a Slurm job into
+    /// DIR (jobs/*.sbatch, with afterok dependencies, the report last) and DIR/submit.sh.
+    #[arg(long, conflicts_with = "report_only")]
+    pub emit_slurm: Option<PathBuf>,
 }
 
 /// `ride reproduce`.
@@ -142,6 +152,9 @@ pub fn reproduce(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
         only,
         workers,
         report_only,
+        row,
+        cell,
+        emit_slurm,
     } = args;
     let out = out.unwrap_or_else(|| ride::harness::reproduce::default_out(&scale));
     let opts = ride::harness::reproduce::Options {
@@ -152,9 +165,20 @@ pub fn reproduce(args: ReproduceArgs, data_dir: &Path) -> Result<()> {
         only,
         workers,
     };
-    if report_only {
-        ride::harness::reproduce::report_only(&opts)
-    } else {
-        ride::harness::reproduce::run(&opts)
+    use ride::harness::reproduce::Unit;
+    if let Some(dir) = emit_slurm {
+        let n = ride::harness::reproduce::slurm::emit_slurm(&opts, &dir)?;
+        println!(
+            "wrote {n} Slurm jobs to {}/jobs and {}/submit.sh",
+            dir.display(),
+            dir.display()
+        );
+        return Ok(());
+    }
+    match (row, cell) {
+        (Some(id), _) => ride::harness::reproduce::run_unit(&opts, &Unit::Row(id)),
+        (None, Some(k)) => ride::harness::reproduce::run_unit(&opts, &Unit::Cell(k)),
+        (None, None) if report_only => ride::harness::reproduce::report_only(&opts),
+        (None, None) => ride::harness::reproduce::run(&opts),
     }
 }

@@ -10,6 +10,7 @@ pub mod report;
 pub mod run_inpainting;
 pub mod run_sweeps;
 pub mod run_table;
+pub mod slurm;
 mod suite_progress;
 pub mod table;
 
@@ -176,9 +177,16 @@ pub fn report_only(opts: &Options) -> Result<()> {
     report::write_report(&opts.experiments, &opts.out, &load_suite(opts)?)
 }
 
-/// Runs the suite at `opts.scale` and writes the report.
-pub fn run(opts: &Options) -> Result<()> {
-    crate::limits::check("--workers", opts.workers, 1, crate::limits::MAX_WORKERS)?;
+/// The suite with every config read and checked (tables resolved at the scale, sweep cells
+/// built, inpainting cases validated): a mistake in the last experiment must not surface after
+/// hours of the first. `--only` names must be experiments of the suite.
+pub(crate) struct Resolved {
+    pub suite: Suite,
+    pub tables: Vec<table::Table>,
+    pub sweep_cells: Vec<Vec<crate::harness::sweep::Cell>>,
+}
+
+pub(crate) fn resolve(opts: &Options) -> Result<Resolved> {
     if !SCALES.contains(&opts.scale.as_str()) {
         bail!(
             "unknown scale '{}' (one of: {})",
@@ -206,9 +214,6 @@ pub fn run(opts: &Options) -> Result<()> {
             );
         }
     }
-    let wanted = |n: &String| opts.only.is_empty() || opts.only.contains(n);
-    // every config of the suite is read and checked before anything is trained: a mistake in
-    // the last experiment must not surface after hours of the first
     let mut resolved = vec![];
     for name in &suite.tables {
         let file = opts.experiments.join(format!("{name}.toml"));
@@ -235,6 +240,67 @@ pub fn run(opts: &Options) -> Result<()> {
         run_inpainting::validate_cases(&cfg, &resolved)
             .with_context(|| format!("{}: invalid inpainting config", file.display()))?;
     }
+    Ok(Resolved {
+        suite,
+        tables: resolved,
+        sweep_cells,
+    })
+}
+
+/// One unit of work of `ride reproduce`, run alone (a Slurm job of `--emit-slurm`).
+#[derive(Clone, Debug)]
+pub enum Unit {
+    /// a row of the one table named by `--only`
+    Row(String),
+    /// a cell (index) of the one sweep named by `--only`
+    Cell(usize),
+}
+
+/// Runs one row or sweep cell of the single experiment `opts.only` names; what it depends on
+/// (an earlier row, the cell it grows from) must have finished. No table, figure or report.
+pub fn run_unit(opts: &Options, unit: &Unit) -> Result<()> {
+    let [name] = opts.only.as_slice() else {
+        bail!("--row/--cell need exactly one --only naming its table or sweep");
+    };
+    let r = resolve(opts)?;
+    let out = opts.out.join(name);
+    match unit {
+        Unit::Row(id) => {
+            let t = r
+                .suite
+                .tables
+                .iter()
+                .position(|n| n == name)
+                .map(|i| &r.tables[i])
+                .with_context(|| format!("--row {id}: '{name}' is not a table"))?;
+            run_table::run_table_row(t, id, &opts.data_dir, &out)?;
+        }
+        Unit::Cell(k) => {
+            let cells = r
+                .suite
+                .sweeps
+                .iter()
+                .position(|n| n == name)
+                .map(|i| &r.sweep_cells[i])
+                .with_context(|| format!("--cell {k}: '{name}' is not a sweep"))?;
+            let cell = cells
+                .get(*k)
+                .with_context(|| format!("--cell {k}: sweep '{name}' has {} cells", cells.len()))?;
+            crate::harness::sweep::run_cell(cell, &opts.data_dir, &out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the suite at `opts.scale` and writes the report.
+pub fn run(opts: &Options) -> Result<()> {
+    crate::limits::check("--workers", opts.workers, 1, crate::limits::MAX_WORKERS)?;
+    let Resolved {
+        suite,
+        tables: resolved,
+        sweep_cells,
+    } = resolve(opts)?;
+    let wanted = |n: &String| opts.only.is_empty() || opts.only.contains(n);
     let t_all = Instant::now();
     let units = suite
         .tables

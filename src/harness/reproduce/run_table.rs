@@ -59,6 +59,34 @@ pub fn run_table(
     Ok(done)
 }
 
+/// Trains/scores the single row `id` (a Slurm job of `ride reproduce --emit-slurm`): the rows
+/// it depends on must have finished (their `row.json` is read); writes only `out/<id>/`.
+pub fn run_table_row(table: &Table, id: &str, data_dir: &Path, out: &Path) -> Result<TableRow> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let row = table.rows.iter().find(|r| r.id == id).with_context(|| {
+        let ids: Vec<&str> = table.rows.iter().map(|r| r.id.as_str()).collect();
+        format!(
+            "--row {id}: table '{}' has rows {}",
+            table.config.name,
+            ids.join(", ")
+        )
+    })?;
+    // the finished rows this one may start from or ensemble
+    let done: Vec<TableRow> = table
+        .rows
+        .iter()
+        .filter_map(|r| std::fs::read_to_string(out.join(&r.id).join("row.json")).ok())
+        .filter_map(|t| serde_json::from_str(&t).ok())
+        .collect();
+    let r = run_row(table, row, data_dir, out, &done)?
+        .with_context(|| format!("table '{}', row '{id}': nothing to run", table.config.name))?;
+    eprintln!(
+        "[{}] {id}: {:.4} ± {:.4} bit/px",
+        table.config.name, r.bits_per_px, r.sem
+    );
+    Ok(r)
+}
+
 /// Writes rows as CSV (atomically).
 pub fn write_csv(path: &Path, rows: &[TableRow]) -> Result<()> {
     let mut w = csv::Writer::from_writer(vec![]);

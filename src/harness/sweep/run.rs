@@ -1,0 +1,153 @@
+//! Running a sweep's cells: each finished cell's row file (atomic), the CSV rebuilt from them,
+//! grown cells after the cells they start from.
+
+use super::{levels, Cell, Row};
+use crate::io::files::write_atomic;
+use crate::train;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+fn row_path(out: &Path, index: usize) -> PathBuf {
+    out.join("rows").join(format!("{index:04}.json"))
+}
+
+/// Runs one cell (resuming its checkpoint if a previous attempt was killed) and records its row.
+pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
+    let mut config = cell.config.clone();
+    if let Some(p) = cell.grown_from {
+        let from = out
+            .join("cells")
+            .join(format!("{p:04}"))
+            .join("model.safetensors");
+        if !from.is_file() {
+            bail!(
+                "sweep cell {} ({}) grows from cell {p}, which has not finished ({} is missing): run that cell first",
+                cell.index,
+                cell.id(),
+                from.display()
+            );
+        }
+        config.model.init_from = Some(from);
+    }
+    let config = &config;
+    let hash = train::config_hash_under(config, out);
+    if let Ok(text) = std::fs::read_to_string(row_path(out, cell.index)) {
+        let row: Row = serde_json::from_str(&text).with_context(|| {
+            format!("{}: corrupt row file", row_path(out, cell.index).display())
+        })?;
+        if row.config_hash == hash && row.numerics_version == train::NUMERICS_VERSION {
+            return Ok(row);
+        }
+        eprintln!(
+            "sweep cell {}: its row is from another config or numerics version; training it again",
+            cell.index
+        );
+    }
+    let dir = out.join("cells").join(format!("{:04}", cell.index));
+    let resume = train::can_resume(config, &dir);
+    let o = train::train(config, data_dir, &dir, resume)
+        .with_context(|| format!("sweep cell {} ({})", cell.index, cell.id()))?;
+    let row = Row {
+        index: cell.index,
+        cell: cell.id(),
+        seed: cell.seed,
+        model: o.model_kind,
+        bits_per_px: o.test.bits_per_px,
+        sem: o.test.sem,
+        tiles: o.test.tiles,
+        parameters: o.parameters,
+        train_seconds: o.train_seconds,
+        eval_seconds: o.eval_seconds,
+        git_commit: o.git_commit,
+        config_hash: hash,
+        numerics_version: train::NUMERICS_VERSION,
+    };
+    std::fs::create_dir_all(out.join("rows"))
+        .with_context(|| format!("cannot create {}", out.join("rows").display()))?;
+    write_atomic(
+        &row_path(out, cell.index),
+        serde_json::to_string(&row)?.as_bytes(),
+    )?;
+    Ok(row)
+}
+
+/// Rebuilds `out/results.csv` from the row files (one row per finished cell, by index).
+pub fn merge(out: &Path) -> Result<Vec<Row>> {
+    let mut rows: Vec<Row> = vec![];
+    if let Ok(entries) = std::fs::read_dir(out.join("rows")) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().and_then(|x| x.to_str()) == Some("json") {
+                let text = std::fs::read_to_string(&p)?;
+                rows.push(
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("bad row file {}", p.display()))?,
+                );
+            }
+        }
+    }
+    rows.sort_by_key(|r| r.index);
+    let mut w = csv::Writer::from_writer(vec![]);
+    for r in &rows {
+        w.serialize(r)?;
+    }
+    write_atomic(
+        &out.join("results.csv"),
+        &w.into_inner().context("writing CSV")?,
+    )?;
+    Ok(rows)
+}
+
+/// Runs every unfinished cell with `workers` cells at a time, merging after each; grown cells
+/// after the cells they start from ([`levels`]).
+pub fn run(cells: &[Cell], data_dir: &Path, out: &Path, workers: usize) -> Result<Vec<Row>> {
+    crate::limits::check("--workers", workers, 1, crate::limits::MAX_WORKERS)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for level in levels(cells) {
+        run_level(cells, &level, data_dir, out, workers)?;
+    }
+    merge(out)
+}
+
+/// Runs the cells `level` (indices into `cells`), `workers` at a time.
+fn run_level(
+    cells: &[Cell],
+    level: &[usize],
+    data_dir: &Path,
+    out: &Path,
+    workers: usize,
+) -> Result<()> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let merge_lock = std::sync::Mutex::new(());
+    std::thread::scope(|s| -> Result<()> {
+        let handles: Vec<_> = (0..workers.max(1))
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(cell) = level.get(k).and_then(|&i| cells.get(i)) else {
+                            return Ok(());
+                        };
+                        let row = run_cell(cell, data_dir, out)?;
+                        let _guard = merge_lock
+                            .lock()
+                            .map_err(|_| anyhow::anyhow!("merge lock poisoned"))?;
+                        merge(out)?;
+                        eprintln!(
+                            "sweep cell {}/{} ({}): {:.4} bit/px",
+                            cell.index + 1,
+                            cells.len(),
+                            row.cell,
+                            row.bits_per_px
+                        );
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a sweep worker panicked"))??;
+        }
+        Ok(())
+    })
+}

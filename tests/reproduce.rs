@@ -195,6 +195,7 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         "van Hateren",
         "Brodatz texture synthesis",
         "## Ablations",
+        "## Compute",
         "| RIDE, 3 layer(s) | 5 |",
         "## Inpainting",
         "Reduced scale",

@@ -6,6 +6,7 @@
 //! Every finished piece is kept (tables reuse rows whose config is unchanged, sweeps skip
 //! finished cells), so a killed run restarted with the same command only redoes what was lost.
 
+pub mod compute;
 pub mod report;
 pub mod run_inpainting;
 pub mod run_sweeps;

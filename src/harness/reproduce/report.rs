@@ -156,6 +156,10 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
             total
         ));
     }
+    let compute_refs = super::compute::read_compute_references(
+        &Path::new("results").join("reference_compute.csv"),
+    )?;
+    md.push_str(&super::compute::compute_md(out, suite, &compute_refs));
     for name in &suite.tables {
         let dir = out.join(name);
         let Ok(rows) = read_rows(&dir.join("table.csv")) else {

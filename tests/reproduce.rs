@@ -219,6 +219,29 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
     );
     println!("rerun of deadleaves: {:.1} s", t1.elapsed().as_secs_f64());
 
+    // every scored row keeps its per-tile rates; claims compare rows tile by tile; a reused
+    // row without them is scored again (to the same number) and gets them
+    let tiles =
+        |row: &str| std::fs::read_to_string(out.join("deadleaves").join(row).join("tiles.csv"));
+    assert!(tiles("ride1")
+        .expect("ride1 tiles")
+        .starts_with("tile,bits\n"));
+    assert!(tiles("eoride2")
+        .expect("ensemble tiles")
+        .starts_with("tile,bits,single_bits\n"));
+    assert!(report.contains("paired tile differences"), "{report}");
+    let ride1_tiles = tiles("ride1").expect("tiles");
+    std::fs::remove_file(out.join("deadleaves/ride1/tiles.csv")).expect("rm");
+    std::fs::remove_file(out.join("deadleaves/eoride2/tiles.csv")).expect("rm");
+    let (rc, err) = reproduce(&out, &["--only", "deadleaves"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains("ride1: per-tile rates written (scored again"),
+        "{err}"
+    );
+    assert_eq!(tiles("ride1").expect("tiles again"), ride1_tiles);
+    assert!(tiles("eoride2").is_ok());
+
     // the cache does not depend on where the results root is: a copy reuses every row,
     // including the 2-layer row that starts from the 1-layer row's model
     let copy = tmp.path().join("copy");

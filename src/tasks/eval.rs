@@ -40,6 +40,10 @@ pub struct Score {
     pub tiles: usize,
     /// number of scored pixels (grid cells)
     pub pixels: usize,
+    /// each tile's rate (bit/px), in tile order: for paired comparisons of models on the same
+    /// tiles (not serialized)
+    #[serde(skip)]
+    pub per_tile: Vec<f64>,
 }
 
 /// Mean and its standard error (sample standard deviation / √n) of `v`; (0, 0) for no values,
@@ -63,6 +67,7 @@ impl Score {
             sem,
             tiles: per_tile_bits.len(),
             pixels,
+            per_tile: per_tile_bits.to_vec(),
         }
     }
 

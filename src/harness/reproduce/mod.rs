@@ -14,6 +14,7 @@ pub mod run_table;
 pub mod slurm;
 mod suite_progress;
 pub mod table;
+pub mod tiles_file;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};

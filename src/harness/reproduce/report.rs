@@ -204,8 +204,29 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
                             }
                             _ => (w.bits_per_px, w.sem, w.label.clone()),
                         };
-                        let d = b.bits_per_px - wb;
-                        let se = (b.sem * b.sem + ws * ws).sqrt();
+                        // tile by tile where both rows kept their tiles, else the rows' SEMs
+                        let tiles = |id: &str| super::tiles_file::read_tiles(&dir.join(id));
+                        let pair = match (tiles(&b.row), tiles(&w.row)) {
+                            (Some((eb, Some(single))), _) if of_worse => {
+                                super::tiles_file::paired(&eb, &single)
+                            }
+                            (Some((tb, _)), Some((tw, _))) if !of_worse => {
+                                super::tiles_file::paired(&tb, &tw)
+                            }
+                            _ => None,
+                        };
+                        let (d, se, how) = match pair {
+                            Some((d, se)) => (
+                                d,
+                                se,
+                                format!("SEM of the {} paired tile differences", b.tiles),
+                            ),
+                            None => (
+                                b.bits_per_px - wb,
+                                (b.sem * b.sem + ws * ws).sqrt(),
+                                "the two rows' SEMs combined".to_string(),
+                            ),
+                        };
                         let verdict = if d > 2.0 * se {
                             "holds"
                         } else if d > 0.0 {
@@ -215,7 +236,7 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
                         };
                         let _ = writeln!(
                             md,
-                            "- {}: {} − {} = {d:+.4} bit/px (±{se:.4}) → **{verdict}**",
+                            "- {}: {} − {} = {d:+.4} bit/px (±{se:.4}, {how}) → **{verdict}**",
                             c.text, b.label, wl
                         );
                     }

@@ -3,6 +3,7 @@
 //! figures (learning curves, samples).
 
 use super::table::{Row, RowKind, SampleSpec, Table};
+use super::tiles_file::{has_tiles, write_tiles};
 use super::{fnv, TableRow};
 use crate::io::files::write_atomic;
 use crate::io::plot::{image_grid, line_plot, LinePlot, Panel, Series};
@@ -155,6 +156,13 @@ fn run_row(
                     "[{}] {}: finished earlier, reused",
                     table.config.name, row.id
                 );
+                if crate::train::dataset::patch_canvas(cfg)?.is_none() && !has_tiles(&dir, r.tiles)
+                {
+                    let m = crate::io::modelfile::load(&dir.join("model.safetensors"))?;
+                    let imgs = test_images(cfg, data_dir, None)?;
+                    let s = score_images(&m, &imgs, cfg.evaluation.tile)?;
+                    backfill_tiles(&dir, &r, &s, None)?;
+                }
                 return Ok(Some(r));
             }
             let resume = crate::train::can_resume(cfg, &dir);
@@ -169,6 +177,9 @@ fn run_row(
             let m = crate::io::modelfile::load(&dir.join("model.safetensors"))?;
             // the model file keeps everything; the checkpoint is only for resuming
             let _ = std::fs::remove_file(dir.join("checkpoint.safetensors"));
+            if o.patches.is_none() {
+                write_tiles(&dir, &o.test.per_tile, None)?;
+            }
             TableRow {
                 experiment: table.config.name.clone(),
                 row: row.id.clone(),
@@ -211,13 +222,22 @@ fn run_row(
                 "ensemble+single {} {n:?} {base_hash}",
                 src.config_hash
             ));
-            if let Some(r) = cached(&hash) {
-                return Ok(Some(r));
+            let cached_row = cached(&hash);
+            if cached_row
+                .as_ref()
+                .is_some_and(|r| has_tiles(&dir, r.tiles))
+            {
+                return Ok(cached_row);
             }
             let m = crate::io::modelfile::load(&out.join(of).join("model.safetensors"))?;
             let imgs = test_images(&table.base, data_dir, *n)?;
             let t0 = Instant::now();
             let (e, s) = score_ensemble(&m, &imgs, table.base.evaluation.tile)?;
+            if let Some(r) = cached_row {
+                backfill_tiles(&dir, &r, &e, Some(&s))?;
+                return Ok(Some(r));
+            }
+            write_tiles(&dir, &e.per_tile, Some(&s.per_tile))?;
             TableRow {
                 experiment: table.config.name.clone(),
                 row: row.id.clone(),
@@ -265,14 +285,24 @@ fn run_row(
                 path.display(),
                 fnv1a_hex(&bytes)
             ));
-            if let Some(r) = cached(&hash) {
-                return Ok(Some(r));
+            let cached_row = cached(&hash);
+            if cached_row
+                .as_ref()
+                .is_some_and(|r| has_tiles(&dir, r.tiles))
+            {
+                return Ok(cached_row);
             }
             let m = crate::io::modelfile::load(path)
                 .with_context(|| format!("loading {}", path.display()))?;
             let imgs = test_images(&table.base, data_dir, *n)?;
             let t0 = Instant::now();
             let s = score_images(&m, &imgs, table.base.evaluation.tile)?;
+            if let Some(r) = cached_row {
+                backfill_tiles(&dir, &r, &s, None)?;
+                return Ok(Some(r));
+            }
+            std::fs::create_dir_all(&dir)?;
+            write_tiles(&dir, &s.per_tile, None)?;
             TableRow {
                 experiment: table.config.name.clone(),
                 row: row.id.clone(),
@@ -303,6 +333,26 @@ fn run_row(
         serde_json::to_string_pretty(&r)?.as_bytes(),
     )?;
     Ok(Some(r))
+}
+
+/// Writes the tiles of a row reused from an earlier run, scored again now: the new score must
+/// be the row's (else the row cannot be reproduced and nothing is written).
+fn backfill_tiles(dir: &Path, r: &TableRow, s: &Score, single: Option<&Score>) -> Result<()> {
+    if s.tiles != r.tiles || s.bits_per_px != r.bits_per_px {
+        anyhow::bail!(
+            "{}: scored again for its tiles, the model gives {} bit/px over {} tiles, the row says {} over {}: the row does not reproduce",
+            dir.display(),
+            s.bits_per_px,
+            s.tiles,
+            r.bits_per_px,
+            r.tiles
+        );
+    }
+    eprintln!(
+        "[{}] {}: per-tile rates written (scored again, same {:.4} bit/px)",
+        r.experiment, r.row, r.bits_per_px
+    );
+    write_tiles(dir, &s.per_tile, single.map(|s| s.per_tile.as_slice()))
 }
 
 /// Moving average over `k` values (k/2 each side), for readable per-batch learning curves.

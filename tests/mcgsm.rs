@@ -177,3 +177,28 @@ fn from_parts_checks_every_tensor_against_the_sizes() {
         "{err}"
     );
 }
+
+/// The per-cell MCGSM (sampling, inpainting) against the f64 reference: the same log-density
+/// up to its f32 products, and the same draws from the same random numbers.
+#[test]
+fn cell_mixture_matches_the_reference() {
+    use ride::model::mcgsm::CellMixture;
+    for extras in [false, true] {
+        let m = model(7, 5, 3, 4, extras, 21);
+        let mut cell = CellMixture::new(&m);
+        let mut r = Xoshiro256PlusPlus::seed_from_u64(3);
+        for _ in 0..50 {
+            let u: Vec<f64> = (0..7).map(|_| r.random_range(-1.0..1.0)).collect();
+            let y: f64 = r.random_range(-2.0..2.0);
+            let (got, want) = (cell.loglik(&u, y), m.reference_loglik(&u, y));
+            assert!(
+                (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+                "{got} vs {want}"
+            );
+            let seed: u64 = r.random();
+            let a = cell.sample(&u, &mut Xoshiro256PlusPlus::seed_from_u64(seed));
+            let b = m.sample(&u, &mut Xoshiro256PlusPlus::seed_from_u64(seed));
+            assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "draw {a} vs {b}");
+        }
+    }
+}

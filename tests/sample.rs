@@ -126,7 +126,8 @@ fn margin_init_clip_and_errors() {
 }
 
 /// The states the sampler computed cell by cell (raster order, while the canvas was still
-/// being drawn) equal the model's wavefront forward on the final canvas.
+/// being drawn) equal the model's wavefront forward on the final canvas (f64), up to the f32
+/// arithmetic of the per-cell stepper.
 #[test]
 fn sampler_states_match_the_model_forward() {
     for (hiddens, extended) in [(vec![4usize], false), (vec![3, 4], true)] {
@@ -161,7 +162,7 @@ fn sampler_states_match_the_model_forward() {
         println!(
             "{hiddens:?} extended={extended}: sampler vs wavefront forward, max abs diff {err:.1e}"
         );
-        assert!(err < 1e-9);
+        assert!(err < 2e-5, "{err}");
         // and the likelihood of the sample is finite under the model
         let ll = m.loglik_map(&batch);
         assert!(ll[0].iter().all(|v| v.is_finite()));

@@ -101,6 +101,11 @@ pub struct InpaintArgs {
     /// Observed pixels per side of the hole in the evaluation crop.
     #[arg(long, default_value_t = 8)]
     pub context: usize,
+    /// The MH target: crop (the model's density of the whole evaluation crop, exact) or window
+    /// (the original code's approximation: the density of each move's 19×19 window, much
+    /// cheaper).
+    #[arg(long, default_value = "crop", value_parser = ["crop", "window"])]
+    pub target: String,
     /// Output PNG file.
     #[arg(long)]
     pub out: PathBuf,
@@ -120,9 +125,14 @@ pub fn inpaint(args: InpaintArgs, _data_dir: &Path) -> Result<()> {
         seed,
         candidates,
         context,
+        target,
         out,
         json,
     } = args;
+    let target = match target.as_str() {
+        "window" => ride::tasks::inpaint::Target::Window,
+        _ => ride::tasks::inpaint::Target::Crop,
+    };
     let m = ride::io::modelfile::load(&model)
         .with_context(|| format!("loading model {}", model.display()))?;
     limits::check("--candidates", candidates, 1, limits::MAX_CANDIDATES)?;
@@ -137,6 +147,7 @@ pub fn inpaint(args: InpaintArgs, _data_dir: &Path) -> Result<()> {
         sweeps,
         seed,
         candidates,
+        target,
         ..Default::default()
     };
     let t0 = Instant::now();
@@ -190,6 +201,7 @@ pub fn inpaint(args: InpaintArgs, _data_dir: &Path) -> Result<()> {
             "hole": g.hole,
             "crop": g.crop,
             "sweeps": sweeps,
+            "target": target.name(),
             "seed": seed,
             "candidates": candidates,
             "candidate_logliks_nats": r.candidate_logliks,

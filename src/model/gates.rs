@@ -63,8 +63,9 @@ fn sigmoid<T: num_traits::Float>(x: T) -> T {
     one / (one + (-x).exp())
 }
 
-/// One SLSTM cell (docs/MODEL.md §3), the formulas every scalar path uses (this reference, the
-/// raster-order reference of `slstm`, the sampler's stepper): z `[5h]` pre-activations
+/// One SLSTM cell (docs/MODEL.md §3), the formulas every scalar path uses (this reference and
+/// the raster-order reference of `slstm`; the SIMD kernels, including the per-cell stepper of
+/// `model::raster`, are tested against it): z `[5h]` pre-activations
 /// `[g | i | f_r | f_c | o]` in, activations out; c = i·g + f_c·c_left + f_r·c_up and
 /// h = tanh(o·c), each `[h]`.
 pub fn cell<T: num_traits::Float>(

@@ -6,6 +6,7 @@
 pub mod gates;
 pub mod mcgsm;
 pub mod neighbourhood;
+pub mod raster;
 pub mod ride;
 pub mod slstm;
 pub mod wavefront;

@@ -10,11 +10,12 @@
 //! Cell (i, j)'s inputs include pixels to the right of it in the rows above, which are drawn by
 //! earlier cells in raster order but not by earlier anti-diagonals, so this is a per-cell
 //! raster scan, not the wavefront of the density evaluation: for each cell, its whitened inputs,
-//! then every SLSTM layer (one `5H × width` matrix–vector product, f64), then one MCGSM draw.
+//! then every SLSTM layer ([`crate::model::raster`]: one `5H × width` matrix–vector product and
+//! the gate kernel, f32), then one MCGSM draw (f64).
 
-use crate::model::neighbourhood::Neighbourhood;
+use crate::model::mcgsm::CellMixture;
+use crate::model::raster::{CellLayer, RasterStack};
 use crate::model::ride::Ride;
-use crate::model::slstm::SlstmLayer;
 use crate::model::whitening::Whitening;
 use crate::numerics::real::Real;
 use anyhow::{bail, Result};
@@ -74,181 +75,6 @@ pub fn marginal(wh: &Whitening) -> (f64, f64) {
     let var =
         1.0 / (wh.white_out() * wh.white_out()) + wh.predictor().iter().map(|b| b * b).sum::<f64>();
     (wh.mean_out(), var.sqrt())
-}
-
-/// One SLSTM layer's weights in f64, for per-cell matrix–vector products (also used by the
-/// inpainting sampler).
-pub(crate) struct Layer64 {
-    n_in: usize,
-    pub(crate) h: usize,
-    extended: bool,
-    width: usize,
-    w: Vec<f64>,
-    b: Vec<f64>,
-}
-
-impl Layer64 {
-    pub(crate) fn new<T: Real>(l: &SlstmLayer<T>) -> Self {
-        Self {
-            n_in: l.n_in(),
-            h: l.h(),
-            extended: l.extended(),
-            width: l.width(),
-            w: l.w().iter().map(|v| v.as_f64()).collect(),
-            b: l.b().iter().map(|v| v.as_f64()).collect(),
-        }
-    }
-
-    /// One cell: states from input u and the left/up states (zeros outside the grid).
-    /// `inp` (width) and `z` (5H) are scratch.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn cell(
-        &self,
-        u: &[f64],
-        (h_left, c_left): (&[f64], &[f64]),
-        (h_up, c_up): (&[f64], &[f64]),
-        inp: &mut Vec<f64>,
-        z: &mut Vec<f64>,
-        h_out: &mut [f64],
-        c_out: &mut [f64],
-    ) {
-        inp.clear();
-        inp.extend_from_slice(&u[..self.n_in]);
-        inp.extend_from_slice(h_left);
-        inp.extend_from_slice(h_up);
-        if self.extended {
-            inp.extend_from_slice(c_left);
-            inp.extend_from_slice(c_up);
-        }
-        z.clear();
-        z.extend(
-            self.w
-                .chunks_exact(self.width)
-                .zip(&self.b)
-                .map(|(row, b)| b + dot(row, inp)),
-        );
-        crate::model::gates::cell(z, c_left, c_up, c_out, h_out);
-    }
-}
-
-/// The per-cell raster evaluation shared by the sampler and the inpainting proposal: the model
-/// runs over a `· × gc` grid of cells in raster order, one cell at a time, keeping the states of
-/// the previous and the current row of cells per layer.
-pub(crate) struct RasterStack<'a> {
-    layers: &'a [Layer64],
-    offs: Vec<(usize, usize)>,
-    // (hidden, cell) states of the previous / current row of cells, per layer: [gc · H_l]
-    prev: Vec<(Vec<f64>, Vec<f64>)>,
-    cur: Vec<(Vec<f64>, Vec<f64>)>,
-    zeros: Vec<f64>,
-    x: Vec<f64>,
-    xw: Vec<f64>,
-    inp: Vec<f64>,
-    z: Vec<f64>,
-}
-
-impl<'a> RasterStack<'a> {
-    pub(crate) fn new(layers: &'a [Layer64], nb: &Neighbourhood, gc: usize) -> Self {
-        let states: Vec<(Vec<f64>, Vec<f64>)> = layers
-            .iter()
-            .map(|l| (vec![0.0; gc * l.h], vec![0.0; gc * l.h]))
-            .collect();
-        let n = nb.n_inputs();
-        Self {
-            layers,
-            offs: nb.input_offsets(),
-            prev: states.clone(),
-            cur: states,
-            zeros: vec![0.0; layers.iter().map(|l| l.h).max().unwrap_or(0)],
-            x: vec![0.0; n],
-            xw: vec![0.0; n],
-            inp: vec![],
-            z: vec![],
-        }
-    }
-
-    /// Cell (i, j) of row i (call rows in order, [`Self::next_row`] between them): its inputs
-    /// are read from `img` (row-major, width `iw`) with the grid's top-left neighbourhood at
-    /// `origin`. Returns (whitened inputs, top-layer features = the MCGSM's inputs).
-    pub(crate) fn step(
-        &mut self,
-        wh: &Whitening,
-        img: &[f64],
-        iw: usize,
-        origin: (usize, usize),
-        (i, j): (usize, usize),
-    ) -> (&[f64], &[f64]) {
-        for (v, &(dr, dc)) in self.x.iter_mut().zip(&self.offs) {
-            *v = img[(origin.0 + i + dr) * iw + origin.1 + j + dc];
-        }
-        wh.whiten_input(&self.x, &mut self.xw);
-        let layers = self.layers;
-        let zeros = &self.zeros[..];
-        for (l, layer) in layers.iter().enumerate() {
-            let hh = layer.h;
-            let (below, this) = self.cur.split_at_mut(l);
-            // layer l reads the layer below's new state of this cell (or the whitened input),
-            // its left neighbour from the current row and its upper one from the previous row
-            let u: &[f64] = if l == 0 {
-                &self.xw
-            } else {
-                let hb = layers[l - 1].h;
-                &below[l - 1].0[j * hb..(j + 1) * hb]
-            };
-            let (hc, cc) = &mut this[0];
-            let (hl, hr) = hc.split_at_mut(j * hh);
-            let (cl, cr) = cc.split_at_mut(j * hh);
-            let left = if j > 0 {
-                (&hl[(j - 1) * hh..], &cl[(j - 1) * hh..])
-            } else {
-                (&zeros[..hh], &zeros[..hh])
-            };
-            let up = if i > 0 {
-                let (hp, cp) = &self.prev[l];
-                (&hp[j * hh..(j + 1) * hh], &cp[j * hh..(j + 1) * hh])
-            } else {
-                (&zeros[..hh], &zeros[..hh])
-            };
-            layer.cell(
-                u,
-                left,
-                up,
-                &mut self.inp,
-                &mut self.z,
-                &mut hr[..hh],
-                &mut cr[..hh],
-            );
-        }
-        let top: &[f64] = match layers.last() {
-            Some(l) => &self.cur[layers.len() - 1].0[j * l.h..(j + 1) * l.h],
-            None => &self.xw,
-        };
-        (&self.xw, top)
-    }
-
-    /// The current row of cells becomes the previous one.
-    pub(crate) fn next_row(&mut self) {
-        std::mem::swap(&mut self.prev, &mut self.cur);
-    }
-}
-
-/// Dot product with four independent accumulators (vectorises).
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for k in 0..4 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Ancestral raster-scan sample of an `h × w` image; see the module docs and [`SampleOptions`].
@@ -326,10 +152,11 @@ pub fn sample<T: Real>(
         }
     };
 
-    let layers: Vec<Layer64> = model.layers.iter().map(Layer64::new).collect();
+    let layers: Vec<CellLayer> = model.layers.iter().map(CellLayer::new).collect();
     let top = model.num_hiddens();
     let mut hidden = opts.keep_hidden.then(|| vec![0.0; gr * gc * top]);
     let mut stack = RasterStack::new(&layers, nb, gc);
+    let mut mix = CellMixture::new(&model.mcgsm);
     for i in 0..gr {
         for j in 0..gc {
             let (xw, u_top) = stack.step(&model.whitening, &canvas, cw, (0, 0), (i, j));
@@ -342,7 +169,7 @@ pub fn sample<T: Real>(
             if opts.keep_margin && !interior {
                 continue;
             }
-            let yw = model.mcgsm.sample(u_top, &mut rng);
+            let yw = mix.sample(u_top, &mut rng);
             let mut y = model.whitening.unwhiten_output(xw, yw);
             if let Some((lo, hi)) = opts.clip {
                 y = y.clamp(lo, hi);

@@ -162,6 +162,8 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
     let cfg = load(&file, &opts.scale)?;
     // the config and every model file it uses: a rerun with both unchanged reuses the results
     let mut key = toml::to_string(&cfg)?;
+    // the sampler's arithmetic: results of another version are not reused
+    key.push_str(&format!("raster {}", crate::model::raster::RASTER_VERSION));
     for case in &cfg.cases {
         for row in [&case.ride, &case.mcgsm] {
             let p = opts

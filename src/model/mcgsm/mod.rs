@@ -9,12 +9,15 @@
 //! `dz·Wᵀ`); `q·(β²)ᵀ` and its two gradients are the only other dense products. The C·S
 //! mixture is a broadcast over each component's scales, row by row, with no products of
 //! structural zeros. Reference: [`Mcgsm::reference_loglik`], one row at a time in f64.
+//! Per cell (sampling, inpainting): [`CellMixture`], the reference's formulas without allocation.
 
 use crate::numerics::real::Real;
 use rand_distr::{Distribution, Normal};
 
+mod cell;
 mod kernels;
 
+pub use cell::CellMixture;
 pub use kernels::McgsmWork;
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;

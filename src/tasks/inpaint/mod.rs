@@ -22,8 +22,8 @@
 //! the model run on the window alone (states zero at the window's edge; pixels outside B are the
 //! current x, earlier block pixels the new ones). It is accepted with probability
 //! min(1, π(x') q(x_B | x') / (π(x) q(x'_B | x))); q(x_B | x') is the same product evaluated at
-//! the current block values (x' and x agree outside B). Proposal densities are computed in f64
-//! (per-cell raster pass, like [`crate::tasks::sample`]), no clipping.
+//! the current block values (x' and x agree outside B). Proposal densities come from the
+//! per-cell raster pass ([`crate::model::raster`]: SLSTM in f32, MCGSM in f64), no clipping.
 
 mod geometry;
 mod score;
@@ -31,8 +31,10 @@ mod score;
 pub use geometry::{Geometry, Rect};
 pub use score::{crop_logliks, mean_fill, score_fill, FillScore};
 
+use crate::model::mcgsm::CellMixture;
+use crate::model::raster::{CellLayer, RasterStack};
 use crate::model::ride::Ride;
-use crate::tasks::sample::{marginal, min_margin, Layer64, RasterStack};
+use crate::tasks::sample::{marginal, min_margin};
 use anyhow::{bail, Context, Result};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -61,6 +63,31 @@ pub struct InpaintOptions {
     pub stride: usize,
     /// Keep the hole values (crop raster order) after every sweep in [`Inpainted::trace`].
     pub trace: bool,
+    /// What the acceptance ratio is computed on ([`Target`]).
+    pub target: Target,
+}
+
+/// The target density of the Metropolis–Hastings kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Target {
+    /// The model's density of the whole evaluation crop: the chain leaves the exact
+    /// conditional of the hole invariant.
+    #[default]
+    Crop,
+    /// The original code's approximation: the density of the move's `window × window` window
+    /// alone (states zero at its edge), so a move costs two passes over its window instead of
+    /// one over the crop. Not the crop's conditional: cells outside the window that see the
+    /// block are ignored.
+    Window,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Crop => "crop",
+            Target::Window => "window",
+        }
+    }
 }
 
 /// Changes to the chain that only tests of the MH kernel use ([`inpaint_with_hooks`]).
@@ -87,6 +114,7 @@ impl Default for InpaintOptions {
             window: 19,
             stride: 3,
             trace: false,
+            target: Target::Crop,
         }
     }
 }
@@ -115,48 +143,65 @@ pub struct Inpainted {
 /// on the window alone (states zero at its top/left edge) up to the last cell whose output lies
 /// in `block` (all block pixels must be cell outputs of the window). Each block pixel is drawn
 /// from its conditional if `rng` is given (written into `img`), else kept. Returns
-/// Σ_{ij ∈ B} log p_win(x_ij | window pixels before ij) (nats, data units).
+/// (Σ_{ij ∈ B} log p_win(x_ij | window pixels before ij), the same sum over every cell passed)
+/// in nats, data units; with `whole_window` every cell of the window is passed (its density
+/// is the second value), else only those up to the block's last cell.
 // img [ih, iw]; win, block: image coordinates, block ⊂ win
+#[allow(clippy::too_many_arguments)]
 fn block_pass(
     model: &Ride<f32>,
-    layers: &[Layer64],
+    layers: &[CellLayer],
     img: &mut [f64],
     iw: usize,
     win: Rect,
     block: Rect,
     mut rng: Option<&mut Xoshiro256PlusPlus>,
-) -> f64 {
+    whole_window: bool,
+) -> (f64, f64) {
     let nb = &model.nb;
     let (orow, ocol) = nb.output_pos();
     // cells needed: rows up to the block's last row, columns up to its last column (a cell's
-    // states depend only on cells above and to the left)
-    let imax = block.bottom() - 1 - win.top - orow;
-    let jmax = block.right() - 1 - win.left - ocol;
+    // states depend only on cells above and to the left), or every cell of the window
+    let (imax, jmax) = if whole_window {
+        (win.h - nb.rows, win.w - nb.cols)
+    } else {
+        (
+            block.bottom() - 1 - win.top - orow,
+            block.right() - 1 - win.left - ocol,
+        )
+    };
     let gc = jmax + 1;
     let lj = model.whitening.log_jacobian();
     let mut stack = RasterStack::new(layers, nb, gc);
-    let mut logq = 0.0;
+    let mut mix = CellMixture::new(&model.mcgsm);
+    let (mut logq, mut logwin) = (0.0, 0.0);
     for i in 0..=imax {
         for j in 0..gc {
             let (xw, u_top) = stack.step(&model.whitening, img, iw, (win.top, win.left), (i, j));
             let (pr, pc) = (win.top + i + orow, win.left + j + ocol);
             if !block.contains(pr, pc) {
+                if whole_window {
+                    let yw = model.whitening.whiten_output(xw, img[pr * iw + pc]);
+                    logwin += mix.loglik(u_top, yw) + lj;
+                }
                 continue;
             }
             let yw = match rng.as_deref_mut() {
                 Some(r) => {
-                    let yw = model.mcgsm.sample(u_top, r);
+                    let yw = mix.sample(u_top, r);
                     img[pr * iw + pc] = model.whitening.unwhiten_output(xw, yw);
                     yw
                 }
                 None => model.whitening.whiten_output(xw, img[pr * iw + pc]),
             };
             // density of y in data units: p(ỹ) · |P_out|
-            logq += model.mcgsm.reference_loglik(u_top, yw) + lj;
+            let l = mix.loglik(u_top, yw) + lj;
+            logq += l;
+            logwin += l;
         }
         stack.next_row();
     }
-    logq
+    (logq, logwin)
 }
 
 /// Block positions (offsets inside a hole side of `len`): 0, stride, … until the end is covered.
@@ -239,7 +284,7 @@ pub fn inpaint_with_hooks(
     let c = geo.crop;
     let hc = geo.hole_in_crop();
     let t0 = Instant::now();
-    let layers: Vec<Layer64> = model.layers.iter().map(Layer64::new).collect();
+    let layers: Vec<CellLayer> = model.layers.iter().map(CellLayer::new).collect();
 
     // initialisation: candidates from independent seeds drawn from the master seed
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
@@ -264,7 +309,7 @@ pub fn inpaint_with_hooks(
                     left: 0,
                     ..c
                 };
-                block_pass(model, &layers, &mut x, c.w, win, hc, Some(&mut r));
+                block_pass(model, &layers, &mut x, c.w, win, hc, Some(&mut r), false);
                 x
             })
             .collect();
@@ -313,24 +358,44 @@ pub fn inpaint_with_hooks(
                     w: (bl + opts.block + off).min(c.w) - wl,
                 };
                 prop.copy_from_slice(&cur);
-                let lq_fwd = block_pass(model, &layers, &mut prop, c.w, win, block, Some(&mut rng));
-                // reverse proposal density (at the current values) and the new target in parallel
-                let (lq_rev, lp_new) = rayon::join(
-                    || block_pass(model, &layers, &mut cur, c.w, win, block, None),
-                    || crop_loglik(model, &prop, c.h, c.w),
+                let local = opts.target == Target::Window;
+                let (lq_fwd, lw_new) = block_pass(
+                    model,
+                    &layers,
+                    &mut prop,
+                    c.w,
+                    win,
+                    block,
+                    Some(&mut rng),
+                    local,
                 );
-                let lp_new = lp_new?;
+                // reverse proposal density (at the current values) and the new target in parallel
+                let ((lq_rev, lw_cur), lp_new) = rayon::join(
+                    || block_pass(model, &layers, &mut cur, c.w, win, block, None, local),
+                    || match opts.target {
+                        Target::Crop => crop_loglik(model, &prop, c.h, c.w),
+                        Target::Window => Ok(f64::NAN),
+                    },
+                );
+                // log π(x') − log π(x): the crop's (lp is the current crop's), or the window's
+                let (dlp, lp_next) = match opts.target {
+                    Target::Crop => {
+                        let lp_new = lp_new?;
+                        (lp_new - lp, lp_new)
+                    }
+                    Target::Window => (lw_new - lw_cur, lp),
+                };
                 let log_a = if hooks.drop_proposal_terms {
-                    lp_new - lp
+                    dlp
                 } else {
-                    lp_new - lp + lq_rev - lq_fwd
+                    dlp + lq_rev - lq_fwd
                 };
                 let u: f64 = rng.random();
                 moves += 1;
                 // NaN log_a rejects
                 if u.ln() < log_a {
                     std::mem::swap(&mut cur, &mut prop);
-                    lp = lp_new;
+                    lp = lp_next;
                     accepted += 1;
                 }
             }

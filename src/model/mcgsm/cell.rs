@@ -1,0 +1,131 @@
+//! The MCGSM for one cell at a time (sampling, inpainting proposals): the formulas of
+//! [`Mcgsm::reference_loglik`] and [`Mcgsm::sample`], with the three products (features bᵀu,
+//! predictions Au, the β²-weighted squares) as f32 SIMD matrix–vector products
+//! ([`gemv_rows_acc`]) and the mixture in f64; e^α and every buffer prepared once, so a cell
+//! costs no allocation and no exponential beyond the two log-sum-exps.
+
+use super::{logsumexp, Mcgsm, HALF_LN_2PI};
+use crate::numerics::gemv::gemv_rows_acc;
+use crate::numerics::real::Real;
+
+/// An MCGSM prepared for per-cell use, with its scratch.
+pub struct CellMixture {
+    c: usize,
+    s: usize,
+    priors: Vec<f64>,
+    scales: Vec<f64>,
+    /// e^α `[C·S]`
+    exp_scales: Vec<f64>,
+    /// b `[D, F]`, (β²)ᵀ `[F, C]`, Aᵀ `[D, C]`, wᵀ `[D, C]` (f32, rows for [`gemv_rows_acc`])
+    features: Vec<f32>,
+    weights_sq_t: Vec<f32>,
+    predictors_t: Vec<f32>,
+    linear_t: Option<Vec<f32>>,
+    means: Option<Vec<f64>>,
+    // scratch: u `[D]`, (bᵀu)² `[F]`, quadratic terms, linear terms and predictions `[C]`,
+    // energies and experts `[C·S]`
+    u: Vec<f32>,
+    fb: Vec<f32>,
+    quad: Vec<f32>,
+    lin: Vec<f32>,
+    pred32: Vec<f32>,
+    e: Vec<f64>,
+    pred: Vec<f64>,
+    x: Vec<f64>,
+}
+
+/// `[rows, cols]` row-major → `[cols, rows]` in f32.
+fn transposed<T: Real>(v: &[T], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = v[r * cols + c].as_f64() as f32;
+        }
+    }
+    t
+}
+
+impl CellMixture {
+    pub fn new<T: Real>(m: &Mcgsm<T>) -> Self {
+        let (d, c, s, f) = (m.d, m.c, m.s, m.f);
+        let cv = |v: &[T]| v.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
+        let wsq: Vec<f64> = m.weights.iter().map(|b| b.as_f64().powi(2)).collect();
+        Self {
+            c,
+            s,
+            priors: cv(&m.priors),
+            scales: cv(&m.scales),
+            exp_scales: m.scales.iter().map(|a| a.as_f64().exp()).collect(),
+            features: m.features.iter().map(|v| v.as_f64() as f32).collect(),
+            weights_sq_t: transposed(&wsq, c, f),
+            predictors_t: transposed(&m.predictors, c, d),
+            linear_t: m.linear_features.as_deref().map(|w| transposed(w, c, d)),
+            means: m.means.as_deref().map(cv),
+            u: vec![0.0; d],
+            fb: vec![0.0; f],
+            quad: vec![0.0; c],
+            lin: vec![0.0; c],
+            pred32: vec![0.0; c],
+            e: vec![0.0; c * s],
+            pred: vec![0.0; c],
+            x: vec![0.0; c * s],
+        }
+    }
+
+    /// Energies and predictions of input u `[D]` into the scratch.
+    fn energies(&mut self, u: &[f64]) {
+        let ns = self.s;
+        for (a, b) in self.u.iter_mut().zip(u) {
+            *a = *b as f32;
+        }
+        self.fb.fill(0.0);
+        gemv_rows_acc(&self.features, &self.u, &mut self.fb);
+        self.fb.iter_mut().for_each(|v| *v *= *v);
+        self.quad.fill(0.0);
+        gemv_rows_acc(&self.weights_sq_t, &self.fb, &mut self.quad);
+        self.pred32.fill(0.0);
+        gemv_rows_acc(&self.predictors_t, &self.u, &mut self.pred32);
+        self.lin.fill(0.0);
+        if let Some(w) = &self.linear_t {
+            gemv_rows_acc(w, &self.u, &mut self.lin);
+        }
+        for c in 0..self.c {
+            self.pred[c] = self.pred32[c] as f64 + self.means.as_ref().map_or(0.0, |m| m[c]);
+            let g = -0.5 * self.quad[c] as f64 + self.lin[c] as f64;
+            for s in 0..ns {
+                let k = c * ns + s;
+                self.e[k] = self.priors[k] + self.exp_scales[k] * g;
+            }
+        }
+    }
+
+    /// log p(y | u) in nats (whitened units), as [`Mcgsm::reference_loglik`].
+    pub fn loglik(&mut self, u: &[f64], y: f64) -> f64 {
+        self.energies(u);
+        let ns = self.s;
+        for k in 0..self.e.len() {
+            let r = y - self.pred[k / ns];
+            self.x[k] =
+                self.e[k] + 0.5 * self.scales[k] - HALF_LN_2PI - 0.5 * self.exp_scales[k] * r * r;
+        }
+        logsumexp(&self.x) - logsumexp(&self.e)
+    }
+
+    /// Draws y ~ p(y | u) with the same random draws as [`Mcgsm::sample`] (one uniform for the
+    /// component and scale, one standard normal).
+    pub fn sample(&mut self, u: &[f64], rng: &mut impl rand::RngExt) -> f64 {
+        self.energies(u);
+        let lse = logsumexp(&self.e);
+        let mut t: f64 = rng.random_range(0.0..1.0);
+        let mut k = self.e.len() - 1;
+        for (i, ei) in self.e.iter().enumerate() {
+            t -= (ei - lse).exp();
+            if t < 0.0 {
+                k = i;
+                break;
+            }
+        }
+        let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng);
+        self.pred[k / self.s] + (-0.5 * self.scales[k]).exp() * z
+    }
+}

@@ -2,11 +2,12 @@
 //! [`Mcgsm::reference_loglik`] and [`Mcgsm::sample`], with the three products (features bᵀu,
 //! predictions Au, the β²-weighted squares) as f32 SIMD matrix–vector products
 //! ([`gemv_rows_acc`]) and the mixture in f64; e^α and every buffer prepared once, so a cell
-//! costs no allocation and no exponential beyond the two log-sum-exps.
+//! costs no allocation, and the log-sum-exps use the SIMD exp of `numerics::simd_math`.
 
-use super::{logsumexp, Mcgsm, HALF_LN_2PI};
+use super::{Mcgsm, HALF_LN_2PI};
 use crate::numerics::gemv::gemv_rows_acc;
 use crate::numerics::real::Real;
+use crate::numerics::simd_math::{exp_shift_sum_f64, max_simd_f64};
 
 /// An MCGSM prepared for per-cell use, with its scratch.
 pub struct CellMixture {
@@ -32,6 +33,15 @@ pub struct CellMixture {
     e: Vec<f64>,
     pred: Vec<f64>,
     x: Vec<f64>,
+}
+
+/// log Σ exp(x) with the SIMD exp (x is overwritten).
+fn lse_in_place(x: &mut [f64]) -> f64 {
+    let m = max_simd_f64(x);
+    if !m.is_finite() {
+        return m;
+    }
+    m + exp_shift_sum_f64(x, m).ln()
 }
 
 /// `[rows, cols]` row-major → `[cols, rows]` in f32.
@@ -108,18 +118,20 @@ impl CellMixture {
             self.x[k] =
                 self.e[k] + 0.5 * self.scales[k] - HALF_LN_2PI - 0.5 * self.exp_scales[k] * r * r;
         }
-        logsumexp(&self.x) - logsumexp(&self.e)
+        lse_in_place(&mut self.x) - lse_in_place(&mut self.e)
     }
 
     /// Draws y ~ p(y | u) with the same random draws as [`Mcgsm::sample`] (one uniform for the
     /// component and scale, one standard normal).
     pub fn sample(&mut self, u: &[f64], rng: &mut impl rand::RngExt) -> f64 {
         self.energies(u);
-        let lse = logsumexp(&self.e);
-        let mut t: f64 = rng.random_range(0.0..1.0);
+        // e ← exp(e − max), Σ: component k has probability e_k / Σ
+        let m = max_simd_f64(&self.e);
+        let total = exp_shift_sum_f64(&mut self.e, m);
+        let mut t: f64 = rng.random_range(0.0..1.0) * total;
         let mut k = self.e.len() - 1;
-        for (i, ei) in self.e.iter().enumerate() {
-            t -= (ei - lse).exp();
+        for (i, pi) in self.e.iter().enumerate() {
+            t -= pi;
             if t < 0.0 {
                 k = i;
                 break;

@@ -6,9 +6,13 @@
 //! at least one row below. The target density of the hole pixels is
 //! π(x_hole) ∝ p_model(crop) = Π_cells p(x_ij | x_<ij), the model's density of the crop alone
 //! (SLSTM states start from zero at the crop's top/left edge, as for every evaluation tile);
-//! all crop pixels outside the hole are observed and fixed. log p_model(crop) is computed as
-//! the sum over ALL cells of the crop (f32 batch path [`Ride::loglik_map`], summed in f64),
-//! so every target value is the full crop log-likelihood, not a difference of partial sums.
+//! all crop pixels outside the hole are observed and fixed. log p_model(crop) is the sum over
+//! ALL cells of the crop of their log-likelihoods, kept per cell ([`CropTarget`]): a proposal
+//! recomputes only the cells at or below-right of the first cell that reads a changed pixel,
+//! and every target value is a fresh sum over all cells, not a running difference (tested bit
+//! for bit against a recomputation from scratch, and against the whole-crop batch evaluation
+//! [`Ride::loglik_map`]). `--target window` ([`Target::Window`]) is the original code's cheaper
+//! approximation.
 //!
 //! Initialisation. `candidates` ancestral samples of the hole only: a raster scan over the crop
 //! draws each hole pixel from p(x_ij | x_<ij) (observed pixels fixed); the candidate with the
@@ -26,9 +30,11 @@
 //! per-cell raster pass ([`crate::model::raster`]: SLSTM in f32, MCGSM in f64), no clipping.
 
 mod geometry;
+mod incremental;
 mod score;
 
 pub use geometry::{Geometry, Rect};
+pub use incremental::CropTarget;
 pub use score::{crop_logliks, mean_fill, score_fill, FillScore};
 
 use crate::model::mcgsm::CellMixture;
@@ -335,6 +341,12 @@ pub fn inpaint_with_hooks(
     );
     let off = (opts.window - opts.block) / 2;
     let mut prop = cur.clone();
+    // the exact target, kept per cell and updated only where a proposal can change it
+    let mut target = (opts.target == Target::Crop && opts.sweeps > 0)
+        .then(|| CropTarget::new(model, &layers, &cur, c.h, c.w));
+    if let Some(t) = &target {
+        lp = t.total;
+    }
     let (mut acceptance, mut sweep_seconds) = (vec![], vec![]);
     let mut trace = opts.trace.then(Vec::new);
     for _ in 0..opts.sweeps {
@@ -372,18 +384,12 @@ pub fn inpaint_with_hooks(
                 // reverse proposal density (at the current values) and the new target in parallel
                 let ((lq_rev, lw_cur), lp_new) = rayon::join(
                     || block_pass(model, &layers, &mut cur, c.w, win, block, None, local),
-                    || match opts.target {
-                        Target::Crop => crop_loglik(model, &prop, c.h, c.w),
-                        Target::Window => Ok(f64::NAN),
-                    },
+                    || target.as_mut().map(|t| t.propose(&prop, block)),
                 );
                 // log π(x') − log π(x): the crop's (lp is the current crop's), or the window's
-                let (dlp, lp_next) = match opts.target {
-                    Target::Crop => {
-                        let lp_new = lp_new?;
-                        (lp_new - lp, lp_new)
-                    }
-                    Target::Window => (lw_new - lw_cur, lp),
+                let (dlp, lp_next) = match lp_new {
+                    Some(lp_new) => (lp_new - lp, lp_new),
+                    None => (lw_new - lw_cur, lp),
                 };
                 let log_a = if hooks.drop_proposal_terms {
                     dlp
@@ -396,6 +402,9 @@ pub fn inpaint_with_hooks(
                 if u.ln() < log_a {
                     std::mem::swap(&mut cur, &mut prop);
                     lp = lp_next;
+                    if let Some(t) = &mut target {
+                        t.accept();
+                    }
                     accepted += 1;
                 }
             }

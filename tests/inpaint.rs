@@ -600,3 +600,49 @@ fn incremental_crop_target_matches_a_full_recomputation() {
         }
     }
 }
+
+/// The baselines' metrics: SSIM is 1 for the true pixels and falls with noise; the harmonic
+/// fill reproduces a plane exactly (planes are harmonic) and lies within the border's range.
+#[test]
+fn ssim_and_harmonic_fill() {
+    use ride::tasks::inpaint::{harmonic_fill, ssim_over};
+    let m = tiny_model(5, &[3]);
+    let (h, w) = (40, 44);
+    let plane: Vec<f64> = (0..h * w)
+        .map(|k| 0.3 + 0.01 * (k / w) as f64 - 0.005 * (k % w) as f64)
+        .collect();
+    let geo = Geometry::new(&m, h, w, (15, 15), None, 8).unwrap();
+    let filled = harmonic_fill(&plane, &geo);
+    let err = filled
+        .iter()
+        .zip(&plane)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(err < 1e-8, "harmonic fill of a plane: max error {err}");
+    let img = image(h, w, 3);
+    let filled = harmonic_fill(&img, &geo);
+    let (lo, hi) = img
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    assert!(
+        filled.iter().all(|v| (lo..=hi).contains(v)),
+        "maximum principle"
+    );
+    assert!((ssim_over(&img, &img, h, w, geo.hole, hi - lo) - 1.0).abs() < 1e-12);
+    let mut r = Xoshiro256PlusPlus::seed_from_u64(2);
+    let mut last = 1.0;
+    for sigma in [0.01, 0.05, 0.2] {
+        let noisy: Vec<f64> = img
+            .iter()
+            .map(|v| v + sigma * r.random_range(-1.0..1.0))
+            .collect();
+        let s = ssim_over(&noisy, &img, h, w, geo.hole, hi - lo);
+        assert!(
+            s < last && s > -1.0,
+            "sigma {sigma}: ssim {s} (previous {last})"
+        );
+        last = s;
+    }
+}

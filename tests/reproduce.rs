@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const TABLE_HEADER: &str = "experiment,row,label,model,bits_per_px,sem,tiles,pixels,parameters,train_seconds,eval_seconds,scale,seed,git_commit,config_hash,note,single_bits_per_px,single_sem,numerics_version";
-const INPAINT_HEADER: &str = "case,image,method,hole_bits_per_px,crop_bits_per_px,psnr_db,acceptance,sweeps,seconds,hole,seed,scale,git_commit,config_hash";
+const INPAINT_HEADER: &str = "case,image,method,hole_bits_per_px,crop_bits_per_px,psnr_db,ssim,acceptance,sweeps,seconds,hole,seed,scale,git_commit,config_hash";
 
 fn reproduce(out: &Path, extra: &[&str]) -> (i32, String) {
     reproduce_with(&common::full_data_dir(), out, extra)
@@ -178,9 +178,19 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         points.lines().skip(1).all(|l| l.ends_with(",3")),
         "{points}"
     );
-    // inpainting: 4 cases × (mean, MCGSM, RIDE, original)
+    // inpainting: 4 cases × (mean, harmonic, MCGSM, RIDE, original), SSIM in (−1, 1]; each
+    // chain's hole log-likelihood after the initialisation and every sweep
     let recs = csv_rows(&out.join("inpainting/inpainting.csv"), INPAINT_HEADER);
-    assert_eq!(recs.len(), 16);
+    assert_eq!(recs.len(), 20);
+    for r in &recs {
+        let ssim: f64 = r[6].parse().expect("ssim");
+        assert!(ssim > -1.0 && ssim <= 1.0, "{r:?}");
+    }
+    let conv =
+        std::fs::read_to_string(out.join("inpainting/convergence.csv")).expect("convergence");
+    // 4 cases × 2 chains × (1 + 1 sweep)
+    assert_eq!(conv.lines().count(), 1 + 4 * 2 * 2, "{conv}");
+    assert_figure(&out.join("inpainting/convergence_bsds300_test0"));
     for r in &recs {
         let bits: f64 = r[3].parse().expect("hole bits");
         assert!(bits.is_finite(), "{r:?}");

@@ -297,17 +297,18 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
         if let Some(d) = text.lines().find_map(|l| l.strip_prefix("description = ")) {
             let _ = writeln!(md, "{}\n", d.trim_matches('"'));
         }
-        md.push_str("| case | image | method | hole log-likelihood under RIDE [bit/px] | crop [bit/px] | PSNR [dB] | MH acceptance | sweeps | seconds | commit |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        md.push_str("| case | image | method | hole log-likelihood under RIDE [bit/px] | crop [bit/px] | PSNR [dB] | SSIM | MH acceptance | sweeps | seconds | commit |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
         for f in &rows {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.4} | {:.4} | {:.2} | {} | {} | {:.1} | {} |",
+                "| {} | {} | {} | {:.4} | {:.4} | {:.2} | {:.3} | {} | {} | {:.1} | {} |",
                 f.case,
                 f.image,
                 f.method,
                 f.hole_bits_per_px,
                 f.crop_bits_per_px,
                 f.psnr_db,
+                f.ssim,
                 f.acceptance.map_or("–".into(), |a| format!("{a:.3}")),
                 f.sweeps,
                 f.seconds,

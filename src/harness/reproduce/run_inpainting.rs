@@ -8,7 +8,10 @@ use super::table::TableConfig;
 use super::{fnv, provenance, Options};
 use crate::io::files::write_atomic;
 use crate::io::plot::{image_grid, Panel};
-use crate::tasks::inpaint::{inpaint, mean_fill, score_fill, Geometry, InpaintOptions};
+use crate::io::plot::{line_plot, LinePlot, Series};
+use crate::tasks::inpaint::{
+    harmonic_fill, inpaint, mean_fill, score_fill, ssim_over, Geometry, InpaintOptions,
+};
 use crate::train::dataset::load_data;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -65,6 +68,8 @@ pub struct FillRow {
     pub crop_bits_per_px: f64,
     /// PSNR over the hole vs the true pixels, peak = the image's 0.1–99.9 percentile range
     pub psnr_db: f64,
+    /// SSIM over the hole vs the true pixels (11×11 Gaussian window, the same dynamic range)
+    pub ssim: f64,
     pub acceptance: Option<f64>,
     pub sweeps: usize,
     pub seconds: f64,
@@ -156,6 +161,22 @@ fn psnr(a: &[f64], b: &[f64], peak: f64) -> f64 {
     10.0 * (peak * peak / mse).log10()
 }
 
+/// Rows of `inpainting.csv` per case: mean fill, harmonic fill, MCGSM-MH, RIDE-MH, the truth.
+const ROWS_PER_CASE: usize = 5;
+
+/// One line of `convergence.csv`: a chain's state after the initialisation (sweep 0) and
+/// after each sweep.
+#[derive(Clone, Debug, Serialize)]
+struct ConvergenceRow {
+    case: String,
+    method: String,
+    sweep: usize,
+    /// log-likelihood rate of the hole under the chain's model (bit/px)
+    hole_bits_per_px: f64,
+    /// accepted / proposed moves in this sweep (none for sweep 0)
+    acceptance: Option<f64>,
+}
+
 pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
     let t_all = Instant::now();
     let file = opts.experiments.join(format!("{name}.toml"));
@@ -183,7 +204,7 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     if let Ok(mut r) = csv::Reader::from_path(out.join("inpainting.csv")) {
         let old: Vec<FillRow> = r.deserialize().filter_map(|x| x.ok()).collect();
-        let complete = old.len() == cfg.cases.len() * 4
+        let complete = old.len() == cfg.cases.len() * ROWS_PER_CASE
             && old
                 .iter()
                 .all(|f| f.config_hash == hash && f.scale == opts.scale);
@@ -193,6 +214,7 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
         }
     }
     let mut rows: Vec<FillRow> = vec![];
+    let mut convergence: Vec<ConvergenceRow> = vec![];
     let mut figure: Vec<Vec<Panel>> = vec![];
     for case in &cfg.cases {
         let tcfg = TableConfig::load(&opts.experiments.join(format!("{}.toml", case.table)))?;
@@ -251,17 +273,49 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
         let t0 = Instant::now();
         let mf = mean_fill(&img.data, &geo, cfg.mean_ring);
         fills.push(("mean fill".into(), mf, None, t0.elapsed().as_secs_f64()));
+        let t0 = Instant::now();
+        let hf = harmonic_fill(&img.data, &geo);
+        fills.push(("harmonic fill".into(), hf, None, t0.elapsed().as_secs_f64()));
+        let mut curves = vec![];
         for (label, m) in [("MCGSM fill", &mcgsm), ("RIDE fill", &ride)] {
             eprintln!("[{name}] {}: {label} ({} sweeps)", case.id, cfg.sweeps);
             let t0 = Instant::now();
             let r = inpaint(m, &img.data, h, w, &io)
                 .with_context(|| format!("inpainting case '{}', {label}", case.id))?;
+            for (k, b) in r.hole_bits.iter().enumerate() {
+                convergence.push(ConvergenceRow {
+                    case: case.id.clone(),
+                    method: label.into(),
+                    sweep: k,
+                    hole_bits_per_px: *b,
+                    acceptance: k.checked_sub(1).and_then(|j| r.acceptance.get(j).copied()),
+                });
+            }
+            curves.push(Series {
+                label: format!("{label} (under its own model)"),
+                x: (0..r.hole_bits.len()).map(|k| k as f64).collect(),
+                y: r.hole_bits.clone(),
+                ..Default::default()
+            });
             let acc = if r.acceptance.is_empty() {
                 None
             } else {
                 Some(r.acceptance.iter().sum::<f64>() / r.acceptance.len() as f64)
             };
             fills.push((label.into(), r.image, acc, t0.elapsed().as_secs_f64()));
+        }
+        if cfg.sweeps > 0 {
+            line_plot(
+                &LinePlot {
+                    title: format!("{}: hole log-likelihood per MH sweep", case.id),
+                    x_label: "sweep".into(),
+                    y_label: "hole log-likelihood rate [bit/px]".into(),
+                    series: curves,
+                    log_x: false,
+                    points: cfg.sweeps <= 20,
+                },
+                &out.join(format!("convergence_{}", case.id)),
+            )?;
         }
         let mut panels = vec![];
         let show = |x: &[f64]| -> (Vec<f64>, usize, usize) {
@@ -304,6 +358,7 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
                 hole_bits_per_px: s.hole_bits_per_px,
                 crop_bits_per_px: s.crop_bits_per_px,
                 psnr_db: psnr(&hole_px(&filled), &truth, hi - lo),
+                ssim: ssim_over(&filled, &img.data, h, w, geo.hole, hi - lo),
                 acceptance: acc,
                 sweeps: if acc.is_some() { cfg.sweeps } else { 0 },
                 seconds: secs,
@@ -330,6 +385,7 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
             hole_bits_per_px: s.hole_bits_per_px,
             crop_bits_per_px: s.crop_bits_per_px,
             psnr_db: f64::INFINITY,
+            ssim: 1.0,
             acceptance: None,
             sweeps: 0,
             seconds: 0.0,
@@ -346,6 +402,14 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
         }
         write_atomic(
             &out.join("inpainting.csv"),
+            &wtr.into_inner().context("writing CSV")?,
+        )?;
+        let mut wtr = csv::Writer::from_writer(vec![]);
+        for r in &convergence {
+            wtr.serialize(r)?;
+        }
+        write_atomic(
+            &out.join("convergence.csv"),
             &wtr.into_inner().context("writing CSV")?,
         )?;
     }

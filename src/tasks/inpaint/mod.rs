@@ -31,10 +31,12 @@
 
 mod geometry;
 mod incremental;
+mod metrics;
 mod score;
 
 pub use geometry::{Geometry, Rect};
 pub use incremental::CropTarget;
+pub use metrics::{harmonic_fill, ssim_over};
 pub use score::{crop_logliks, mean_fill, score_fill, FillScore};
 
 use crate::model::mcgsm::CellMixture;
@@ -45,7 +47,7 @@ use anyhow::{bail, Context, Result};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
-use score::{crop_loglik, cut, paste};
+use score::{crop_loglik, cut, hole_rate, paste};
 use std::time::Instant;
 
 /// Options of [`inpaint`].
@@ -136,6 +138,9 @@ pub struct Inpainted {
     pub chosen: usize,
     /// Accepted / proposed moves of each sweep.
     pub acceptance: Vec<f64>,
+    /// Log-likelihood rate of the hole pixels (bit/px, the whole crop under the model, as
+    /// [`score_fill`]) after the initialisation and after each sweep: the chain's convergence.
+    pub hole_bits: Vec<f64>,
     /// Seconds of the initialisation and of each sweep.
     pub init_seconds: f64,
     pub sweep_seconds: Vec<f64>,
@@ -348,6 +353,11 @@ pub fn inpaint_with_hooks(
         lp = t.total;
     }
     let (mut acceptance, mut sweep_seconds) = (vec![], vec![]);
+    let hole_now = |x: &[f64]| -> Result<f64> {
+        let ll = crop_logliks(model, &[x], c.h, c.w)?.remove(0);
+        Ok(hole_rate(model, &ll, c.w, hc))
+    };
+    let mut hole_bits = vec![hole_now(&cur)?];
     let mut trace = opts.trace.then(Vec::new);
     for _ in 0..opts.sweeps {
         let ts = Instant::now();
@@ -411,6 +421,7 @@ pub fn inpaint_with_hooks(
         }
         acceptance.push(accepted as f64 / moves.max(1) as f64);
         sweep_seconds.push(ts.elapsed().as_secs_f64());
+        hole_bits.push(hole_now(&cur)?);
         if let Some(t) = &mut trace {
             let hole_rect = hc;
             t.push(cut(&cur, c.w, hole_rect));
@@ -425,6 +436,7 @@ pub fn inpaint_with_hooks(
         candidate_logliks,
         chosen,
         acceptance,
+        hole_bits,
         init_seconds,
         sweep_seconds,
         crop_loglik,

@@ -38,6 +38,20 @@ pub(super) fn crop_loglik(model: &Ride<f32>, crop: &[f64], ch: usize, cw: usize)
     Ok(crop_logliks(model, &[crop], ch, cw)?[0].iter().sum())
 }
 
+/// Mean log-likelihood rate (bit/px) of the cells whose outputs are the hole pixels `hc` (crop
+/// coordinates), from the per-cell log-likelihoods `ll` of a crop of width `cw`.
+pub(super) fn hole_rate(model: &Ride<f32>, ll: &[f64], cw: usize, hc: Rect) -> f64 {
+    let gc = cw + 1 - model.nb.cols;
+    let (orow, ocol) = model.nb.output_pos();
+    let mut sum = 0.0;
+    for pr in hc.top..hc.bottom() {
+        for pc in hc.left..hc.right() {
+            sum += ll[(pr - orow) * gc + pc - ocol];
+        }
+    }
+    sum / (hc.h * hc.w) as f64 / std::f64::consts::LN_2
+}
+
 // image [h, w] → crop [crop.h, crop.w]
 pub(super) fn cut(image: &[f64], w: usize, r: Rect) -> Vec<f64> {
     let mut out = Vec::with_capacity(r.h * r.w);
@@ -72,15 +86,10 @@ pub fn score_fill(
     }
     let c = geo.crop;
     let ll = crop_logliks(model, &[cut(filled, w, c).as_slice()], c.h, c.w)?.remove(0);
-    let gc = c.w + 1 - model.nb.cols;
-    let (orow, ocol) = model.nb.output_pos();
     let hc = geo.hole_in_crop();
-    let mut hole_ll = 0.0;
     let mut se = 0.0;
     for r in 0..hc.h {
         for col in 0..hc.w {
-            let (pr, pc) = (hc.top + r, hc.left + col);
-            hole_ll += ll[(pr - orow) * gc + pc - ocol];
             let k = (geo.hole.top + r) * w + geo.hole.left + col;
             se += (filled[k] - original[k]).powi(2);
         }
@@ -88,15 +97,15 @@ pub fn score_fill(
     let n = (hc.h * hc.w) as f64;
     let ln2 = std::f64::consts::LN_2;
     Ok(FillScore {
-        hole_bits_per_px: hole_ll / n / ln2,
+        hole_bits_per_px: hole_rate(model, &ll, c.w, hc),
         crop_bits_per_px: ll.iter().sum::<f64>() / ll.len() as f64 / ln2,
         psnr_db: 10.0 * (n / se).log10(),
     })
 }
 
-/// Mean-fill baseline: the hole of `geo` set to the mean of the observed pixels in the ring of
-/// width `ring` around it (clipped to the image). image: `h × w`, returns a copy.
-pub fn mean_fill(image: &[f64], geo: &Geometry, ring: usize) -> Vec<f64> {
+/// Mean of the observed pixels in the ring of width `ring` around the hole of `geo` (clipped
+/// to the image).
+pub(super) fn ring_mean(image: &[f64], geo: &Geometry, ring: usize) -> f64 {
     let (h, w, hole) = (geo.image_h, geo.image_w, geo.hole);
     let (r0, c0) = (
         hole.top.saturating_sub(ring),
@@ -112,7 +121,14 @@ pub fn mean_fill(image: &[f64], geo: &Geometry, ring: usize) -> Vec<f64> {
             }
         }
     }
-    let mean = sum / n.max(1) as f64;
+    sum / n.max(1) as f64
+}
+
+/// Mean-fill baseline: the hole of `geo` set to the mean of the observed pixels in the ring of
+/// width `ring` around it (clipped to the image). image: `h × w`, returns a copy.
+pub fn mean_fill(image: &[f64], geo: &Geometry, ring: usize) -> Vec<f64> {
+    let (w, hole) = (geo.image_w, geo.hole);
+    let mean = ring_mean(image, geo, ring);
     let mut out = image.to_vec();
     for r in hole.top..hole.bottom() {
         out[r * w + hole.left..r * w + hole.right()].fill(mean);

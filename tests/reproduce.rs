@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Instant;
 
 const TABLE_HEADER: &str = "experiment,row,label,model,bits_per_px,sem,tiles,pixels,parameters,train_seconds,eval_seconds,scale,seed,git_commit,config_hash,note,single_bits_per_px,single_sem,numerics_version";
-const INPAINT_HEADER: &str = "case,image,method,hole_bits_per_px,crop_bits_per_px,psnr_db,ssim,acceptance,sweeps,seconds,hole,seed,scale,git_commit,config_hash";
+const INPAINT_HEADER: &str = "case,image,method,hole_bits_per_px,crop_bits_per_px,psnr_db,ssim,acceptance,sweeps,target,seconds,hole,seed,scale,git_commit,config_hash";
 
 fn reproduce(out: &Path, extra: &[&str]) -> (i32, String) {
     reproduce_with(&common::full_data_dir(), out, extra)
@@ -178,10 +178,12 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         points.lines().skip(1).all(|l| l.ends_with(",3")),
         "{points}"
     );
-    // inpainting: 4 cases × (mean, harmonic, MCGSM, RIDE, original), SSIM in (−1, 1]; each
+    // inpainting: 4 cases × (mean, harmonic, MCGSM, RIDE, original), SSIM in (−1, 1], one
+    // case with the window target; each
     // chain's hole log-likelihood after the initialisation and every sweep
     let recs = csv_rows(&out.join("inpainting/inpainting.csv"), INPAINT_HEADER);
     assert_eq!(recs.len(), 20);
+    assert_eq!(recs.iter().filter(|r| &r[9] == "window").count(), 2);
     for r in &recs {
         let ssim: f64 = r[6].parse().expect("ssim");
         assert!(ssim > -1.0 && ssim <= 1.0, "{r:?}");
@@ -228,6 +230,25 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         before
     );
     println!("rerun of deadleaves: {:.1} s", t1.elapsed().as_secs_f64());
+
+    // inpainting keeps each finished case: after losing one, a rerun redoes only that one
+    std::fs::remove_file(out.join("inpainting/cases/bsds300_test1.json")).expect("rm case");
+    std::fs::remove_file(out.join("inpainting/inpainting.csv")).expect("rm csv");
+    let (rc, err) = reproduce(&out, &["--only", "inpainting"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains("bsds300_test0: finished earlier, reused"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bsds300_test1: RIDE fill (1 sweeps, crop target)"),
+        "{err}"
+    );
+    assert!(!err.contains("bsds300_test0: RIDE fill"), "{err}");
+    assert_eq!(
+        csv_rows(&out.join("inpainting/inpainting.csv"), INPAINT_HEADER).len(),
+        20
+    );
 
     // every scored row keeps its per-tile rates; claims compare rows tile by tile; a reused
     // row without them is scored again (to the same number) and gets them

@@ -4,7 +4,7 @@ use super::*;
 
 /// One gray image panel: row-major `h`×`w`, shown linearly from `range.0` (black) to
 /// `range.1` (white), clamped; NaN shows as black.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Panel {
     pub title: String,
     pub image: Vec<f64>,

@@ -1,0 +1,189 @@
+//! The inpainting experiment of `ride reproduce` (docs/MODEL.md §7): for test images of a
+//! table's data set, a square hole filled four ways — the mean of a ring of observed pixels, a
+//! harmonic fill, MH inpainting with the table's MCGSM and with its RIDE — each scored by the
+//! RIDE model (log-likelihood of the filled hole), PSNR and SSIM against the true pixels; the
+//! chains' convergence; a CSV and a figure (original / masked / fills). Cases run in parallel
+//! and each finished case is kept (`config.rs`: the config; `case.rs`: one case).
+
+mod case;
+mod config;
+
+pub use config::{load, validate_cases, Case, InpaintingConfig};
+
+use super::{fnv, provenance, Options};
+use crate::io::files::write_atomic;
+use crate::io::plot::{image_grid, Panel};
+use anyhow::{Context, Result};
+use case::{run_case, CaseResult};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// One line of `inpainting.csv`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FillRow {
+    pub case: String,
+    pub image: String,
+    pub method: String,
+    /// log-likelihood rate of the hole pixels under the case's RIDE model (bit/px, model units)
+    pub hole_bits_per_px: f64,
+    /// the same over every cell of the evaluation crop
+    pub crop_bits_per_px: f64,
+    /// PSNR over the hole vs the true pixels, peak = the image's 0.1–99.9 percentile range
+    /// (∞ for the true pixels: written as text so JSON keeps it)
+    #[serde(with = "float_or_text")]
+    pub psnr_db: f64,
+    /// SSIM over the hole vs the true pixels (11×11 Gaussian window, the same dynamic range)
+    pub ssim: f64,
+    pub acceptance: Option<f64>,
+    pub sweeps: usize,
+    /// the MH target of a chain ("crop" or "window"), empty for the baselines
+    pub target: String,
+    pub seconds: f64,
+    pub hole: usize,
+    pub seed: u64,
+    pub scale: String,
+    pub git_commit: String,
+    pub config_hash: String,
+}
+
+/// Rows of `inpainting.csv` per case: mean fill, harmonic fill, MCGSM-MH, RIDE-MH, the truth.
+const ROWS_PER_CASE: usize = 5;
+
+/// One line of `convergence.csv`: a chain's state after the initialisation (sweep 0) and
+/// after each sweep.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ConvergenceRow {
+    case: String,
+    method: String,
+    sweep: usize,
+    /// log-likelihood rate of the hole under the chain's model (bit/px)
+    hole_bits_per_px: f64,
+    /// accepted / proposed moves in this sweep (none for sweep 0)
+    acceptance: Option<f64>,
+}
+
+pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
+    let t_all = Instant::now();
+    let file = opts.experiments.join(format!("{name}.toml"));
+    let cfg = load(&file, &opts.scale)?;
+    // the config and every model file it uses: a rerun with both unchanged reuses the results
+    let mut key = toml::to_string(&cfg)?;
+    // the sampler's arithmetic: results of another version are not reused
+    key.push_str(&format!("raster {}", crate::model::raster::RASTER_VERSION));
+    for case in &cfg.cases {
+        for row in [&case.ride, &case.mcgsm] {
+            let p = opts
+                .out
+                .join(&case.table)
+                .join(row)
+                .join("model.safetensors");
+            key.push_str(
+                &std::fs::read(&p)
+                    .map(|b| crate::train::fnv1a_hex(&b))
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    let hash = fnv(&key);
+    let out = opts.out.join(name);
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    if let Ok(mut r) = csv::Reader::from_path(out.join("inpainting.csv")) {
+        let old: Vec<FillRow> = r.deserialize().filter_map(|x| x.ok()).collect();
+        let complete = old.len() == cfg.cases.len() * ROWS_PER_CASE
+            && old
+                .iter()
+                .all(|f| f.config_hash == hash && f.scale == opts.scale);
+        if complete && out.join("inpainting.png").is_file() {
+            eprintln!("[{name}] finished earlier with the same config and models, reused");
+            return Ok(());
+        }
+    }
+    let mut rows: Vec<FillRow> = vec![];
+    let mut convergence: Vec<ConvergenceRow> = vec![];
+    let mut figure: Vec<Vec<Panel>> = vec![];
+    // cases in parallel (each chain splits its own work in two as well); a finished case is
+    // kept in cases/<id>.json, so a killed run redoes only the unfinished ones
+    let results: Vec<CaseResult> = cfg
+        .cases
+        .par_iter()
+        .map(|case| -> Result<CaseResult> {
+            let path = out.join("cases").join(format!("{}.json", case.id));
+            if let Some(r) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<CaseResult>(&b).ok())
+                .filter(|r| r.config_hash == hash)
+            {
+                eprintln!("[{name}] {}: finished earlier, reused", case.id);
+                return Ok(r);
+            }
+            let r = run_case(name, &cfg, case, opts, &hash, &out)?;
+            write_atomic(&path, &serde_json::to_vec(&r)?)?;
+            Ok(r)
+        })
+        .collect::<Result<_>>()?;
+    for r in &results {
+        rows.extend(r.rows.iter().cloned());
+        convergence.extend(r.convergence.iter().cloned());
+        figure.push(r.panels.clone());
+    }
+    let mut wtr = csv::Writer::from_writer(vec![]);
+    for r in &rows {
+        wtr.serialize(r)?;
+    }
+    write_atomic(
+        &out.join("inpainting.csv"),
+        &wtr.into_inner().context("writing CSV")?,
+    )?;
+    let mut wtr = csv::Writer::from_writer(vec![]);
+    for r in &convergence {
+        wtr.serialize(r)?;
+    }
+    write_atomic(
+        &out.join("convergence.csv"),
+        &wtr.into_inner().context("writing CSV")?,
+    )?;
+    image_grid(
+        &format!(
+            "{}: {}×{} hole, {} MH sweeps ({} scale)",
+            cfg.title, cfg.hole, cfg.hole, cfg.sweeps, opts.scale
+        ),
+        &figure,
+        &out.join("inpainting"),
+    )?;
+    provenance(
+        name,
+        &opts.scale,
+        &file,
+        vec![cfg.seed],
+        t_all.elapsed().as_secs_f64(),
+        &out,
+    )
+}
+
+/// An f64 that may be infinite: finite values as numbers, others as text ("inf"), so that JSON
+/// (which has no infinities) keeps them; reads numbers and text.
+mod float_or_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_str(&v.to_string())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Number(f64),
+            Text(String),
+        }
+        match Either::deserialize(d)? {
+            Either::Number(v) => Ok(v),
+            Either::Text(t) => t.trim().parse().map_err(serde::de::Error::custom),
+        }
+    }
+}

@@ -66,7 +66,7 @@ test:
 # decoder. Data from RIDE_DATA_DIR, ../shared/data or data/ (`make data`).
 test-data:
 	@test -d "$(SHARED)/models" || { echo "make test-data needs $(SHARED)/models (the original code's full fixture) and the data sets (make data)" >&2; exit 1; }
-	RIDE_DATA_DIR="$(abspath $(DATA_DIR))" $(CARGO) test --release -- --ignored --skip sweep_runs_through_a_real_slurm --skip keep_examples_when_asked --skip make_fixtures
+	RIDE_DATA_DIR="$(abspath $(DATA_DIR))" $(CARGO) test --release -- --ignored --skip sweep_runs_through_a_real_slurm --skip reproduce_dag_runs_through_a_real_slurm --skip keep_examples_when_asked --skip make_fixtures
 
 # Regenerates tests/fixtures/ from ../shared (the committed crops, the tile-sized model fixture).
 fixtures:

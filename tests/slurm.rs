@@ -94,6 +94,20 @@ fn cpus_arg(dir: &Path) -> Option<String> {
     (cpus < 2).then(|| format!("--cpus-per-task={cpus}"))
 }
 
+/// Runs `slurm_dir/submit.sh` from `root` (it must cd to its own folder), asking for the CPUs a
+/// node has where that is fewer than the jobs ask for; returns its stdout.
+fn submit(slurm_dir: &Path, dir: &Path, root: &Path) -> String {
+    let cpus_arg = cpus_arg(dir);
+    let args: Vec<&str> = cpus_arg.iter().map(String::as_str).collect();
+    let o = run(
+        slurm_dir.join("submit.sh").to_str().expect("utf-8 path"),
+        &args,
+        root,
+    );
+    assert!(o.status.success(), "submit.sh: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
 /// Everything that helps explain a failure: job states, every Slurm log, the rows written.
 fn diagnose(slurm_dir: &Path, out: &Path, jobs: &[String]) -> String {
     let mut s = String::new();
@@ -205,17 +219,8 @@ fn sweep_runs_through_a_real_slurm() {
     );
     assert!(o.status.success(), "ride sweep --emit-slurm: {}", text(&o));
 
-    // 3. submit (with fewer CPUs per node than the array job asks for, ask for what there is)
-    let cpus_arg = cpus_arg(dir);
-    let args: Vec<&str> = cpus_arg.iter().map(String::as_str).collect();
-    // run from elsewhere: submit.sh must cd to its own folder
-    let o = run(
-        slurm_dir.join("submit.sh").to_str().expect("utf-8 path"),
-        &args,
-        root,
-    );
-    assert!(o.status.success(), "submit.sh: {}", text(&o));
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    // 3. submit
+    let stdout = submit(&slurm_dir, dir, root);
     let id_after = |prefix: &str| -> String {
         stdout
             .lines()
@@ -319,15 +324,7 @@ fn reproduce_dag_runs_through_a_real_slurm() {
         "ride reproduce --emit-slurm: {}",
         text(&o)
     );
-    let cpus_arg = cpus_arg(dir);
-    let args: Vec<&str> = cpus_arg.iter().map(String::as_str).collect();
-    let o = run(
-        slurm_dir.join("submit.sh").to_str().expect("utf-8 path"),
-        &args,
-        root,
-    );
-    assert!(o.status.success(), "submit.sh: {}", text(&o));
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let stdout = submit(&slurm_dir, dir, root);
     // "job <id>: <name>" per job: 4 table rows, 4 sweep cells, the report
     let jobs: Vec<(String, String)> = stdout
         .lines()

@@ -89,7 +89,7 @@ pub fn run_table_row(table: &Table, id: &str, data_dir: &Path, out: &Path) -> Re
 }
 
 /// Writes rows as CSV (atomically).
-pub fn write_csv(path: &Path, rows: &[TableRow]) -> Result<()> {
+pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     let mut w = csv::Writer::from_writer(vec![]);
     for r in rows {
         w.serialize(r)?;

@@ -10,6 +10,7 @@ mod config;
 
 pub use config::{load, validate_cases, Case, InpaintingConfig};
 
+use super::run_table::write_csv;
 use super::{fnv, provenance, Options};
 use crate::io::files::write_atomic;
 use crate::io::plot::{image_grid, Panel};
@@ -127,22 +128,8 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
         convergence.extend(r.convergence.iter().cloned());
         figure.push(r.panels.clone());
     }
-    let mut wtr = csv::Writer::from_writer(vec![]);
-    for r in &rows {
-        wtr.serialize(r)?;
-    }
-    write_atomic(
-        &out.join("inpainting.csv"),
-        &wtr.into_inner().context("writing CSV")?,
-    )?;
-    let mut wtr = csv::Writer::from_writer(vec![]);
-    for r in &convergence {
-        wtr.serialize(r)?;
-    }
-    write_atomic(
-        &out.join("convergence.csv"),
-        &wtr.into_inner().context("writing CSV")?,
-    )?;
+    write_csv(&out.join("inpainting.csv"), &rows)?;
+    write_csv(&out.join("convergence.csv"), &convergence)?;
     image_grid(
         &format!(
             "{}: {}×{} hole, {} MH sweeps ({} scale)",

@@ -36,6 +36,11 @@ pub struct EvalArgs {
     /// 60×60 per tile); also reports the single model over the same pixels. Square tiles.
     #[arg(long)]
     pub ensemble: bool,
+    /// Also the discrete code length of the 8-bit values (bit/px, lower is better): each value's
+    /// probability is the density integrated over its quantisation bin (`tasks::discrete`),
+    /// what a coder reaches.
+    #[arg(long, conflicts_with = "ensemble")]
+    pub discrete: bool,
 }
 
 /// `ride eval`.
@@ -49,6 +54,7 @@ pub fn eval(args: EvalArgs, data_dir: &Path) -> Result<()> {
         tile,
         batch,
         ensemble,
+        discrete,
     } = args;
     let m = ride::io::modelfile::load(&model)
         .with_context(|| format!("loading model {}", model.display()))?;
@@ -77,6 +83,7 @@ pub fn eval(args: EvalArgs, data_dir: &Path) -> Result<()> {
     prep.gray = gray.name().to_string();
     let t0 = Instant::now();
     let mut per_tile = vec![];
+    let mut code_lengths = vec![];
     let mut pixels = 0;
     let grid = m.nb.grid(tile, tile).with_context(|| {
         format!(
@@ -107,6 +114,12 @@ pub fn eval(args: EvalArgs, data_dir: &Path) -> Result<()> {
                 f.display()
             );
         }
+        if discrete {
+            code_lengths.extend(
+                ride::tasks::discrete::tile_code_lengths(&m, &ts, tile)
+                    .with_context(|| format!("discrete code length of {}", f.display()))?,
+            );
+        }
         pixels += bits.len() * grid.0 * grid.1;
         if !json {
             let mean = bits.iter().sum::<f64>() / bits.len().max(1) as f64;
@@ -120,8 +133,24 @@ pub fn eval(args: EvalArgs, data_dir: &Path) -> Result<()> {
         "{:.4} ± {:.4} bit/px (log-likelihood rate, higher is better) over {} tiles of {tile}×{tile} from {} images; {} pixels in {:.1} s ({:.0} px/s)",
         s.bits_per_px, s.sem, s.tiles, files.len(), s.pixels, secs, s.pixels as f64 / secs
     );
+    let d = if discrete {
+        let d = Score::checked(&code_lengths, pixels)?;
+        println!(
+            "{:.4} ± {:.4} bit/px discrete code length of the 8-bit values (lower is better; each value's probability is the density over its quantisation bin, floor {:e})",
+            d.bits_per_px,
+            d.sem,
+            ride::tasks::discrete::FLOOR
+        );
+        Some(d)
+    } else {
+        None
+    };
     if json {
         let mut v = serde_json::to_value(&s)?;
+        if let Some(d) = &d {
+            v["discrete_bits_per_px"] = d.bits_per_px.into();
+            v["discrete_sem"] = d.sem.into();
+        }
         v["images"] = files.len().into();
         v["seconds"] = secs.into();
         v["pixels_per_s"] = (s.pixels as f64 / secs).into();

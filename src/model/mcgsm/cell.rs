@@ -35,6 +35,18 @@ pub struct CellMixture {
     x: Vec<f64>,
 }
 
+/// Φ(b) − Φ(a) for a ≤ b (standard normal), from the tail where it does not cancel.
+fn normal_mass(a: f64, b: f64) -> f64 {
+    let q = |x: f64| 0.5 * libm::erfc(x / std::f64::consts::SQRT_2); // 1 − Φ(x)
+    if a >= 0.0 {
+        q(a) - q(b)
+    } else if b <= 0.0 {
+        q(-b) - q(-a)
+    } else {
+        1.0 - q(-a) - q(b)
+    }
+}
+
 /// log Σ exp(x) with the SIMD exp (x is overwritten).
 fn lse_in_place(x: &mut [f64]) -> f64 {
     let m = max_simd_f64(x);
@@ -119,6 +131,23 @@ impl CellMixture {
                 self.e[k] + 0.5 * self.scales[k] - HALF_LN_2PI - 0.5 * self.exp_scales[k] * r * r;
         }
         lse_in_place(&mut self.x) - lse_in_place(&mut self.e)
+    }
+
+    /// P(lo ≤ y < hi | u) in whitened units (±∞ allowed): the mixture's weights times the
+    /// difference of each Gaussian's CDF, computed on the side of the tail that keeps it
+    /// accurate. The discrete likelihood of quantised pixels (`tasks::discrete`).
+    pub fn interval_probability(&mut self, u: &[f64], lo: f64, hi: f64) -> f64 {
+        self.energies(u);
+        let m = max_simd_f64(&self.e);
+        let total = exp_shift_sum_f64(&mut self.e, m);
+        let ns = self.s;
+        let mut p = 0.0;
+        for k in 0..self.e.len() {
+            let (mu, prec_sqrt) = (self.pred[k / ns], (0.5 * self.scales[k]).exp());
+            let (a, b) = ((lo - mu) * prec_sqrt, (hi - mu) * prec_sqrt);
+            p += self.e[k] * normal_mass(a, b);
+        }
+        p / total
     }
 
     /// Draws y ~ p(y | u) with the same random draws as [`Mcgsm::sample`] (one uniform for the

@@ -33,6 +33,9 @@ struct Work {
     top: Vec<f64>,
     zeros: Vec<f32>,
     scratch: (Vec<f32>, Vec<f32>, Vec<f32>),
+    /// the neighbourhood's input offsets and the per-cell MCGSM, prepared once
+    offs: Vec<(usize, usize)>,
+    mix: CellMixture,
 }
 
 /// The exact target log p_model(crop) of the current crop, with what a proposal needs.
@@ -81,6 +84,8 @@ impl<'a> CropTarget<'a> {
                 top: vec![],
                 zeros: vec![0.0; layers.iter().map(|l| l.h).max().unwrap_or(0)],
                 scratch: (vec![], vec![], vec![]),
+                offs: model.nb.input_offsets(),
+                mix: CellMixture::new(&model.mcgsm),
             },
             from: (0, 0),
         };
@@ -108,10 +113,9 @@ impl<'a> CropTarget<'a> {
         let i0 = changed.top.saturating_sub(orow).min(gr);
         let j0 = changed.left.saturating_sub(nb.cols - 1).min(gc);
         self.from = (i0, j0);
-        let mut mix = CellMixture::new(&self.model.mcgsm);
         for i in i0..gr {
             for j in j0..gc {
-                self.cell(crop, i, j, &mut mix);
+                self.cell(crop, i, j);
             }
         }
         // unchanged cells from the current state, the rest from scratch
@@ -151,12 +155,12 @@ impl<'a> CropTarget<'a> {
 
     /// Cell (i, j) of the proposal: neighbours inside the recomputed region come from scratch,
     /// the others from the current state.
-    fn cell(&mut self, crop: &[f64], i: usize, j: usize, mix: &mut CellMixture) {
+    fn cell(&mut self, crop: &[f64], i: usize, j: usize) {
         let (model, cw, (i0, j0)) = (self.model, self.cw, self.from);
         let nb = &model.nb;
         let gc = self.cur.gc;
         let w = &mut self.work;
-        for (v, (dr, dc)) in w.x.iter_mut().zip(nb.input_offsets()) {
+        for (v, &(dr, dc)) in w.x.iter_mut().zip(&w.offs) {
             *v = crop[(i + dr) * cw + j + dc];
         }
         model.whitening.whiten_input(&w.x, &mut w.xw);
@@ -216,6 +220,6 @@ impl<'a> CropTarget<'a> {
         let (orow, ocol) = nb.output_pos();
         let y = crop[(i + orow) * cw + j + ocol];
         let yw = model.whitening.whiten_output(&w.xw, y);
-        w.next.ll[k] = mix.loglik(&w.top, yw) + model.whitening.log_jacobian();
+        w.next.ll[k] = w.mix.loglik(&w.top, yw) + model.whitening.log_jacobian();
     }
 }

@@ -6,6 +6,7 @@
 //! its plain reference. `docs/ARCHITECTURE.md` maps the paper's equations to functions.
 
 pub mod bench;
+pub mod codec;
 pub mod data;
 pub mod harness;
 pub mod io;

@@ -62,6 +62,15 @@ enum Cmd {
     /// SHA-256 sums built into ride; or verify what is there.
     Data(cli::tools::DataArgs),
 
+    /// Compress an 8-bit gray image losslessly with a model: each pixel's value is range-coded
+    /// with the probability the model gives it (its density over the value's quantisation bin).
+    /// The file names the model by hash; decode it with the same model.
+    Compress(cli::codec::CompressArgs),
+
+    /// Decompress a file written by `ride compress` (with the same model) into an 8-bit gray
+    /// PNG. A wrong model, a corrupt or truncated file is an error, never a wrong image.
+    Decompress(cli::codec::DecompressArgs),
+
     /// Convert a model file (e.g. the original code's npz) to our safetensors format.
     Convert(cli::tools::ConvertArgs),
 }
@@ -79,6 +88,8 @@ fn main() {
         Cmd::Reproduce(a) => cli::experiments::reproduce(a, d),
         Cmd::Data(a) => cli::tools::data(a, d),
         Cmd::Convert(a) => cli::tools::convert(a, d),
+        Cmd::Compress(a) => cli::codec::compress(a),
+        Cmd::Decompress(a) => cli::codec::decompress(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

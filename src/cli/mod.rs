@@ -1,6 +1,7 @@
 //! The `ride` command line: one module per group of subcommands, each with its arguments
 //! (clap) and what it runs; `main.rs` only parses and dispatches.
 
+pub mod codec;
 pub mod eval;
 pub mod experiments;
 pub mod generate;

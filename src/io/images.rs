@@ -183,3 +183,53 @@ pub fn load_gray(path: &Path, mode: GrayMode) -> Result<GrayImage> {
     );
     Ok(GrayImage { name, h, w, data })
 }
+
+/// Decodes an image whose pixels are exactly 8-bit gray values: `(h, w, pixels)`. Gray
+/// 8-bit files as they are; colour or gray-alpha 8-bit files only if every pixel is gray
+/// (R = G = B) and opaque (a GIF plate with a gray palette, say). Anything a lossless
+/// 8-bit gray codec could not reproduce is an error naming the file and the reason.
+pub fn decode_exact_gray8(path: &Path) -> Result<(usize, usize, Vec<u8>)> {
+    use image::DynamicImage as D;
+    let img = decode(path)?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        bail!("{}: image has no pixels ({w}×{h})", path.display());
+    }
+    let not_gray = |what: &str| {
+        anyhow!(
+            "{}: {what}; the codec codes 8-bit gray images losslessly (convert it to 8-bit gray first)",
+            path.display()
+        )
+    };
+    let pixels = match img {
+        D::ImageLuma8(g) => g.into_raw(),
+        D::ImageLumaA8(g) => {
+            if g.pixels().any(|p| p[1] != 255) {
+                return Err(not_gray("it has transparent pixels"));
+            }
+            g.pixels().map(|p| p[0]).collect()
+        }
+        D::ImageRgb8(g) => {
+            if g.pixels().any(|p| p[0] != p[1] || p[1] != p[2]) {
+                return Err(not_gray("it is a colour image"));
+            }
+            g.pixels().map(|p| p[0]).collect()
+        }
+        D::ImageRgba8(g) => {
+            if g.pixels().any(|p| p[0] != p[1] || p[1] != p[2]) {
+                return Err(not_gray("it is a colour image"));
+            }
+            if g.pixels().any(|p| p[3] != 255) {
+                return Err(not_gray("it has transparent pixels"));
+            }
+            g.pixels().map(|p| p[0]).collect()
+        }
+        other => {
+            return Err(not_gray(&format!(
+                "its pixel format is {:?}, not 8 bits per sample",
+                other.color()
+            )))
+        }
+    };
+    Ok((h, w, pixels))
+}

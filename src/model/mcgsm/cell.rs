@@ -170,3 +170,57 @@ impl CellMixture {
         self.pred[k / self.s] + (-0.5 * self.scales[k]).exp() * z
     }
 }
+
+/// The mixture of one cell prepared for many CDF evaluations (the codec,
+/// [`crate::codec`]): normalised weights, means and √precisions of the components whose weight
+/// is at least [`CellCdf::MIN_WEIGHT`] (the rest change the CDF by less than 10⁻¹⁴ in all,
+/// far below the coder's 2⁻²⁴ resolution).
+#[derive(Default)]
+pub struct CellCdf {
+    w: Vec<f64>,
+    mu: Vec<f64>,
+    prec_sqrt: Vec<f64>,
+}
+
+impl CellCdf {
+    pub const MIN_WEIGHT: f64 = 1e-16;
+
+    /// P(ỹ < t | u) in whitened units: Σ_k w_k Φ((t − μ_k) √λ_k), with Φ from erfc so that
+    /// both tails keep their absolute accuracy.
+    pub fn cdf(&self, t: f64) -> f64 {
+        let mut p = 0.0;
+        for ((w, mu), ps) in self.w.iter().zip(&self.mu).zip(&self.prec_sqrt) {
+            p += w * 0.5 * libm::erfc(-(t - mu) * ps / std::f64::consts::SQRT_2);
+        }
+        p
+    }
+
+    /// Components kept.
+    pub fn len(&self) -> usize {
+        self.w.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.w.is_empty()
+    }
+}
+
+impl CellMixture {
+    /// Prepares `out` for [`CellCdf::cdf`] of the cell with top features u `[D]`.
+    pub fn prepare_cdf(&mut self, u: &[f64], out: &mut CellCdf) {
+        self.energies(u);
+        let m = max_simd_f64(&self.e);
+        let total = exp_shift_sum_f64(&mut self.e, m);
+        out.w.clear();
+        out.mu.clear();
+        out.prec_sqrt.clear();
+        for k in 0..self.e.len() {
+            let w = self.e[k] / total;
+            if w >= CellCdf::MIN_WEIGHT {
+                out.w.push(w);
+                out.mu.push(self.pred[k / self.s]);
+                out.prec_sqrt.push((0.5 * self.scales[k]).exp());
+            }
+        }
+    }
+}

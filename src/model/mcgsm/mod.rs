@@ -17,7 +17,7 @@ use rand_distr::{Distribution, Normal};
 mod cell;
 mod kernels;
 
-pub use cell::CellMixture;
+pub use cell::{CellCdf, CellMixture};
 pub use kernels::McgsmWork;
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;

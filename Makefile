@@ -7,6 +7,7 @@
 #                         changes nothing on the machine)
 #   make test-data        the tests that need the full data sets (DATA_DIR or ../shared/data)
 #   make test-slurm       the real-Slurm sweep test: installs slurm-wlm + munge if needed (root)
+#   make codec            the RIDE codec against PNG, WebP and JPEG XL -> results/codec/
 
 CARGO      ?= cargo
 SHARED     ?= ../shared
@@ -21,7 +22,7 @@ RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bench-peers compare-outputs bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
+.PHONY: data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bench-peers codec codec-tools compare-outputs bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR) when that mirror exists (an existing
 # real directory of the same name is left alone); otherwise download them from the official
@@ -138,6 +139,19 @@ bench-peers: build
 	cd benches/peers && ../../$(PEERS_VENV)/bin/python ride_jax.py
 	cd benches/peers && ../../$(PEERS_VENV)/bin/python run_peers.py --ride ../../$(RIDE) \
 	  --rounds $(PEER_ROUNDS) --out ../../results/bench/peers.csv --commit $$(git describe --always --dirty)
+
+# The standard codecs `make codec` compares with (Debian packages; needs root or sudo).
+codec-tools:
+	@command -v cwebp >/dev/null && command -v cjxl >/dev/null && command -v optipng >/dev/null || \
+	  { apt-get install -y webp libjxl-tools optipng || sudo apt-get install -y webp libjxl-tools optipng; }
+
+# The RIDE codec (the paper-scale BSDS300 models) against PNG (optipng -o7), WebP lossless
+# (cwebp -z 9) and JPEG XL lossless (cjxl -e 9) on the BSDS300 test images and Brodatz plates
+# (experiments/codec.toml): every file decoded again and checked; bit/px ± SEM, encode and
+# decode px/s, figures -> results/codec/. Finished images are kept: a rerun resumes.
+# LIMIT=N codes only the first N images of each data set.
+codec: data build codec-tools
+	$(RIDE) --data-dir $(DATA_DIR) codec-compare --config experiments/codec.toml --out results/codec $(if $(LIMIT),--limit $(LIMIT))
 
 # Compares two output trees of `ride reproduce` (say before and after a refactor, run with
 # --out A and --out B): model tensors byte for byte, CSV and JSON values with timings, commits

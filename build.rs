@@ -1,5 +1,7 @@
 //! Embeds the source's git commit in the binary (RIDE_GIT_COMMIT), so every result file names
-//! the code that produced it ("-dirty" when tracked files had uncommitted changes).
+//! the code that produced it ("-dirty" when the files the binary is built from — src/, assets/,
+//! build.rs, Cargo.toml, Cargo.lock — had uncommitted changes; results and configs written or
+//! edited beside a running campaign do not count: configs are recorded by their own hash).
 
 use std::process::Command;
 
@@ -11,7 +13,17 @@ fn main() {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let dirty = Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
+        .args([
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "src",
+            "assets",
+            "build.rs",
+            "Cargo.toml",
+            "Cargo.lock",
+        ])
         .output()
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
     let value = match commit {

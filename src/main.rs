@@ -71,6 +71,10 @@ enum Cmd {
     /// PNG. A wrong model, a corrupt or truncated file is an error, never a wrong image.
     Decompress(cli::codec::DecompressArgs),
 
+    /// Compare the RIDE codec with PNG, WebP and JPEG XL on whole data sets (experiments/codec.toml;
+    /// `make codec`): bit/px ± SEM, encode/decode px/s, CSV, figures, summary.md.
+    CodecCompare(cli::codec::CompareArgs),
+
     /// Convert a model file (e.g. the original code's npz) to our safetensors format.
     Convert(cli::tools::ConvertArgs),
 }
@@ -90,6 +94,7 @@ fn main() {
         Cmd::Convert(a) => cli::tools::convert(a, d),
         Cmd::Compress(a) => cli::codec::compress(a),
         Cmd::Decompress(a) => cli::codec::decompress(a),
+        Cmd::CodecCompare(a) => cli::codec::compare(a, d),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -6,7 +6,7 @@
 mod common;
 use common::{GRAY_PNG, MODEL};
 use rand::{RngExt, SeedableRng};
-use ride::codec::cdf::{QuantizedCdf, LEVELS, PRECISION};
+use ride::codec::cdf::{Alphabet, QuantizedCdf, LEVELS, PRECISION};
 use ride::codec::{compress, decompress, read_image, Gray8};
 use ride::model::mcgsm::{CellCdf, CellMixture};
 use ride::model::raster::{CellLayer, RasterStack};
@@ -48,8 +48,9 @@ fn real_image_round_trips_within_one_percent_of_the_discrete_code_length() {
         "payload {payload_bits} bits, discrete code length {} bits",
         c.discrete_bits
     );
-    // the coder's quantised probabilities cost almost nothing over the float ones
-    assert!((c.ideal_bits - c.discrete_bits).abs() < 0.002 * c.discrete_bits);
+    // the coder's quantised probabilities cost almost nothing over the float ones (and less
+    // where the crop does not use every value)
+    assert!(c.ideal_bits < 1.002 * c.discrete_bits);
     // one tile and small tiles round-trip too
     round_trip(&m, &crop(&img, 0, 0, 70, 90), 0);
     round_trip(&m, &crop(&img, 3, 5, 41, 53), 9);
@@ -87,6 +88,35 @@ fn flat_and_noise_images_round_trip() {
     assert!(c.bytes.len() <= 48 * 48 + c.header_bytes);
 }
 
+/// An image using few gray levels (a scanned plate, a posterised photo) codes only those: its
+/// symbols own the bins up to the midpoints between them, so it costs fewer bits than the full
+/// alphabet would, and round-trips.
+#[test]
+fn images_with_few_values_code_only_those() {
+    let (m, img) = (model(), image());
+    let mut few = crop(&img, 30, 30, 90, 100);
+    few.pixels.iter_mut().for_each(|v| *v = (*v / 8) * 8 + 3);
+    let c = round_trip(&m, &few, 64);
+    let a = Alphabet::of_pixels(&few.pixels).expect("values");
+    assert!(a.len() <= 32);
+    assert!(
+        c.ideal_bits < c.discrete_bits - 1.0 * (few.h * few.w) as f64,
+        "a 32-value image: {} bits coded, the full alphabet's code length {} bits",
+        c.ideal_bits,
+        c.discrete_bits
+    );
+    // the edges: each symbol owns the bins up to the midpoints
+    let mut mask = [false; LEVELS];
+    mask[10] = true;
+    mask[20] = true;
+    mask[255] = true;
+    let a = Alphabet::from_mask(&mask).expect("values");
+    assert_eq!(
+        (a.len(), a.value(1), a.symbol(20), a.symbol(21)),
+        (3, 20, Some(1), None)
+    );
+}
+
 #[test]
 fn files_do_not_depend_on_the_thread_count() {
     let (m, img) = (model(), image());
@@ -121,7 +151,8 @@ fn quantised_cdf_is_a_partition_the_decoder_inverts() {
         let (xw, u) = stack.step(&m.whitening, &canvas, img.w, (100, 100), (0, j));
         mix.prepare_cdf(u, &mut cdf);
         assert!(!cdf.is_empty());
-        let q = QuantizedCdf::new(&cdf, &m.whitening, xw, 255.0);
+        let full = Alphabet::full();
+        let q = QuantizedCdf::new(&full, &cdf, &m.whitening, xw, 255.0);
         let model = q.model();
         let mut next = 0u32;
         for k in 0..LEVELS {
@@ -263,4 +294,69 @@ fn cli_round_trip() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("compressed with model"));
     assert!(!bad_out.exists());
+}
+
+/// `ride codec-compare` on the fixture images with the original code's model (no standard
+/// codecs: `make test` installs nothing): rows, summary, figures, provenance, and a rerun that
+/// reuses every finished image.
+#[test]
+fn codec_compare_writes_rows_summary_and_figures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("codec.toml");
+    let model = std::fs::canonicalize(MODEL).expect("model path");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"name = "codec_test"
+tile = 64
+external = []
+[[datasets]]
+id = "bsds"
+label = "fixture images"
+dir = "bsds300/gray/test"
+[[models]]
+id = "ride1"
+label = "RIDE, 1 layer (original code)"
+path = "{}"
+[tile_study]
+dataset = "bsds"
+model = "ride1"
+images = 1
+tiles = [64, 128]
+"#,
+            model.display()
+        ),
+    )
+    .expect("config");
+    let out = dir.path().join("out");
+    let opts = ride::harness::codec_compare::Options {
+        config: cfg,
+        data_dir: "tests/fixtures".into(),
+        out: out.clone(),
+        limit: Some(1),
+    };
+    let s = ride::harness::codec_compare::run(&opts).expect("runs");
+    assert_eq!(s.len(), 1);
+    assert!(
+        s[0].bits_per_px > 3.0 && s[0].bits_per_px < 8.0,
+        "{}",
+        s[0].bits_per_px
+    );
+    let rows = std::fs::read_to_string(out.join("images.csv")).expect("images.csv");
+    assert_eq!(rows.lines().count(), 2, "{rows}");
+    let tiles = std::fs::read_to_string(out.join("tiles.csv")).expect("tiles.csv");
+    assert_eq!(tiles.lines().count(), 3, "{tiles}");
+    for f in [
+        "summary.csv",
+        "summary.md",
+        "bsds.png",
+        "tiles.png",
+        "provenance.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let t0 = std::time::Instant::now();
+    let again = ride::harness::codec_compare::run(&opts).expect("reruns");
+    assert!(t0.elapsed().as_secs_f64() < 2.0, "the rerun coded again");
+    assert_eq!(again[0].bits_per_px, s[0].bits_per_px);
 }

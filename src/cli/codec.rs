@@ -108,3 +108,34 @@ pub fn decompress(a: DecompressArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// Arguments of `ride codec-compare`.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// The comparison's config.
+    #[arg(long, default_value = "experiments/codec.toml")]
+    pub config: PathBuf,
+    /// Output folder.
+    #[arg(long, default_value = "results/codec")]
+    pub out: PathBuf,
+    /// Only the first N images of each data set (a quick run).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// `ride codec-compare`.
+pub fn compare(a: CompareArgs, data_dir: &Path) -> Result<()> {
+    let opts = ride::harness::codec_compare::Options {
+        config: a.config,
+        data_dir: data_dir.to_path_buf(),
+        out: a.out,
+        limit: a.limit,
+    };
+    ride::harness::codec_compare::run(&opts)?;
+    println!(
+        "{}",
+        std::fs::read_to_string(opts.out.join("summary.md")).unwrap_or_default()
+    );
+    println!("wrote {}", opts.out.display());
+    Ok(())
+}

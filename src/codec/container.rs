@@ -13,6 +13,7 @@
 //! | 4, 4, 4 | height, width, tile size (0: the whole image is one tile) |
 //! | 1 | mode: 0 range-coded, 1 stored (raw bytes, when coding would not be smaller) |
 //! | 1 | pad value of the tiles' margins |
+//! | 32 | the values the image uses (a bit per value, value v in bit v % 8 of byte v / 8) |
 //! | 4 + 4·n | number of tiles n, each tile's payload bytes |
 //! | 16 | SHA-256 of the payload (first 16 bytes): corruption is found before decoding |
 //! | 16 | SHA-256 of the pixels (first 16 bytes): the decoded image is checked against it |
@@ -43,6 +44,7 @@ pub struct Header {
     pub tile: u32,
     pub mode: Mode,
     pub pad: u8,
+    pub values: [bool; 256],
     pub tile_bytes: Vec<u32>,
     pub payload_hash: [u8; 16],
     pub image_hash: [u8; 16],
@@ -74,6 +76,13 @@ impl Header {
         }
         v.push(self.mode as u8);
         v.push(self.pad);
+        let mut bits = [0u8; 32];
+        for (k, &used) in self.values.iter().enumerate() {
+            if used {
+                bits[k / 8] |= 1 << (k % 8);
+            }
+        }
+        v.extend_from_slice(&bits);
         v.extend_from_slice(&(self.tile_bytes.len() as u32).to_le_bytes());
         for b in &self.tile_bytes {
             v.extend_from_slice(&b.to_le_bytes());
@@ -112,6 +121,11 @@ impl Header {
             m => bail!("corrupt header: unknown mode {m}"),
         };
         let pad = r.take(1)?[0];
+        let bits = r.take(32)?;
+        let mut values = [false; 256];
+        for (k, v) in values.iter_mut().enumerate() {
+            *v = bits[k / 8] & (1 << (k % 8)) != 0;
+        }
         let n_tiles = r.u32()? as usize;
         let expected = super::tiles::tiles(h as usize, w as usize, tile as usize).len();
         let expected = if mode == Mode::Stored { 1 } else { expected };
@@ -151,6 +165,7 @@ impl Header {
             tile,
             mode,
             pad,
+            values,
             tile_bytes,
             payload_hash,
             image_hash,

@@ -17,7 +17,7 @@ use crate::io::images::decode_exact_gray8;
 use crate::model::raster::RASTER_VERSION;
 use crate::model::ride::Ride;
 use anyhow::{anyhow, bail, Context, Result};
-use cdf::QuantizedCdf;
+use cdf::{Alphabet, QuantizedCdf};
 use constriction::stream::queue::{DefaultRangeDecoder, DefaultRangeEncoder};
 use constriction::stream::{Decode, Encode};
 use container::{hash16, hex, Header, Mode};
@@ -73,14 +73,14 @@ struct Encoder {
 }
 
 impl CellCoder for Encoder {
-    fn code(&mut self, cell: &QuantizedCdf, known: Option<u8>) -> Result<u8> {
-        let k = known.context("the encoder needs the pixel values")?;
+    fn code(&mut self, cell: &QuantizedCdf, known: Option<usize>) -> Result<usize> {
+        let i = known.context("the encoder needs the pixel values")?;
         self.enc
-            .encode_symbol(k as usize, cell.model())
+            .encode_symbol(i, cell.model())
             .map_err(|e| anyhow!("range coder: {e:?}"))?;
-        self.ideal_bits -= cell.probability(k as usize).log2();
-        self.discrete_bits -= cell.discrete_probability(k as usize).log2();
-        Ok(k)
+        self.ideal_bits -= cell.probability(i).log2();
+        self.discrete_bits -= cell.discrete_probability(cell.value(i) as usize).log2();
+        Ok(i)
     }
 }
 
@@ -89,12 +89,10 @@ struct Decoder {
 }
 
 impl CellCoder for Decoder {
-    fn code(&mut self, cell: &QuantizedCdf, _known: Option<u8>) -> Result<u8> {
-        let k = self
-            .dec
+    fn code(&mut self, cell: &QuantizedCdf, _known: Option<usize>) -> Result<usize> {
+        self.dec
             .decode_symbol(cell.model())
-            .map_err(|e| anyhow!("corrupt payload: the range decoder failed ({e:?})"))?;
-        Ok(k as u8)
+            .map_err(|e| anyhow!("corrupt payload: the range decoder failed ({e:?})"))
     }
 }
 
@@ -114,6 +112,7 @@ pub fn compress(model: &Ride<f32>, img: &Gray8, tile: usize) -> Result<Compresse
         );
     }
     let cm = CodingModel::new(model);
+    let alphabet = Alphabet::of_pixels(&img.pixels).context("an image without pixels")?;
     if tile != 0 && tile < cm.min_tile() {
         bail!(
             "tile size {tile} is smaller than the model's {}×{} neighbourhood (use ≥ {} or 0 for one tile)",
@@ -130,7 +129,7 @@ pub fn compress(model: &Ride<f32>, img: &Gray8, tile: usize) -> Result<Compresse
                 ideal_bits: 0.0,
                 discrete_bits: 0.0,
             };
-            cm.run_tile(t, tile, img, true, &mut e)?;
+            cm.run_tile(t, tile, &alphabet, img, true, &mut e)?;
             let words = e
                 .enc
                 .into_compressed()
@@ -163,6 +162,7 @@ pub fn compress(model: &Ride<f32>, img: &Gray8, tile: usize) -> Result<Compresse
             Mode::RangeCoded
         },
         pad: cm.pad,
+        values: alphabet.mask(),
         tile_bytes,
         payload_hash: hash16(&payload),
         image_hash: hash16(&img.pixels),
@@ -221,6 +221,8 @@ pub fn decompress(model: &Ride<f32>, bytes: &[u8]) -> Result<Gray8> {
             if t != 0 && t < cm.min_tile() {
                 bail!("corrupt header: tile size {t}");
             }
+            let alphabet =
+                Alphabet::from_mask(&header.values).context("corrupt header: no pixel values")?;
             let ts = tiles::tiles(h, w, t);
             let mut starts = Vec::with_capacity(ts.len());
             let mut pos = 0usize;
@@ -248,7 +250,7 @@ pub fn decompress(model: &Ride<f32>, bytes: &[u8]) -> Result<Gray8> {
                             .collect();
                         let dec = DefaultRangeDecoder::from_compressed(words)
                             .map_err(|e| anyhow!("corrupt payload: {e:?}"))?;
-                        cm.run_tile(ts[k], t, &img, false, &mut Decoder { dec })
+                        cm.run_tile(ts[k], t, &alphabet, &img, false, &mut Decoder { dec })
                     })
                     .collect::<Result<Vec<_>>>()?;
                 for (&k, d) in wave.iter().zip(&decoded) {

@@ -10,11 +10,11 @@
 //! tiles in waves 2r + c, the tiles of a wave in parallel ([`waves`]); the encoder knows every
 //! pixel and runs all tiles at once. Both build the canvas with [`CodingModel::canvas`].
 
-use super::cdf::{QuantizedCdf, LEVELS};
+use super::cdf::{Alphabet, QuantizedCdf};
 use crate::model::mcgsm::{CellCdf, CellMixture};
 use crate::model::raster::{CellLayer, RasterStack};
 use crate::model::ride::Ride;
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 /// An 8-bit gray image, row-major.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,9 +69,9 @@ pub fn waves(tiles: &[Tile]) -> Vec<Vec<usize>> {
     v
 }
 
-/// What happens at a cell: the encoder codes the known value, the decoder reads one.
+/// What happens at a cell: the encoder codes the known symbol, the decoder reads one.
 pub trait CellCoder {
-    fn code(&mut self, cell: &QuantizedCdf, known: Option<u8>) -> Result<u8>;
+    fn code(&mut self, cell: &QuantizedCdf, known: Option<usize>) -> Result<usize>;
 }
 
 /// A model prepared for per-cell coding.
@@ -129,14 +129,17 @@ impl<'m> CodingModel<'m> {
         canvas
     }
 
-    /// Runs `coder` over the cells of `tile` (of a grid of side `t`) in raster order. `known`
+    /// Runs `coder` over the cells of `tile` (of a grid of side `t`) in raster order, the
+    /// symbols those of `alphabet`. `known`
     /// holds the pixels of the tiles coded before it (the decoder's image so far), and the
     /// tile's own pixels when encoding (`encoding`). Returns the tile's pixels
     /// (`[tile.h · tile.w]`).
+    #[allow(clippy::too_many_arguments)]
     pub fn run_tile(
         &self,
         tile: Tile,
         t: usize,
+        alphabet: &Alphabet,
         known: &Gray8,
         encoding: bool,
         coder: &mut impl CellCoder,
@@ -154,10 +157,15 @@ impl<'m> CodingModel<'m> {
             for j in 0..tile.w {
                 let (xw, u) = stack.step(&m.whitening, &canvas, cw, (0, 0), (i, j));
                 mix.prepare_cdf(u, &mut cdf);
-                let cell = QuantizedCdf::new(&cdf, &m.whitening, xw, s);
-                let value = encoding.then(|| known.pixels[(tile.r0 + i) * known.w + tile.c0 + j]);
-                let v = coder.code(&cell, value)?;
-                debug_assert!((v as usize) < LEVELS);
+                let cell = QuantizedCdf::new(alphabet, &cdf, &m.whitening, xw, s);
+                let symbol = match encoding {
+                    true => {
+                        let v = known.pixels[(tile.r0 + i) * known.w + tile.c0 + j];
+                        Some(alphabet.symbol(v).context("a value outside the alphabet")?)
+                    }
+                    false => None,
+                };
+                let v = alphabet.value(coder.code(&cell, symbol)?);
                 canvas[(i + orow) * cw + j + ocol] = v as f64 / s;
                 out[i * tile.w + j] = v;
             }

@@ -119,7 +119,7 @@ pub struct Provenance {
     pub seconds: f64,
 }
 
-fn provenance(
+pub(crate) fn provenance(
     name: &str,
     scale: &str,
     file: &Path,

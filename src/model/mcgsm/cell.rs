@@ -195,6 +195,11 @@ impl CellCdf {
         p
     }
 
+    /// The mixture's mean Σ_k w_k μ_k (whitened units).
+    pub fn mean(&self) -> f64 {
+        self.w.iter().zip(&self.mu).map(|(w, mu)| w * mu).sum()
+    }
+
     /// Components kept.
     pub fn len(&self) -> usize {
         self.w.len()

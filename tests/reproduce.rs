@@ -250,6 +250,29 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         20
     );
 
+    // a case whose table is not trained waits; the others run (here: are reused), and the
+    // run says which cases wait
+    let vh = out.join("vanhateren/mcgsm/model.safetensors");
+    let away = out.join("vanhateren/mcgsm/model.safetensors.away");
+    std::fs::rename(&vh, &away).expect("move model");
+    std::fs::remove_file(out.join("inpainting/cases/vanhateren_test0.json")).expect("rm case");
+    std::fs::remove_file(out.join("inpainting/inpainting.csv")).expect("rm csv");
+    let (rc, err) = reproduce(&out, &["--only", "inpainting"]);
+    assert_ne!(rc, 0, "{err}");
+    assert!(
+        err.contains("vanhateren_test0: waits for the table 'vanhateren'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bsds300_test1: finished earlier, reused"),
+        "{err}"
+    );
+    assert!(err.contains("2 of 4 cases are finished"), "{err}");
+    std::fs::rename(&away, &vh).expect("restore model");
+    let (rc, err) = reproduce(&out, &["--only", "inpainting"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.contains("vanhateren_test0: RIDE fill"), "{err}");
+
     // every scored row keeps its per-tile rates; claims compare rows tile by tile; a reused
     // row without them is scored again (to the same number) and gets them
     let tiles =

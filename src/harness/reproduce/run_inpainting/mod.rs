@@ -64,37 +64,62 @@ struct ConvergenceRow {
     acceptance: Option<f64>,
 }
 
+/// The cache key of one case: the run's settings, this case, the per-cell arithmetic's version
+/// and the case's two model files — so a case is reused until one of them changes, whatever
+/// happens to the other cases (a table trained later, a case added).
+fn case_hash(cfg: &InpaintingConfig, case: &Case, opts: &Options) -> Result<String> {
+    let mut one = cfg.clone();
+    one.cases = vec![case.clone()];
+    let mut key = toml::to_string(&one)?;
+    key.push_str(&format!("raster {}", crate::model::raster::RASTER_VERSION));
+    for row in [&case.ride, &case.mcgsm] {
+        let p = opts
+            .out
+            .join(&case.table)
+            .join(row)
+            .join("model.safetensors");
+        key.push_str(
+            &std::fs::read(&p)
+                .map(|b| crate::train::fnv1a_hex(&b))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(fnv(&key))
+}
+
+/// True if both models of the case's table are there.
+fn models_exist(case: &Case, opts: &Options) -> bool {
+    [&case.ride, &case.mcgsm].iter().all(|row| {
+        opts.out
+            .join(&case.table)
+            .join(row)
+            .join("model.safetensors")
+            .is_file()
+    })
+}
+
 pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
     let t_all = Instant::now();
     let file = opts.experiments.join(format!("{name}.toml"));
     let cfg = load(&file, &opts.scale)?;
-    // the config and every model file it uses: a rerun with both unchanged reuses the results
-    let mut key = toml::to_string(&cfg)?;
-    // the sampler's arithmetic: results of another version are not reused
-    key.push_str(&format!("raster {}", crate::model::raster::RASTER_VERSION));
-    for case in &cfg.cases {
-        for row in [&case.ride, &case.mcgsm] {
-            let p = opts
-                .out
-                .join(&case.table)
-                .join(row)
-                .join("model.safetensors");
-            key.push_str(
-                &std::fs::read(&p)
-                    .map(|b| crate::train::fnv1a_hex(&b))
-                    .unwrap_or_default(),
-            );
-        }
-    }
-    let hash = fnv(&key);
+    let hashes = cfg
+        .cases
+        .iter()
+        .map(|c| case_hash(&cfg, c, opts))
+        .collect::<Result<Vec<String>>>()?;
     let out = opts.out.join(name);
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     if let Ok(mut r) = csv::Reader::from_path(out.join("inpainting.csv")) {
         let old: Vec<FillRow> = r.deserialize().filter_map(|x| x.ok()).collect();
         let complete = old.len() == cfg.cases.len() * ROWS_PER_CASE
-            && old
-                .iter()
-                .all(|f| f.config_hash == hash && f.scale == opts.scale);
+            && old.iter().all(|f| {
+                f.scale == opts.scale
+                    && cfg
+                        .cases
+                        .iter()
+                        .zip(&hashes)
+                        .any(|(c, h)| c.id == f.case && *h == f.config_hash)
+            });
         if complete && out.join("inpainting.png").is_file() {
             eprintln!("[{name}] finished earlier with the same config and models, reused");
             return Ok(());
@@ -104,25 +129,51 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
     let mut convergence: Vec<ConvergenceRow> = vec![];
     let mut figure: Vec<Vec<Panel>> = vec![];
     // cases in parallel (each chain splits its own work in two as well); a finished case is
-    // kept in cases/<id>.json, so a killed run redoes only the unfinished ones
-    let results: Vec<CaseResult> = cfg
+    // kept in cases/<id>.json, so a killed run redoes only the unfinished ones; cases whose
+    // table is not trained yet wait (the others run)
+    let results: Vec<Option<CaseResult>> = cfg
         .cases
         .par_iter()
-        .map(|case| -> Result<CaseResult> {
+        .zip(&hashes)
+        .map(|(case, hash)| -> Result<Option<CaseResult>> {
             let path = out.join("cases").join(format!("{}.json", case.id));
             if let Some(r) = std::fs::read(&path)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<CaseResult>(&b).ok())
-                .filter(|r| r.config_hash == hash)
+                .filter(|r| r.config_hash == *hash)
             {
                 eprintln!("[{name}] {}: finished earlier, reused", case.id);
-                return Ok(r);
+                return Ok(Some(r));
             }
-            let r = run_case(name, &cfg, case, opts, &hash, &out)?;
+            if !models_exist(case, opts) {
+                eprintln!(
+                    "[{name}] {}: waits for the table '{}' (its models are not there yet)",
+                    case.id, case.table
+                );
+                return Ok(None);
+            }
+            let r = run_case(name, &cfg, case, opts, hash, &out)?;
             write_atomic(&path, &serde_json::to_vec(&r)?)?;
-            Ok(r)
+            Ok(Some(r))
         })
         .collect::<Result<_>>()?;
+    let waiting: Vec<String> = cfg
+        .cases
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_none())
+        .map(|(c, _)| format!("{} (table '{}')", c.id, c.table))
+        .collect();
+    if !waiting.is_empty() {
+        anyhow::bail!(
+            "inpainting: {} of {} cases are finished and kept in {}; these need their table's models first (ride reproduce --only TABLE): {}",
+            cfg.cases.len() - waiting.len(),
+            cfg.cases.len(),
+            out.join("cases").display(),
+            waiting.join(", ")
+        );
+    }
+    let results: Vec<CaseResult> = results.into_iter().flatten().collect();
     for r in &results {
         rows.extend(r.rows.iter().cloned());
         convergence.extend(r.convergence.iter().cloned());

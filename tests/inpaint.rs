@@ -156,6 +156,7 @@ fn mh_kernel_leaves_the_exact_conditional_invariant() {
             stride: 1,
             trace: true,
             target: Target::Crop,
+            progress: None,
         };
         let geo = Geometry::new(&m, h, w, opts.hole, opts.center, opts.context).unwrap();
         let edges = exact_bins(&m, &img, w, &geo, bins);
@@ -207,6 +208,7 @@ fn mh_kernel_with_the_window_target_samples_the_window_conditional() {
         stride: 1,
         trace: true,
         target: Target::Window,
+        progress: None,
     };
     let geo = Geometry::new(&m, h, w, opts.hole, opts.center, opts.context).unwrap();
     // the move's window: centred on the block, clipped to the crop (image coordinates)
@@ -340,6 +342,7 @@ fn mh_kernel_with_a_two_pixel_block_is_exact() {
         stride: 2,
         trace: true,
         target: Target::Crop,
+        progress: None,
     };
     let geo = Geometry::new(&m, h, w, opts.hole, opts.center, opts.context).unwrap();
     assert_eq!((geo.hole.h, geo.hole.w), (1, 2));

@@ -148,6 +148,7 @@ pub fn inpaint(args: InpaintArgs, _data_dir: &Path) -> Result<()> {
         seed,
         candidates,
         target,
+        progress: Some("inpaint".into()),
         ..Default::default()
     };
     let t0 = Instant::now();

@@ -73,6 +73,9 @@ pub struct InpaintOptions {
     pub trace: bool,
     /// What the acceptance ratio is computed on ([`Target`]).
     pub target: Target,
+    /// Show the sweeps' progress under this label (a bar on a terminal, a line every 10 s
+    /// otherwise).
+    pub progress: Option<String>,
 }
 
 /// The target density of the Metropolis–Hastings kernel.
@@ -123,6 +126,7 @@ impl Default for InpaintOptions {
             stride: 3,
             trace: false,
             target: Target::Crop,
+            progress: None,
         }
     }
 }
@@ -359,7 +363,10 @@ pub fn inpaint_with_hooks(
     };
     let mut hole_bits = vec![hole_now(&cur)?];
     let mut trace = opts.trace.then(Vec::new);
-    for _ in 0..opts.sweeps {
+    let mut progress = opts.progress.as_deref().map(|l| {
+        crate::io::progress::Progress::counting(l, opts.sweeps as u64, ("sweep", "sweeps"))
+    });
+    for sweep in 0..opts.sweeps {
         let ts = Instant::now();
         let (mut accepted, mut moves) = (0usize, 0usize);
         for &pr in &rows {
@@ -422,6 +429,16 @@ pub fn inpaint_with_hooks(
         acceptance.push(accepted as f64 / moves.max(1) as f64);
         sweep_seconds.push(ts.elapsed().as_secs_f64());
         hole_bits.push(hole_now(&cur)?);
+        if let Some(p) = &mut progress {
+            p.set(
+                sweep as u64 + 1,
+                &format!(
+                    "hole {:.4} bit/px, acceptance {:.3}",
+                    hole_bits[hole_bits.len() - 1],
+                    acceptance[acceptance.len() - 1]
+                ),
+            );
+        }
         if let Some(t) = &mut trace {
             let hole_rect = hc;
             t.push(cut(&cur, c.w, hole_rect));

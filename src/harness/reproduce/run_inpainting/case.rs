@@ -108,6 +108,10 @@ pub(super) fn run_case(
             io.target.name()
         );
         let t0 = Instant::now();
+        let io = InpaintOptions {
+            progress: Some(format!("[{name}] {}: {label}", case.id)),
+            ..io.clone()
+        };
         let r = inpaint(m, &img.data, h, w, &io)
             .with_context(|| format!("inpainting case '{}', {label}", case.id))?;
         for (k, b) in r.hole_bits.iter().enumerate() {

@@ -1,7 +1,8 @@
 //! The exact crop target, updated incrementally: the SLSTM states and log-likelihood of every
 //! cell of the evaluation crop are kept, and a proposal recomputes only the cells it can
 //! change — those at or below-right of the first cell whose neighbourhood holds a changed
-//! pixel (a cell's states depend on its inputs and on the cells above and to its left). Cells
+//! pixel (a cell's states depend on its inputs and on the cells above and to its left); for
+//! an MCGSM (no SLSTM layers) only the cells whose neighbourhood holds a changed pixel. Cells
 //! are computed one at a time with the raster stepper's layers ([`CellLayer`]) and the per-cell
 //! MCGSM, so every cell's value is the same function of the pixels whichever move computed it:
 //! the target stays a fixed function of the crop. The whole-crop batch evaluation
@@ -47,8 +48,9 @@ pub struct CropTarget<'a> {
     /// Σ of the current cells' log-likelihoods
     pub total: f64,
     work: Work,
-    /// first recomputed cell (row, col) of the last proposal
+    /// the recomputed cells of the last proposal: rows from.0..to.0, columns from.1..to.1
     from: (usize, usize),
+    to: (usize, usize),
 }
 
 impl<'a> CropTarget<'a> {
@@ -88,6 +90,7 @@ impl<'a> CropTarget<'a> {
                 mix: CellMixture::new(&model.mcgsm),
             },
             from: (0, 0),
+            to: (0, 0),
         };
         let total = t.propose(
             crop,
@@ -112,9 +115,16 @@ impl<'a> CropTarget<'a> {
         // a pixel (r, c) is read by cells (i, j) with r − orow ≤ i ≤ r and c − (cols − 1) ≤ j ≤ c
         let i0 = changed.top.saturating_sub(orow).min(gr);
         let j0 = changed.left.saturating_sub(nb.cols - 1).min(gc);
+        // without recurrence a cell sees only its neighbourhood: the last cells reading the
+        // change are those with output row changed.bottom() − 1 + … (i ≤ r) and column j ≤ c
+        let (i1, j1) = match self.layers.is_empty() {
+            true => (changed.bottom().min(gr), changed.right().min(gc)),
+            false => (gr, gc),
+        };
         self.from = (i0, j0);
-        for i in i0..gr {
-            for j in j0..gc {
+        self.to = (i1, j1);
+        for i in i0..i1 {
+            for j in j0..j1 {
                 self.cell(crop, i, j);
             }
         }
@@ -123,7 +133,7 @@ impl<'a> CropTarget<'a> {
         for i in 0..gr {
             for j in 0..gc {
                 let k = i * gc + j;
-                total += if i >= i0 && j >= j0 {
+                total += if (i0..i1).contains(&i) && (j0..j1).contains(&j) {
                     self.work.next.ll[k]
                 } else {
                     self.cur.ll[k]
@@ -136,18 +146,18 @@ impl<'a> CropTarget<'a> {
     /// The last proposal becomes the current crop; [`Self::total`] becomes the total
     /// [`Self::propose`] returned (the same sum in the same order).
     pub fn accept(&mut self) {
-        let (i0, j0) = self.from;
-        let (gr, gc) = (self.cur.gr, self.cur.gc);
+        let ((i0, j0), (i1, j1)) = (self.from, self.to);
+        let gc = self.cur.gc;
         for (l, layer) in self.layers.iter().enumerate() {
             let hh = layer.h;
-            for i in i0..gr {
-                let r = (i * gc + j0) * hh..(i * gc + gc) * hh;
+            for i in i0..i1 {
+                let r = (i * gc + j0) * hh..(i * gc + j1) * hh;
                 self.cur.h[l][r.clone()].copy_from_slice(&self.work.next.h[l][r.clone()]);
                 self.cur.c[l][r.clone()].copy_from_slice(&self.work.next.c[l][r]);
             }
         }
-        for i in i0..gr {
-            let r = i * gc + j0..i * gc + gc;
+        for i in i0..i1 {
+            let r = i * gc + j0..i * gc + j1;
             self.cur.ll[r.clone()].copy_from_slice(&self.work.next.ll[r]);
         }
         self.total = self.cur.ll.iter().sum();

@@ -388,21 +388,26 @@ pub fn inpaint_with_hooks(
                 };
                 prop.copy_from_slice(&cur);
                 let local = opts.target == Target::Window;
-                let (lq_fwd, lw_new) = block_pass(
-                    model,
-                    &layers,
-                    &mut prop,
-                    c.w,
-                    win,
-                    block,
-                    Some(&mut rng),
-                    local,
-                );
-                // reverse proposal density (at the current values) and the new target in parallel
-                let ((lq_rev, lw_cur), lp_new) = rayon::join(
-                    || block_pass(model, &layers, &mut cur, c.w, win, block, None, local),
-                    || target.as_mut().map(|t| t.propose(&prop, block)),
-                );
+                let forward = |prop: &mut Vec<f64>, rng: &mut Xoshiro256PlusPlus| {
+                    block_pass(model, &layers, prop, c.w, win, block, Some(rng), local)
+                };
+                let reverse = |cur: &mut Vec<f64>| {
+                    block_pass(model, &layers, cur, c.w, win, block, None, local)
+                };
+                // the reverse proposal density (at the current values) in parallel with the
+                // proposal (window target) or with the new crop target (it needs the proposal)
+                let ((lq_fwd, lw_new), (lq_rev, lw_cur), lp_new) = match target.as_mut() {
+                    None => {
+                        let (f, r) =
+                            rayon::join(|| forward(&mut prop, &mut rng), || reverse(&mut cur));
+                        (f, r, None)
+                    }
+                    Some(t) => {
+                        let f = forward(&mut prop, &mut rng);
+                        let (r, lp) = rayon::join(|| reverse(&mut cur), || t.propose(&prop, block));
+                        (f, r, Some(lp))
+                    }
+                };
                 // log π(x') − log π(x): the crop's (lp is the current crop's), or the window's
                 let (dlp, lp_next) = match lp_new {
                     Some(lp_new) => (lp_new - lp, lp_new),

@@ -4,8 +4,9 @@
 //! set and codec `summary.csv` / `summary.md` (mean bit/px ± SEM over images, the paired
 //! difference to JPEG XL, encode and decode px/s), a figure per data set (every image's
 //! bit/px, images sorted by JPEG XL's) and the tile-size study (`tiles.csv`, `tiles.png`):
-//! what the tiles' restarts cost. Each image × codec result is kept (`cache/`), so a killed
-//! run resumes.
+//! what the tiles' restarts cost. Each image × codec result is kept (`cache/`, a RIDE
+//! result under its model's hash and the codec's versions), so a killed run resumes and a
+//! changed model or codec is coded again.
 
 pub mod external;
 
@@ -78,6 +79,9 @@ pub struct CodecRow {
     pub discrete_bits_per_px: Option<f64>,
     pub encode_s: f64,
     pub decode_s: f64,
+    /// The commit of the ride binary that coded it.
+    #[serde(default)]
+    pub git_commit: String,
 }
 
 /// One data set × codec.
@@ -155,6 +159,21 @@ fn image_name(p: &Path) -> String {
     )
 }
 
+/// What a RIDE codec's result depends on: the model (its hash), the file format and the
+/// per-cell arithmetic's version.
+fn cache_key(model: &crate::model::ride::Ride<f32>) -> Result<String> {
+    Ok(format!(
+        "{}_f{}r{}",
+        &container_hex(&codec::model_hash(model)?)[..12],
+        codec::container::FORMAT_VERSION,
+        crate::model::raster::RASTER_VERSION
+    ))
+}
+
+fn container_hex(h: &[u8]) -> String {
+    codec::container::hex(h)
+}
+
 /// A cached row, or runs `f` and keeps its row.
 fn cached(path: &Path, f: impl FnOnce() -> Result<CodecRow>) -> Result<CodecRow> {
     if let Ok(text) = std::fs::read_to_string(path) {
@@ -199,6 +218,7 @@ fn ride_row(
         discrete_bits_per_px: Some(c.discrete_bits / px),
         encode_s,
         decode_s,
+        git_commit: crate::io::provenance::git_commit(),
     })
 }
 
@@ -232,6 +252,11 @@ pub fn run(opts: &Options) -> Result<Vec<SummaryRow>> {
                 .with_context(|| format!("model '{}': {}", m.id, m.path.display()))
         })
         .collect::<Result<Vec<_>>>()?;
+    // a cached RIDE result is reused only for the same model file and codec arithmetic
+    let keys = models
+        .iter()
+        .map(cache_key)
+        .collect::<Result<Vec<String>>>()?;
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
     // the standard codecs' files (removed at the end)
@@ -245,8 +270,8 @@ pub fn run(opts: &Options) -> Result<Vec<SummaryRow>> {
             let img = codec::read_image(f)?;
             let name = image_name(f);
             let cache = opts.out.join("cache").join(&d.id);
-            for (m, model) in cfg.models.iter().zip(&models) {
-                let p = cache.join(format!("{name}__{}_t{}.json", m.id, cfg.tile));
+            for ((m, model), key) in cfg.models.iter().zip(&models).zip(&keys) {
+                let p = cache.join(format!("{name}__{}_t{}_{key}.json", m.id, cfg.tile));
                 let r = cached(&p, || ride_row(m, model, &d.id, &name, &img, cfg.tile))
                     .with_context(|| format!("{}: {}", f.display(), m.id))?;
                 println!(
@@ -276,6 +301,7 @@ pub fn run(opts: &Options) -> Result<Vec<SummaryRow>> {
                         discrete_bits_per_px: None,
                         encode_s,
                         decode_s,
+                        git_commit: crate::io::provenance::git_commit(),
                     })
                 })
                 .with_context(|| format!("{}: {}", f.display(), e.id()))?;
@@ -293,7 +319,7 @@ pub fn run(opts: &Options) -> Result<Vec<SummaryRow>> {
                 if i < t.images {
                     let k = cfg.models.iter().position(|m| m.id == t.model).unwrap_or(0);
                     for &tile in &t.tiles {
-                        let p = cache.join(format!("{name}__{}_t{tile}.json", t.model));
+                        let p = cache.join(format!("{name}__{}_t{tile}_{}.json", t.model, keys[k]));
                         let r = cached(&p, || {
                             ride_row(&cfg.models[k], &models[k], &d.id, &name, &img, tile)
                         })?;

@@ -342,6 +342,9 @@ pub fn run(opts: &Options) -> Result<Vec<SummaryRow>> {
     if let Some(t) = &cfg.tile_study {
         write_csv(&opts.out.join("tiles.csv"), &tile_rows)?;
         plot_tiles(t, &tile_rows, &opts.out)?;
+        let mut md = summary_markdown(&cfg, &summary);
+        md.push_str(&tiles_markdown(t, &tile_rows));
+        crate::io::files::write_atomic(&opts.out.join("summary.md"), md.as_bytes())?;
     }
     crate::harness::reproduce::provenance(
         &cfg.name,
@@ -438,6 +441,41 @@ fn summary_markdown(cfg: &CompareConfig, s: &[SummaryRow]) -> String {
         ));
     }
     t
+}
+
+/// The tile study as a table: mean bit/px ± SEM over its images per tile size, and the paired
+/// difference to the codec's default tile.
+fn tiles_markdown(t: &TileStudy, rows: &[CodecRow]) -> String {
+    let mut md = format!(
+        "\nThe cost of tiles: {} on the first {} images of {} (0: the whole image as one tile).\n\n| tile | bit/px | − tile 64 (paired) |\n|---|---|---|\n",
+        t.model, t.images, t.dataset
+    );
+    let of =
+        |tile: usize| -> Vec<&CodecRow> { rows.iter().filter(|r| r.tile == Some(tile)).collect() };
+    let base = of(64);
+    for &tile in &t.tiles {
+        let rs = of(tile);
+        if rs.is_empty() {
+            continue;
+        }
+        let (m, sem) = mean_sem(&rs.iter().map(|r| r.bits_per_px).collect::<Vec<_>>());
+        let d: Vec<f64> = rs
+            .iter()
+            .filter_map(|r| {
+                let b = base.iter().find(|b| b.image == r.image)?;
+                Some(r.bits_per_px - b.bits_per_px)
+            })
+            .collect();
+        let paired = match (tile, d.len() == rs.len()) {
+            (64, _) | (_, false) => "–".to_string(),
+            _ => {
+                let (a, b) = mean_sem(&d);
+                format!("{a:+.4} ± {b:.4}")
+            }
+        };
+        md.push_str(&format!("| {tile} | {m:.4} ± {sem:.4} | {paired} |\n"));
+    }
+    md
 }
 
 /// Every image's bit/px per codec, images sorted by JPEG XL's (or the first codec's).

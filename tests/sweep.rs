@@ -314,6 +314,13 @@ fn committed_configs_are_valid() {
                 t.resolve(scale, Path::new("experiments"), Path::new("results"))
                     .unwrap_or_else(|e| panic!("{name} at {scale}: {e:#}"));
             }
+        } else if raw.contains_key("datasets") {
+            // the codec comparison: its models are committed results
+            let c = ride::harness::codec_compare::load_config(&p)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            for m in &c.models {
+                assert!(m.path.is_file(), "{name}: {}", m.path.display());
+            }
         } else if raw.contains_key("cases") {
             for scale in ride::harness::reproduce::SCALES {
                 ride::harness::reproduce::run_inpainting::load(&p, scale)

@@ -164,14 +164,10 @@ fn image_name(p: &Path) -> String {
 fn cache_key(model: &crate::model::ride::Ride<f32>) -> Result<String> {
     Ok(format!(
         "{}_f{}r{}",
-        &container_hex(&codec::model_hash(model)?)[..12],
+        &codec::container::hex(&codec::model_hash(model)?)[..12],
         codec::container::FORMAT_VERSION,
         crate::model::raster::RASTER_VERSION
     ))
-}
-
-fn container_hex(h: &[u8]) -> String {
-    codec::container::hex(h)
 }
 
 /// A cached row, or runs `f` and keeps its row.
@@ -222,14 +218,22 @@ fn ride_row(
     })
 }
 
+/// Mean and SEM over images ([`crate::tasks::eval::mean_sem`]); no SEM for a single image.
 fn mean_sem(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    if v.len() < 2 {
-        return (m, f64::NAN);
-    }
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-    (m, (var / n).sqrt())
+    let (m, sem) = crate::tasks::eval::mean_sem(v);
+    (m, if v.len() < 2 { f64::NAN } else { sem })
+}
+
+/// (id, label) of every codec of the comparison: the models', then the standard codecs'.
+fn codecs(cfg: &CompareConfig) -> Vec<(String, String)> {
+    cfg.models
+        .iter()
+        .map(|m| (m.id.clone(), m.label.clone()))
+        .chain(cfg.external.iter().filter_map(|e| {
+            let e: External = e.parse().ok()?;
+            Some((e.id().to_string(), e.label().to_string()))
+        }))
+        .collect()
 }
 
 /// Runs the comparison; returns the summary rows.
@@ -367,15 +371,7 @@ pub fn run(opts: &Options) -> Result<Vec<SummaryRow>> {
 
 fn summarize(cfg: &CompareConfig, rows: &[CodecRow]) -> Vec<SummaryRow> {
     let mut out = vec![];
-    let codecs: Vec<(String, String)> = cfg
-        .models
-        .iter()
-        .map(|m| (m.id.clone(), m.label.clone()))
-        .chain(cfg.external.iter().filter_map(|e| {
-            let e: External = e.parse().ok()?;
-            Some((e.id().to_string(), e.label().to_string()))
-        }))
-        .collect();
+    let codecs = codecs(cfg);
     for d in &cfg.datasets {
         let of = |c: &str| -> Vec<&CodecRow> {
             rows.iter()
@@ -496,15 +492,7 @@ fn plot_dataset(d: &DatasetSpec, cfg: &CompareConfig, rows: &[CodecRow], out: &P
         .collect();
     order.sort_by(|a, b| a.1.total_cmp(&b.1));
     let mut series = vec![];
-    let ids: Vec<(String, String)> = cfg
-        .models
-        .iter()
-        .map(|m| (m.id.clone(), m.label.clone()))
-        .chain(cfg.external.iter().filter_map(|e| {
-            let e: External = e.parse().ok()?;
-            Some((e.id().to_string(), e.label().to_string()))
-        }))
-        .collect();
+    let ids = codecs(cfg);
     for (id, label) in ids {
         let mut s = Series {
             label,

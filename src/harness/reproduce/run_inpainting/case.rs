@@ -43,7 +43,7 @@ pub(super) fn run_case(
     let table_out = opts.out.join(&case.table);
     let t = tcfg.resolve(&opts.scale, &opts.experiments, &table_out)?;
     let model_of = |row: &str| -> Result<crate::model::ride::Ride<f32>> {
-        let p = table_out.join(row).join("model.safetensors");
+        let p = super::model_path(case, row, opts);
         if !p.is_file() {
             bail!(
                 "inpainting case '{}': {} does not exist — run the table '{}' first (ride reproduce --only {})",

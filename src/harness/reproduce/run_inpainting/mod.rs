@@ -73,13 +73,8 @@ fn case_hash(cfg: &InpaintingConfig, case: &Case, opts: &Options) -> Result<Stri
     let mut key = toml::to_string(&one)?;
     key.push_str(&format!("raster {}", crate::model::raster::RASTER_VERSION));
     for row in [&case.ride, &case.mcgsm] {
-        let p = opts
-            .out
-            .join(&case.table)
-            .join(row)
-            .join("model.safetensors");
         key.push_str(
-            &std::fs::read(&p)
+            &std::fs::read(model_path(case, row, opts))
                 .map(|b| crate::train::fnv1a_hex(&b))
                 .unwrap_or_default(),
         );
@@ -87,15 +82,19 @@ fn case_hash(cfg: &InpaintingConfig, case: &Case, opts: &Options) -> Result<Stri
     Ok(fnv(&key))
 }
 
+/// The model file of row `row` of the case's table.
+pub(super) fn model_path(case: &Case, row: &str, opts: &Options) -> std::path::PathBuf {
+    opts.out
+        .join(&case.table)
+        .join(row)
+        .join("model.safetensors")
+}
+
 /// True if both models of the case's table are there.
 fn models_exist(case: &Case, opts: &Options) -> bool {
-    [&case.ride, &case.mcgsm].iter().all(|row| {
-        opts.out
-            .join(&case.table)
-            .join(row)
-            .join("model.safetensors")
-            .is_file()
-    })
+    [&case.ride, &case.mcgsm]
+        .iter()
+        .all(|row| model_path(case, row, opts).is_file())
 }
 
 pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {

@@ -1,7 +1,8 @@
 # RIDE (spatial LSTM + MCGSM) — build, test, data and evaluation entry points.
 #
-#   make reproduce        every paper experiment at this machine's standard scale -> results/, REPORT.md
-#   make reproduce SCALE=paper   the original sizes (days on 2 cores) -> results/paper/
+#   make reproduce        every paper experiment at the paper's scale -> results/, REPORT.md
+#                         (finished rows are committed and reused; missing ones train: days)
+#   make reproduce SCALE=standard   reduced sizes (hours) -> results/standard/
 #   make reproduce-quick  every experiment at a smoke-test size (minutes) -> results/quick/
 #   make test             the test suite (release build; committed fixtures only, no data needed;
 #                         changes nothing on the machine)
@@ -14,9 +15,9 @@ SHARED     ?= ../shared
 SHARED_DATA = $(SHARED)/data
 DATA_DIR   ?= $(or $(RIDE_DATA_DIR),data)
 MODEL      ?= $(SHARED)/models/ride1_bsds300.npz
-SCALE      ?= standard
+SCALE      ?= paper
 WORKERS    ?= 1
-# results root of make reproduce (default: results for standard, results/<scale> otherwise)
+# results root of make reproduce (default: results for paper, results/<scale> otherwise)
 OUT        ?=
 RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz

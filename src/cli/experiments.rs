@@ -113,13 +113,14 @@ pub fn sweep(args: SweepArgs, data_dir: &Path) -> Result<()> {
 /// Arguments of `ride reproduce`.
 #[derive(clap::Args)]
 pub struct ReproduceArgs {
-    /// quick (minutes, smoke test), standard (this machine, hours) or paper (original sizes).
-    #[arg(long, default_value = "standard")]
+    /// paper (the original sizes; the committed report), standard (reduced, hours) or quick
+    /// (minutes, smoke test).
+    #[arg(long, default_value = "paper")]
     pub scale: String,
     /// Folder of the experiment configs.
     #[arg(long, default_value = "experiments")]
     pub experiments: PathBuf,
-    /// Results root (default: results for standard, results/<scale> otherwise).
+    /// Results root (default: results for paper, results/<scale> otherwise).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run only these experiments (repeatable).

@@ -74,7 +74,7 @@ pub struct Suite {
 pub struct Options {
     pub experiments: PathBuf,
     pub data_dir: PathBuf,
-    /// results root (`results` for the standard scale, `results/<scale>` otherwise)
+    /// results root (`results` for the paper scale, `results/<scale>` for the reduced ones)
     pub out: PathBuf,
     pub scale: String,
     /// run only these experiments (table, sweep or inpainting names); empty: all
@@ -84,9 +84,10 @@ pub struct Options {
 
 pub const SCALES: [&str; 3] = ["quick", "standard", "paper"];
 
-/// Default results root of a scale.
+/// Default results root of a scale: the paper scale's report is the project's report
+/// (`results/REPORT.md`); the reduced scales live in `results/standard` and `results/quick`.
 pub fn default_out(scale: &str) -> PathBuf {
-    if scale == "standard" {
+    if scale == "paper" {
         PathBuf::from("results")
     } else {
         PathBuf::from("results").join(scale)

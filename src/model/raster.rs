@@ -16,7 +16,7 @@ use crate::model::gates;
 use crate::model::neighbourhood::Neighbourhood;
 use crate::model::slstm::SlstmLayer;
 use crate::model::whitening::Whitening;
-use crate::numerics::gemv::gemv_rows_acc;
+use crate::numerics::gemv::{gemv2_rows_acc, gemv_rows_acc};
 use crate::numerics::real::Real;
 
 /// One SLSTM layer for per-cell steps: Wᵀ `[width, 5H]` and b `[5H]` in f32.
@@ -55,11 +55,36 @@ impl CellLayer {
     pub fn cell(
         &self,
         u: &[f32],
-        (h_left, c_left): (&[f32], &[f32]),
-        (h_up, c_up): (&[f32], &[f32]),
+        left: (&[f32], &[f32]),
+        up: (&[f32], &[f32]),
         (x, rc, z): (&mut Vec<f32>, &mut Vec<f32>, &mut Vec<f32>),
         h_out: &mut [f32],
         c_out: &mut [f32],
+    ) {
+        self.gather(u, left, up, (x, rc, z));
+        gemv_rows_acc(&self.wt, x, z);
+        gates::forward_simd(self.h, z, rc, c_out, h_out);
+    }
+
+    /// [`Self::cell`] for two independent cells at once (one pass over the weights), bit for
+    /// bit what two calls give.
+    pub fn cell_pair(&self, a: CellIo<'_>, b: CellIo<'_>) {
+        let (xa, rca, za) = a.scratch;
+        let (xb, rcb, zb) = b.scratch;
+        self.gather(a.u, a.left, a.up, (xa, rca, za));
+        self.gather(b.u, b.left, b.up, (xb, rcb, zb));
+        gemv2_rows_acc(&self.wt, (xa, za), (xb, zb));
+        gates::forward_simd(self.h, za, rca, a.c_out, a.h_out);
+        gates::forward_simd(self.h, zb, rcb, b.c_out, b.h_out);
+    }
+
+    /// x = [u, h_left, h_up(, c_left, c_up)], rc = [h_left, h_up, c_left, c_up], z = b.
+    fn gather(
+        &self,
+        u: &[f32],
+        (h_left, c_left): (&[f32], &[f32]),
+        (h_up, c_up): (&[f32], &[f32]),
+        (x, rc, z): (&mut Vec<f32>, &mut Vec<f32>, &mut Vec<f32>),
     ) {
         rc.clear();
         rc.extend_from_slice(h_left);
@@ -71,10 +96,18 @@ impl CellLayer {
         x.extend_from_slice(&rc[..self.width - self.n_in]);
         z.clear();
         z.extend_from_slice(&self.b);
-        gemv_rows_acc(&self.wt, x, z);
-        gates::forward_simd(self.h, z, rc, c_out, h_out);
         debug_assert!(self.extended || self.width == self.n_in + 2 * self.h);
     }
+}
+
+/// What one cell of one layer reads and writes ([`CellLayer::cell_pair`]).
+pub struct CellIo<'a> {
+    u: &'a [f32],
+    left: (&'a [f32], &'a [f32]),
+    up: (&'a [f32], &'a [f32]),
+    scratch: &'a mut (Vec<f32>, Vec<f32>, Vec<f32>),
+    h_out: &'a mut [f32],
+    c_out: &'a mut [f32],
 }
 
 /// The model over a `· × gc` grid of cells in raster order, one cell at a time, keeping the
@@ -125,6 +158,70 @@ impl<'a> RasterStack<'a> {
         origin: (usize, usize),
         (i, j): (usize, usize),
     ) -> (&[f64], &[f64]) {
+        self.load_inputs(wh, img, iw, origin, (i, j));
+        let layers = self.layers;
+        for (l, layer) in layers.iter().enumerate() {
+            let io = self.cell_io(l, (i, j));
+            layer.cell(
+                io.u,
+                io.left,
+                io.up,
+                (&mut io.scratch.0, &mut io.scratch.1, &mut io.scratch.2),
+                io.h_out,
+                io.c_out,
+            );
+        }
+        self.load_top(j);
+        (&self.xw, &self.top)
+    }
+
+    /// [`Self::step`] of two stacks over the same weights at the same cell, `a` reading
+    /// `img_a` and `b` reading `img_b`, with one pass over each layer's weights; bit for bit
+    /// what two calls of `step` give. Returns ((xw, top) of a, (xw, top) of b).
+    #[allow(clippy::type_complexity)]
+    pub fn step_pair<'s>(
+        a: &'s mut Self,
+        b: &'s mut Self,
+        wh: &Whitening,
+        (img_a, img_b): (&[f64], &[f64]),
+        iw: usize,
+        origin: (usize, usize),
+        (i, j): (usize, usize),
+    ) -> ((&'s [f64], &'s [f64]), (&'s [f64], &'s [f64])) {
+        assert!(
+            std::ptr::eq(a.layers, b.layers),
+            "step_pair needs stacks of the same layers"
+        );
+        a.load_inputs(wh, img_a, iw, origin, (i, j));
+        b.load_inputs(wh, img_b, iw, origin, (i, j));
+        let layers = a.layers;
+        for (l, layer) in layers.iter().enumerate() {
+            layer.cell_pair(a.cell_io(l, (i, j)), b.cell_io(l, (i, j)));
+        }
+        a.load_top(j);
+        b.load_top(j);
+        ((&a.xw, &a.top), (&b.xw, &b.top))
+    }
+
+    /// Cell j of the current row takes `other`'s states (every layer), as if it had been
+    /// stepped here on the same inputs: for cells two stacks share.
+    pub fn copy_cell_from(&mut self, other: &Self, j: usize) {
+        for (l, layer) in self.layers.iter().enumerate() {
+            let r = j * layer.h..(j + 1) * layer.h;
+            self.cur[l].0[r.clone()].copy_from_slice(&other.cur[l].0[r.clone()]);
+            self.cur[l].1[r.clone()].copy_from_slice(&other.cur[l].1[r]);
+        }
+    }
+
+    /// The neighbourhood of cell (i, j) from `img`, whitened (f64 `xw` and f32 `u`).
+    fn load_inputs(
+        &mut self,
+        wh: &Whitening,
+        img: &[f64],
+        iw: usize,
+        origin: (usize, usize),
+        (i, j): (usize, usize),
+    ) {
         for (v, &(dr, dc)) in self.x.iter_mut().zip(&self.offs) {
             *v = img[(origin.0 + i + dr) * iw + origin.1 + j + dc];
         }
@@ -132,45 +229,57 @@ impl<'a> RasterStack<'a> {
         for (u, x) in self.u.iter_mut().zip(&self.xw) {
             *u = *x as f32;
         }
+    }
+
+    /// Layer l at cell (i, j): it reads the layer below's new state of this cell (or the
+    /// whitened input), its left neighbour from the current row and its upper one from the
+    /// previous row (zeros outside the grid), and writes its state into the current row.
+    fn cell_io(&mut self, l: usize, (i, j): (usize, usize)) -> CellIo<'_> {
         let layers = self.layers;
-        let zeros = &self.zeros[..];
-        for (l, layer) in layers.iter().enumerate() {
-            let hh = layer.h;
-            let (below, this) = self.cur.split_at_mut(l);
-            // layer l reads the layer below's new state of this cell (or the whitened input),
-            // its left neighbour from the current row and its upper one from the previous row
-            let u: &[f32] = if l == 0 {
-                &self.u
-            } else {
-                let hb = layers[l - 1].h;
-                &below[l - 1].0[j * hb..(j + 1) * hb]
-            };
-            let (hc, cc) = &mut this[0];
-            let (hl, hr) = hc.split_at_mut(j * hh);
-            let (cl, cr) = cc.split_at_mut(j * hh);
-            let left = if j > 0 {
-                (&hl[(j - 1) * hh..], &cl[(j - 1) * hh..])
-            } else {
-                (&zeros[..hh], &zeros[..hh])
-            };
-            let up = if i > 0 {
-                let (hp, cp) = &self.prev[l];
-                (&hp[j * hh..(j + 1) * hh], &cp[j * hh..(j + 1) * hh])
-            } else {
-                (&zeros[..hh], &zeros[..hh])
-            };
-            let (x, rc, z) = &mut self.scratch;
-            layer.cell(u, left, up, (x, rc, z), &mut hr[..hh], &mut cr[..hh]);
+        let hh = layers[l].h;
+        let zeros = &self.zeros[..hh];
+        let (below, this) = self.cur.split_at_mut(l);
+        let u: &[f32] = if l == 0 {
+            &self.u
+        } else {
+            let hb = layers[l - 1].h;
+            &below[l - 1].0[j * hb..(j + 1) * hb]
+        };
+        let (hc, cc) = &mut this[0];
+        let (hl, hr) = hc.split_at_mut(j * hh);
+        let (cl, cr) = cc.split_at_mut(j * hh);
+        let left = if j > 0 {
+            (&hl[(j - 1) * hh..], &cl[(j - 1) * hh..])
+        } else {
+            (zeros, zeros)
+        };
+        let up = if i > 0 {
+            let (hp, cp) = &self.prev[l];
+            (&hp[j * hh..(j + 1) * hh], &cp[j * hh..(j + 1) * hh])
+        } else {
+            (zeros, zeros)
+        };
+        CellIo {
+            u,
+            left,
+            up,
+            scratch: &mut self.scratch,
+            h_out: &mut hr[..hh],
+            c_out: &mut cr[..hh],
         }
+    }
+
+    /// The top layer's features of cell j of the current row (f64), or the whitened inputs
+    /// for a model without SLSTM layers.
+    fn load_top(&mut self, j: usize) {
         self.top.clear();
-        match layers.last() {
+        match self.layers.last() {
             Some(l) => {
-                let top = &self.cur[layers.len() - 1].0[j * l.h..(j + 1) * l.h];
+                let top = &self.cur[self.layers.len() - 1].0[j * l.h..(j + 1) * l.h];
                 self.top.extend(top.iter().map(|&v| v as f64));
             }
             None => self.top.extend_from_slice(&self.xw),
         }
-        (&self.xw, &self.top)
     }
 
     /// The current row of cells becomes the previous one.

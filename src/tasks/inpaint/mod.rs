@@ -219,6 +219,86 @@ fn block_pass(
     (logq, logwin)
 }
 
+/// The window target's two passes of a move in lockstep, one pass over the weights per cell
+/// for both ([`RasterStack::step_pair`]): [`block_pass`] over every cell of `win` on `prop`,
+/// drawing the block (the proposal), and on `cur`, keeping it (the reverse proposal density at
+/// the current values). Bit for bit the two `block_pass` calls with `whole_window`; returns
+/// their results (proposal, reverse).
+// prop, cur [ih, iw]; win, block: image coordinates, block ⊂ win
+#[allow(clippy::too_many_arguments)]
+fn window_passes(
+    model: &Ride<f32>,
+    layers: &[CellLayer],
+    prop: &mut [f64],
+    cur: &[f64],
+    iw: usize,
+    win: Rect,
+    block: Rect,
+    rng: &mut Xoshiro256PlusPlus,
+) -> ((f64, f64), (f64, f64)) {
+    let nb = &model.nb;
+    let (orow, ocol) = nb.output_pos();
+    let (imax, gc) = (win.h - nb.rows, win.w - nb.cols + 1);
+    let lj = model.whitening.log_jacobian();
+    let wh = &model.whitening;
+    let (mut sp, mut sc) = (
+        RasterStack::new(layers, nb, gc),
+        RasterStack::new(layers, nb, gc),
+    );
+    let (mut mp, mut mc) = (
+        CellMixture::new(&model.mcgsm),
+        CellMixture::new(&model.mcgsm),
+    );
+    let (mut fwd, mut rev) = ((0.0, 0.0), (0.0, 0.0));
+    for i in 0..=imax {
+        for j in 0..gc {
+            let (pr, pc) = (win.top + i + orow, win.left + j + ocol);
+            let at = pr * iw + pc;
+            // a cell whose inputs and those of every cell above-left of it (rows up to pr,
+            // columns up to the neighbourhood's right edge) miss the block is the same in both
+            // passes: stepped once, its states copied, its density added to both sums. Without
+            // SLSTM layers a cell depends on its own neighbourhood and pixel only.
+            let (right, below) = (win.left + j + nb.cols - 1, win.top + i);
+            let before = pr < block.top || right < block.left;
+            let apart = layers.is_empty()
+                && (below >= block.bottom() || win.left + j >= block.right() || right < block.left);
+            if before || apart {
+                let (xc, uc) = sc.step(wh, cur, iw, (win.top, win.left), (i, j));
+                let l = mc.loglik(uc, wh.whiten_output(xc, cur[at])) + lj;
+                fwd.1 += l;
+                rev.1 += l;
+                sp.copy_cell_from(&sc, j);
+                continue;
+            }
+            let ((xp, up), (xc, uc)) = RasterStack::step_pair(
+                &mut sp,
+                &mut sc,
+                wh,
+                (prop, cur),
+                iw,
+                (win.top, win.left),
+                (i, j),
+            );
+            if !block.contains(pr, pc) {
+                fwd.1 += mp.loglik(up, wh.whiten_output(xp, prop[at])) + lj;
+                rev.1 += mc.loglik(uc, wh.whiten_output(xc, cur[at])) + lj;
+                continue;
+            }
+            let yp = mp.sample(up, rng);
+            prop[at] = wh.unwhiten_output(xp, yp);
+            let l = mp.loglik(up, yp) + lj;
+            fwd.0 += l;
+            fwd.1 += l;
+            let l = mc.loglik(uc, wh.whiten_output(xc, cur[at])) + lj;
+            rev.0 += l;
+            rev.1 += l;
+        }
+        sp.next_row();
+        sc.next_row();
+    }
+    (fwd, rev)
+}
+
 /// Block positions (offsets inside a hole side of `len`): 0, stride, … until the end is covered.
 fn positions(len: usize, block: usize, stride: usize) -> Vec<usize> {
     let mut p = vec![0];
@@ -350,6 +430,8 @@ pub fn inpaint_with_hooks(
     );
     let off = (opts.window - opts.block) / 2;
     let mut prop = cur.clone();
+    // after a move, cur and prop differ at most on its block: only that is copied back
+    let mut last_block: Option<Rect> = None;
     // the exact target, kept per cell and updated only where a proposal can change it
     let mut target = (opts.target == Target::Crop && opts.sweeps > 0)
         .then(|| CropTarget::new(model, &layers, &cur, c.h, c.w));
@@ -386,7 +468,13 @@ pub fn inpaint_with_hooks(
                     h: (bt + opts.block + off).min(c.h) - wt,
                     w: (bl + opts.block + off).min(c.w) - wl,
                 };
-                prop.copy_from_slice(&cur);
+                if let Some(b) = last_block {
+                    for r in b.top..b.bottom_excl() {
+                        let row = r * c.w + b.left..r * c.w + b.right_excl();
+                        prop[row.clone()].copy_from_slice(&cur[row]);
+                    }
+                }
+                last_block = Some(block);
                 let local = opts.target == Target::Window;
                 let forward = |prop: &mut Vec<f64>, rng: &mut Xoshiro256PlusPlus| {
                     block_pass(model, &layers, prop, c.w, win, block, Some(rng), local)
@@ -398,8 +486,9 @@ pub fn inpaint_with_hooks(
                 // proposal (window target) or with the new crop target (it needs the proposal)
                 let ((lq_fwd, lw_new), (lq_rev, lw_cur), lp_new) = match target.as_mut() {
                     None => {
-                        let (f, r) =
-                            rayon::join(|| forward(&mut prop, &mut rng), || reverse(&mut cur));
+                        let (f, r) = window_passes(
+                            model, &layers, &mut prop, &cur, c.w, win, block, &mut rng,
+                        );
                         (f, r, None)
                     }
                     Some(t) => {
@@ -464,4 +553,100 @@ pub fn inpaint_with_hooks(
         crop_loglik,
         trace,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::neighbourhood::Neighbourhood;
+    use crate::model::ride::MixtureSize;
+    use crate::model::whitening::Whitening;
+
+    fn random_model(seed: u64, nb_size: usize, hiddens: &[usize]) -> Ride<f32> {
+        let nb = Neighbourhood::causal(nb_size).unwrap();
+        let (h, w) = (12, 13);
+        let (mut xs, mut ys) = (vec![], vec![]);
+        for img in crate::data::smooth_noise_images(5, h, w, seed) {
+            let (x, y, _, _) = nb.extract(&img, h, w).unwrap();
+            xs.extend(x);
+            ys.extend(y);
+        }
+        let wh = Whitening::fit(&xs, &ys, nb.n_inputs()).unwrap();
+        let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mix = MixtureSize {
+            components: 3,
+            scales: 2,
+            features: 3,
+            linear_features: false,
+            means: false,
+        };
+        let mut m = Ride::<f64>::init(nb, wh, hiddens, false, mix, &mut r);
+        for t in m.params_mut() {
+            t.iter_mut().for_each(|v| *v += r.random_range(-0.3..0.3));
+        }
+        m.cast::<f32>()
+    }
+
+    /// The window target's lockstep passes (shared cells stepped once, the others paired) give
+    /// bit for bit the two separate passes, and the same proposal, for windows inside the
+    /// image and clipped at its edges, with 0, 1 and 2 SLSTM layers.
+    #[test]
+    fn window_passes_match_two_block_passes_bit_for_bit() {
+        let (ih, iw) = (30, 31);
+        for (seed, hiddens) in [(1u64, vec![]), (2, vec![5]), (3, vec![4, 6])] {
+            let model = random_model(seed, 5, &hiddens);
+            let layers: Vec<CellLayer> = model.layers.iter().map(CellLayer::new).collect();
+            let mut cur = crate::data::smooth_noise_images(1, ih, iw, seed + 10).remove(0);
+            for (win, block) in [
+                ((4, 3, 17, 19), (10, 10, 5, 5)),
+                ((0, 0, 12, 14), (7, 6, 3, 4)),
+                ((13, 12, 17, 19), (20, 22, 5, 5)),
+                ((2, 2, 26, 27), (5, 5, 2, 2)),
+            ] {
+                let win = Rect {
+                    top: win.0,
+                    left: win.1,
+                    h: win.2,
+                    w: win.3,
+                };
+                let block = Rect {
+                    top: block.0,
+                    left: block.1,
+                    h: block.2,
+                    w: block.3,
+                };
+                let mut prop_a = cur.clone();
+                let mut ra = Xoshiro256PlusPlus::seed_from_u64(seed);
+                let (fa, rv) =
+                    window_passes(&model, &layers, &mut prop_a, &cur, iw, win, block, &mut ra);
+                let mut prop_b = cur.clone();
+                let mut rb = Xoshiro256PlusPlus::seed_from_u64(seed);
+                let fb = block_pass(
+                    &model,
+                    &layers,
+                    &mut prop_b,
+                    iw,
+                    win,
+                    block,
+                    Some(&mut rb),
+                    true,
+                );
+                let rw = block_pass(&model, &layers, &mut cur, iw, win, block, None, true);
+                assert_eq!(prop_a, prop_b, "{hiddens:?} {win:?} {block:?}");
+                assert_eq!(fa.0.to_bits(), fb.0.to_bits(), "{hiddens:?} {win:?}");
+                assert_eq!(fa.1.to_bits(), fb.1.to_bits(), "{hiddens:?} {win:?}");
+                assert_eq!(rv.0.to_bits(), rw.0.to_bits(), "{hiddens:?} {win:?}");
+                assert_eq!(rv.1.to_bits(), rw.1.to_bits(), "{hiddens:?} {win:?}");
+                // the block was drawn, nothing else was touched
+                for r in 0..ih {
+                    for c in 0..iw {
+                        let same = prop_a[r * iw + c] == cur[r * iw + c];
+                        assert_eq!(same, !block.contains(r, c), "({r}, {c}) {win:?} {block:?}");
+                    }
+                }
+                assert!(fa.0.is_finite() && rv.0.is_finite());
+                cur = prop_a;
+            }
+        }
+    }
 }

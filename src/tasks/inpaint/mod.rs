@@ -29,21 +29,24 @@
 //! the current block values (x' and x agree outside B). Proposal densities come from the
 //! per-cell raster pass ([`crate::model::raster`]: SLSTM in f32, MCGSM in f64), no clipping.
 
+mod checkpoint;
 mod geometry;
 mod incremental;
 mod metrics;
 mod score;
 
+pub use checkpoint::Checkpointing;
 pub use geometry::{Geometry, Rect};
 pub use incremental::CropTarget;
 pub use metrics::{harmonic_fill, ssim_over};
 pub use score::{crop_logliks, mean_fill, score_fill, FillScore};
 
 use crate::model::mcgsm::CellMixture;
-use crate::model::raster::{CellLayer, RasterStack};
+use crate::model::raster::{CellLayer, RasterStack, RASTER_VERSION};
 use crate::model::ride::Ride;
 use crate::tasks::sample::{marginal, min_margin};
 use anyhow::{bail, Context, Result};
+use checkpoint::{ChainState, ChainValues, SaveClock};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -76,6 +79,10 @@ pub struct InpaintOptions {
     /// Show the sweeps' progress under this label (a bar on a terminal, a line every 10 s
     /// otherwise).
     pub progress: Option<String>,
+    /// Save the chain's state between sweeps and resume from a saved state of the same chain
+    /// (same model, image and options but `sweeps`, `progress`): the fill is the same, bit for
+    /// bit, as an uninterrupted run's.
+    pub checkpoint: Option<Checkpointing>,
 }
 
 /// The target density of the Metropolis–Hastings kernel.
@@ -127,6 +134,7 @@ impl Default for InpaintOptions {
             trace: false,
             target: Target::Crop,
             progress: None,
+            checkpoint: None,
         }
     }
 }
@@ -152,6 +160,8 @@ pub struct Inpainted {
     pub crop_loglik: f64,
     /// Hole values after each sweep (row-major hole), if [`InpaintOptions::trace`].
     pub trace: Option<Vec<Vec<f64>>>,
+    /// Sweeps restored from a saved chain state (0: the chain ran from its start here).
+    pub resumed_after: usize,
 }
 
 /// Per-cell raster pass over the window `win` of `img` (row-major, width `iw`): the model runs
@@ -299,6 +309,29 @@ fn window_passes(
     (fwd, rev)
 }
 
+/// What a chain depends on, for its saved states: the model, the image and every option but
+/// `sweeps`, `progress` and `checkpoint`, and the per-cell arithmetic's version.
+fn fingerprint(
+    model: &Ride<f32>,
+    image: &[f64],
+    (h, w): (usize, usize),
+    opts: &InpaintOptions,
+    hooks: ChainHooks,
+) -> Result<String> {
+    let mut bytes = crate::codec::model_hash(model)?.to_vec();
+    bytes.extend(image.iter().flat_map(|v| v.to_bits().to_le_bytes()));
+    let o = opts;
+    bytes.extend(
+        format!(
+            "raster {RASTER_VERSION} image {h}x{w} hole {:?} center {:?} context {} seed {} candidates {} block {} window {} stride {} target {} trace {} hooks {:?}",
+            o.hole, o.center, o.context, o.seed, o.candidates, o.block, o.window, o.stride,
+            o.target.name(), o.trace, hooks
+        )
+        .as_bytes(),
+    );
+    Ok(crate::train::fnv1a_hex(&bytes))
+}
+
 /// Block positions (offsets inside a hole side of `len`): 0, stride, … until the end is covered.
 fn positions(len: usize, block: usize, stride: usize) -> Vec<usize> {
     let mut p = vec![0];
@@ -381,10 +414,33 @@ pub fn inpaint_with_hooks(
     let t0 = Instant::now();
     let layers: Vec<CellLayer> = model.layers.iter().map(CellLayer::new).collect();
 
+    // a saved state of this chain, if any
+    let fp = match &opts.checkpoint {
+        Some(_) => fingerprint(model, image, (h, w), opts, hooks)?,
+        None => String::new(),
+    };
+    let saved = opts
+        .checkpoint
+        .as_ref()
+        .and_then(|ck| ChainState::load(&ck.path, &fp, opts.sweeps, c.h * c.w));
+
     // initialisation: candidates from independent seeds drawn from the master seed
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
     let mut crop0 = cut(image, w, c);
-    let (mut cur, candidate_logliks, chosen) = if hooks.start_from_image {
+    let mut resumed = None;
+    let (mut cur, candidate_logliks, chosen) = if let Some(state) = saved {
+        rng = state.rng.clone();
+        let (cur, cands, acceptance, hole_bits, init_s, sweep_s, trace) = state.values();
+        resumed = Some((
+            acceptance,
+            hole_bits,
+            init_s,
+            sweep_s,
+            trace,
+            state.sweeps_done,
+        ));
+        (cur, cands, state.chosen)
+    } else if hooks.start_from_image {
         let lp = crop_loglik(model, &crop0, c.h, c.w)?;
         (crop0, vec![lp], 0)
     } else {
@@ -417,7 +473,9 @@ pub fn inpaint_with_hooks(
         let best = (0..lls.len()).fold(0, |b, k| if lls[k] > lls[b] { k } else { b });
         (cands[best].clone(), lls, best)
     };
-    let init_seconds = t0.elapsed().as_secs_f64();
+    let init_seconds = resumed
+        .as_ref()
+        .map_or_else(|| t0.elapsed().as_secs_f64(), |r| r.2);
 
     // MH sweeps
     let mut lp = candidate_logliks[chosen];
@@ -438,17 +496,30 @@ pub fn inpaint_with_hooks(
     if let Some(t) = &target {
         lp = t.total;
     }
-    let (mut acceptance, mut sweep_seconds) = (vec![], vec![]);
     let hole_now = |x: &[f64]| -> Result<f64> {
         let ll = crop_logliks(model, &[x], c.h, c.w)?.remove(0);
         Ok(hole_rate(model, &ll, c.w, hc))
     };
-    let mut hole_bits = vec![hole_now(&cur)?];
-    let mut trace = opts.trace.then(Vec::new);
+    let (mut acceptance, mut hole_bits, mut sweep_seconds, mut trace, start) = match resumed {
+        Some((acceptance, hole_bits, _, sweep_seconds, trace, done)) => {
+            (acceptance, hole_bits, sweep_seconds, trace, done)
+        }
+        None => (
+            vec![],
+            vec![hole_now(&cur)?],
+            vec![],
+            opts.trace.then(Vec::new),
+            0,
+        ),
+    };
     let mut progress = opts.progress.as_deref().map(|l| {
         crate::io::progress::Progress::counting(l, opts.sweeps as u64, ("sweep", "sweeps"))
     });
-    for sweep in 0..opts.sweeps {
+    if let (Some(p), true) = (&mut progress, start > 0) {
+        p.set(start as u64, "resumed from the saved chain state");
+    }
+    let mut save_clock = SaveClock::new();
+    for sweep in start..opts.sweeps {
         let ts = Instant::now();
         let (mut accepted, mut moves) = (0usize, 0usize);
         for &pr in &rows {
@@ -537,6 +608,20 @@ pub fn inpaint_with_hooks(
             let hole_rect = hc;
             t.push(cut(&cur, c.w, hole_rect));
         }
+        if let Some(ck) = &opts.checkpoint {
+            if save_clock.due(ck.every_seconds, sweep + 1 == opts.sweeps) {
+                let values = ChainValues {
+                    cur: &cur,
+                    candidate_logliks: &candidate_logliks,
+                    acceptance: &acceptance,
+                    hole_bits: &hole_bits,
+                    init_seconds,
+                    sweep_seconds: &sweep_seconds,
+                    trace: trace.as_ref(),
+                };
+                ChainState::new(&fp, sweep + 1, &rng, chosen, values).save(&ck.path)?;
+            }
+        }
     }
     let mut out = image.to_vec();
     paste(&mut out, w, c, &cur);
@@ -552,6 +637,7 @@ pub fn inpaint_with_hooks(
         sweep_seconds,
         crop_loglik,
         trace,
+        resumed_after: start,
     })
 }
 

@@ -7,7 +7,8 @@ use super::config::{parse_target, Case, InpaintingConfig};
 use super::{ConvergenceRow, FillRow};
 use crate::io::plot::{line_plot, LinePlot, Panel, Series};
 use crate::tasks::inpaint::{
-    harmonic_fill, inpaint, mean_fill, score_fill, ssim_over, Geometry, InpaintOptions,
+    harmonic_fill, inpaint, mean_fill, score_fill, ssim_over, Checkpointing, Geometry,
+    InpaintOptions,
 };
 use crate::train::dataset::load_data;
 use anyhow::{bail, Context, Result};
@@ -100,7 +101,7 @@ pub(super) fn run_case(
     let hf = harmonic_fill(&img.data, &geo);
     fills.push(("harmonic fill".into(), hf, None, t0.elapsed().as_secs_f64()));
     let mut curves = vec![];
-    for (label, m) in [("MCGSM fill", &mcgsm), ("RIDE fill", &ride)] {
+    for (label, m) in CHAIN_LABELS.into_iter().zip([&mcgsm, &ride]) {
         eprintln!(
             "[{name}] {}: {label} ({} sweeps, {} target)",
             case.id,
@@ -108,8 +109,13 @@ pub(super) fn run_case(
             io.target.name()
         );
         let t0 = Instant::now();
+        // the chain saves its state every minute: a killed run resumes it
         let io = InpaintOptions {
             progress: Some(format!("[{name}] {}: {label}", case.id)),
+            checkpoint: Some(Checkpointing {
+                path: chain_state_path(out, &case.id, label),
+                every_seconds: 60.0,
+            }),
             ..io.clone()
         };
         let r = inpaint(m, &img.data, h, w, &io)
@@ -134,7 +140,17 @@ pub(super) fn run_case(
         } else {
             Some(r.acceptance.iter().sum::<f64>() / r.acceptance.len() as f64)
         };
-        fills.push((label.into(), r.image, acc, t0.elapsed().as_secs_f64()));
+        // the chain's time, that of the runs before a resumption included
+        let earlier = match r.resumed_after {
+            0 => 0.0,
+            k => r.init_seconds + r.sweep_seconds[..k].iter().sum::<f64>(),
+        };
+        fills.push((
+            label.into(),
+            r.image,
+            acc,
+            t0.elapsed().as_secs_f64() + earlier,
+        ));
     }
     if cfg.sweeps > 0 {
         line_plot(
@@ -239,4 +255,26 @@ pub(super) fn run_case(
         convergence,
         panels,
     })
+}
+
+/// The MH chains of a case, in the order they run (the MCGSM's, then RIDE's).
+pub(super) const CHAIN_LABELS: [&str; 2] = ["MCGSM fill", "RIDE fill"];
+
+/// Where a case's chain keeps its state while it runs (removed once the case is kept).
+pub(super) fn chain_state_path(
+    out: &std::path::Path,
+    case: &str,
+    label: &str,
+) -> std::path::PathBuf {
+    let slug: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    out.join("cases").join(format!("{case}.{slug}.chain.json"))
 }

@@ -153,6 +153,10 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
             }
             let r = run_case(name, &cfg, case, opts, hash, &out)?;
             write_atomic(&path, &serde_json::to_vec(&r)?)?;
+            // the case is kept: its chains' saved states are no longer needed
+            for label in case::CHAIN_LABELS {
+                let _ = std::fs::remove_file(case::chain_state_path(&out, &case.id, label));
+            }
             Ok(Some(r))
         })
         .collect::<Result<_>>()?;

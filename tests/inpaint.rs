@@ -3,9 +3,7 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use ride::model::neighbourhood::Neighbourhood;
-use ride::model::ride::{MixtureSize, Ride};
-use ride::model::whitening::Whitening;
+use ride::model::ride::{testing, Ride};
 use ride::tasks::inpaint::{crop_logliks, inpaint, mean_fill, score_fill, Geometry};
 use ride::tasks::inpaint::{
     inpaint_with_hooks, ChainHooks, Checkpointing, InpaintOptions, Rect, Target,
@@ -18,28 +16,8 @@ use common::MODEL;
 /// Tiny random model (nb_size 3, C = 2, S = 2), whitening fitted on smooth noise; `hiddens`
 /// empty = MCGSM only.
 fn tiny_model(seed: u64, hiddens: &[usize]) -> Ride<f32> {
-    let nb = Neighbourhood::causal(3).unwrap();
-    let (h, w) = (7, 8);
-    let (mut xs, mut ys) = (vec![], vec![]);
-    for img in ride::data::smooth_noise_images(5, h, w, seed) {
-        let (x, y, _, _) = nb.extract(&img, h, w).unwrap();
-        xs.extend(x);
-        ys.extend(y);
-    }
-    let wh = Whitening::fit(&xs, &ys, nb.n_inputs()).unwrap();
-    let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mix = MixtureSize {
-        components: 2,
-        scales: 2,
-        features: 2,
-        linear_features: false,
-        means: false,
-    };
-    let mut m = Ride::<f64>::init(nb, wh, hiddens, false, mix, &mut r);
-    for t in m.params_mut() {
-        t.iter_mut().for_each(|v| *v += r.random_range(-0.3..0.3));
-    }
-    m.cast::<f32>()
+    let mix = testing::plain_mixture(2, 2, 2);
+    testing::tiny_model(seed, 3, hiddens, false, mix, 0.3).cast::<f32>()
 }
 
 fn image(h: usize, w: usize, seed: u64) -> Vec<f64> {
@@ -494,25 +472,21 @@ fn a_chain_resumed_from_its_saved_state_ends_as_an_uninterrupted_one() {
             path: path.clone(),
             every_seconds: 0.0,
         });
-        // killed after 2 sweeps: the state after sweep 2 is on disk
-        let first = InpaintOptions {
-            sweeps: 2,
-            checkpoint: ck.clone(),
-            ..opts.clone()
-        };
-        inpaint(&m, &img, h, w, &first).unwrap();
-        assert!(path.is_file());
-        let resumed = inpaint(
-            &m,
-            &img,
-            h,
-            w,
-            &InpaintOptions {
+        // the chain with the saved state at `path`
+        let run = |o: &InpaintOptions| {
+            let o = InpaintOptions {
                 checkpoint: ck.clone(),
-                ..opts.clone()
-            },
-        )
-        .unwrap();
+                ..o.clone()
+            };
+            inpaint(&m, &img, h, w, &o).unwrap()
+        };
+        // killed after 2 sweeps: the state after sweep 2 is on disk
+        run(&InpaintOptions {
+            sweeps: 2,
+            ..opts.clone()
+        });
+        assert!(path.is_file());
+        let resumed = run(&opts);
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(
             bits(&resumed.image),
@@ -523,19 +497,11 @@ fn a_chain_resumed_from_its_saved_state_ends_as_an_uninterrupted_one() {
         assert_eq!(bits(&resumed.hole_bits), bits(&whole.hole_bits));
         assert_eq!(resumed.trace, whole.trace);
         assert_eq!(resumed.sweep_seconds.len(), 5);
+        assert_eq!(resumed.resumed_after, 2);
         assert_eq!(resumed.crop_loglik.to_bits(), whole.crop_loglik.to_bits());
         // the finished state (5 sweeps) is kept: a rerun does no sweep and gives the same fill
-        let again = inpaint(
-            &m,
-            &img,
-            h,
-            w,
-            &InpaintOptions {
-                checkpoint: ck.clone(),
-                ..opts.clone()
-            },
-        )
-        .unwrap();
+        let again = run(&opts);
+        assert_eq!(again.resumed_after, 5);
         assert_eq!(bits(&again.image), bits(&whole.image));
         assert_eq!(again.sweep_seconds, resumed.sweep_seconds);
         // another seed's chain does not take this state
@@ -544,31 +510,13 @@ fn a_chain_resumed_from_its_saved_state_ends_as_an_uninterrupted_one() {
             ..opts.clone()
         };
         let fresh = inpaint(&m, &img, h, w, &other).unwrap();
-        let from_ck = inpaint(
-            &m,
-            &img,
-            h,
-            w,
-            &InpaintOptions {
-                checkpoint: ck.clone(),
-                ..other
-            },
-        )
-        .unwrap();
+        let from_ck = run(&other);
+        assert_eq!(from_ck.resumed_after, 0);
         assert_eq!(bits(&from_ck.image), bits(&fresh.image));
         // an unreadable state: the chain starts over
         std::fs::write(&path, b"{not json").unwrap();
-        let over = inpaint(
-            &m,
-            &img,
-            h,
-            w,
-            &InpaintOptions {
-                checkpoint: ck,
-                ..opts.clone()
-            },
-        )
-        .unwrap();
+        let over = run(&opts);
+        assert_eq!(over.resumed_after, 0);
         assert_eq!(bits(&over.image), bits(&whole.image));
     }
 }

@@ -1,12 +1,8 @@
 //! Ancestral raster-scan sampling (docs/MODEL.md §4, §7): reproducible by seed, consistent with the
 //! model's own forward pass, and fast enough for 256×256 textures.
 
-use rand::{RngExt, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
-use ride::model::neighbourhood::Neighbourhood;
-use ride::model::ride::{MixtureSize, Ride};
+use ride::model::ride::{testing, Ride};
 use ride::model::slstm::LayerCache;
-use ride::model::whitening::Whitening;
 use ride::tasks::sample::{marginal, min_margin, sample, SampleOptions};
 use std::path::Path;
 use std::process::Command;
@@ -20,28 +16,8 @@ fn smooth_images(n: usize, h: usize, w: usize, seed: u64) -> Vec<Vec<f64>> {
 }
 
 fn small_model(seed: u64, hiddens: &[usize], extended: bool) -> Ride<f64> {
-    let nb = Neighbourhood::causal(3).unwrap();
-    let (h, w) = (7, 8);
-    let (mut xs, mut ys) = (vec![], vec![]);
-    for img in smooth_images(5, h, w, seed) {
-        let (x, y, _, _) = nb.extract(&img, h, w).unwrap();
-        xs.extend(x);
-        ys.extend(y);
-    }
-    let wh = Whitening::fit(&xs, &ys, nb.n_inputs()).unwrap();
-    let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mix = MixtureSize {
-        components: 3,
-        scales: 2,
-        features: 4,
-        linear_features: false,
-        means: false,
-    };
-    let mut m = Ride::<f64>::init(nb, wh, hiddens, extended, mix, &mut r);
-    for t in m.params_mut() {
-        t.iter_mut().for_each(|v| *v += r.random_range(-0.2..0.2));
-    }
-    m
+    let mix = testing::plain_mixture(3, 2, 4);
+    testing::tiny_model(seed, 3, hiddens, extended, mix, 0.2)
 }
 
 #[test]

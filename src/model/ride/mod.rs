@@ -18,6 +18,8 @@ use rayon::prelude::*;
 pub use crate::io::preprocessing::Preprocessing;
 pub use training::{ChunkWork, RideGrad, TrainWork};
 
+#[doc(hidden)]
+pub mod testing;
 mod training;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -644,33 +644,10 @@ pub fn inpaint_with_hooks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::neighbourhood::Neighbourhood;
-    use crate::model::ride::MixtureSize;
-    use crate::model::whitening::Whitening;
 
     fn random_model(seed: u64, nb_size: usize, hiddens: &[usize]) -> Ride<f32> {
-        let nb = Neighbourhood::causal(nb_size).unwrap();
-        let (h, w) = (12, 13);
-        let (mut xs, mut ys) = (vec![], vec![]);
-        for img in crate::data::smooth_noise_images(5, h, w, seed) {
-            let (x, y, _, _) = nb.extract(&img, h, w).unwrap();
-            xs.extend(x);
-            ys.extend(y);
-        }
-        let wh = Whitening::fit(&xs, &ys, nb.n_inputs()).unwrap();
-        let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let mix = MixtureSize {
-            components: 3,
-            scales: 2,
-            features: 3,
-            linear_features: false,
-            means: false,
-        };
-        let mut m = Ride::<f64>::init(nb, wh, hiddens, false, mix, &mut r);
-        for t in m.params_mut() {
-            t.iter_mut().for_each(|v| *v += r.random_range(-0.3..0.3));
-        }
-        m.cast::<f32>()
+        let mix = crate::model::ride::testing::plain_mixture(3, 2, 3);
+        crate::model::ride::testing::tiny_model(seed, nb_size, hiddens, false, mix, 0.3).cast()
     }
 
     /// The window target's lockstep passes (shared cells stepped once, the others paired) give

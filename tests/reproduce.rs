@@ -193,6 +193,7 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
     // 4 cases × 2 chains × (1 + 1 sweep)
     assert_eq!(conv.lines().count(), 1 + 4 * 2 * 2, "{conv}");
     assert_figure(&out.join("inpainting/convergence_bsds300_test0"));
+    assert_figure(&out.join("inpainting/acceptance_bsds300_test0"));
     for r in &recs {
         let bits: f64 = r[3].parse().expect("hole bits");
         assert!(bits.is_finite(), "{r:?}");

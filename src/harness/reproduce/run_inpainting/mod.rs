@@ -13,7 +13,7 @@ pub use config::{load, validate_cases, Case, InpaintingConfig};
 use super::run_table::write_csv;
 use super::{fnv, provenance, Options};
 use crate::io::files::write_atomic;
-use crate::io::plot::{image_grid, Panel};
+use crate::io::plot::{image_grid, line_plot, LinePlot, Panel, Series};
 use anyhow::{Context, Result};
 use case::{run_case, CaseResult};
 use rayon::prelude::*;
@@ -184,6 +184,11 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
     }
     write_csv(&out.join("inpainting.csv"), &rows)?;
     write_csv(&out.join("convergence.csv"), &convergence)?;
+    if cfg.sweeps > 0 {
+        for case in &cfg.cases {
+            acceptance_plot(&case.id, &convergence, &out)?;
+        }
+    }
     image_grid(
         &format!(
             "{}: {}×{} hole, {} MH sweeps ({} scale)",
@@ -199,6 +204,40 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
         vec![cfg.seed],
         t_all.elapsed().as_secs_f64(),
         &out,
+    )
+}
+
+/// Each chain's MH acceptance per sweep of one case (`acceptance_<id>.{png,svg}`), from the
+/// kept convergence rows, so cases finished by earlier runs get theirs too.
+fn acceptance_plot(id: &str, convergence: &[ConvergenceRow], out: &std::path::Path) -> Result<()> {
+    let mut series: Vec<Series> = vec![];
+    for r in convergence.iter().filter(|r| r.case == id) {
+        let Some(a) = r.acceptance else { continue };
+        if series.last().is_none_or(|s| s.label != r.method) {
+            series.push(Series {
+                label: r.method.clone(),
+                ..Default::default()
+            });
+        }
+        if let Some(s) = series.last_mut() {
+            s.x.push(r.sweep as f64);
+            s.y.push(a);
+        }
+    }
+    if series.is_empty() {
+        return Ok(());
+    }
+    let sweeps = series.iter().map(|s| s.x.len()).max().unwrap_or(0);
+    line_plot(
+        &LinePlot {
+            title: format!("{id}: Metropolis–Hastings acceptance per sweep"),
+            x_label: "sweep".into(),
+            y_label: "accepted / proposed moves".into(),
+            series,
+            log_x: false,
+            points: sweeps <= 20,
+        },
+        &out.join(format!("acceptance_{id}")),
     )
 }
 

@@ -222,6 +222,7 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         "3.914",
         "RIDE beats the MCGSM",
         "on the same pixels",
+        "RIDE beats the MCGSM at every neighbourhood size (RIDE, 1 layer(s) − MCGSM): at 3: ",
     ] {
         assert!(report.contains(needle), "REPORT.md lacks '{needle}'");
     }

@@ -3,8 +3,9 @@
 //! CSV and JSON files of the run, nothing typed in.
 
 use super::run_table::read_rows;
-use super::table::TableConfig;
+use super::table::{Claim, TableConfig};
 use super::{Provenance, Suite, TableRow};
+use crate::harness::sweep::SweepConfig;
 use crate::io::files::write_atomic;
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -227,13 +228,7 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
                                 "the two rows' SEMs combined".to_string(),
                             ),
                         };
-                        let verdict = if d > 2.0 * se {
-                            "holds"
-                        } else if d > 0.0 {
-                            "holds, within 2 SEM"
-                        } else {
-                            "does not hold here"
-                        };
+                        let verdict = verdict(d, se);
                         let _ = writeln!(
                             md,
                             "- {}: {} − {} = {d:+.4} bit/px (±{se:.4}, {how}) → **{verdict}**",
@@ -259,6 +254,15 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
     if !swept.is_empty() {
         md.push_str("## Ablations\n\n");
         let figs = out.join("ablations");
+        // the claims of each figure, from the sweeps' configs
+        let mut claims: Vec<(String, Claim)> = vec![];
+        for n in &suite.sweeps {
+            if let Ok((cfg, _)) = SweepConfig::load(&experiments.join(format!("{n}.toml"))) {
+                for p in cfg.plot.iter().chain(&cfg.plots) {
+                    claims.extend(p.claims.iter().map(|c| (p.figure.clone(), c.clone())));
+                }
+            }
+        }
         if let Ok(entries) = std::fs::read_dir(&figs) {
             let mut pngs: Vec<String> = entries
                 .flatten()
@@ -273,6 +277,12 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
                     "![{stem}](ablations/{p}) ([SVG](ablations/{stem}.svg))\n"
                 );
                 md.push_str(&points_md(&figs.join(format!("{stem}.csv"))));
+                let these: Vec<&Claim> = claims
+                    .iter()
+                    .filter(|(f, _)| f == stem)
+                    .map(|(_, c)| c)
+                    .collect();
+                md.push_str(&series_claims_md(&figs.join(format!("{stem}.csv")), &these));
             }
         }
         for (name, rows) in swept {
@@ -342,6 +352,69 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
 
 /// The plotted points of an ablation figure (its CSV) as a table: with several seeds, the mean
 /// ± SEM over seeds; with one, the rate ± SEM over test tiles.
+/// "holds" when the difference is above 2 SEM, "holds, within 2 SEM" when positive, else
+/// "does not hold here".
+fn verdict(d: f64, se: f64) -> &'static str {
+    if d > 2.0 * se {
+        "holds"
+    } else if d > 0.0 {
+        "holds, within 2 SEM"
+    } else {
+        "does not hold here"
+    }
+}
+
+/// The claims of an ablation figure checked at every x where both series have a point of the
+/// figure's CSV (series, x, bits_per_px, sem, seeds): the difference of the means over seeds
+/// ± the two SEMs combined (the seeds' models are trained independently).
+fn series_claims_md(csv_path: &Path, claims: &[&Claim]) -> String {
+    if claims.is_empty() {
+        return String::new();
+    }
+    // (series, x) → (mean, sem, seeds)
+    let mut points: Vec<(String, String, f64, f64, String)> = vec![];
+    if let Ok(mut r) = csv::Reader::from_path(csv_path) {
+        for rec in r.records().flatten() {
+            let f = |i: usize| rec.get(i).unwrap_or("").to_string();
+            if let (Ok(m), Ok(se)) = (f(2).parse::<f64>(), f(3).parse::<f64>()) {
+                points.push((f(0), f(1), m, se, f(4)));
+            }
+        }
+    }
+    let mut md = "Claims of the paper, checked on these points:\n\n".to_string();
+    for c in claims {
+        let pairs: Vec<String> = points
+            .iter()
+            .filter(|p| p.0 == c.better)
+            .filter_map(|b| {
+                let w = points.iter().find(|w| w.0 == c.worse && w.1 == b.1)?;
+                let (d, se) = (b.2 - w.2, (b.3 * b.3 + w.3 * w.3).sqrt());
+                Some(format!(
+                    "at {}: {d:+.4} bit/px (±{se:.4}; seeds {} and {}) → **{}**",
+                    b.1,
+                    b.4,
+                    w.4,
+                    verdict(d, se)
+                ))
+            })
+            .collect();
+        if pairs.is_empty() {
+            let _ = writeln!(md, "- {}: not checked yet (a series is missing)", c.text);
+        } else {
+            let _ = writeln!(
+                md,
+                "- {} ({} − {}): {}",
+                c.text,
+                c.better,
+                c.worse,
+                pairs.join("; ")
+            );
+        }
+    }
+    md.push('\n');
+    md
+}
+
 fn points_md(csv_path: &Path) -> String {
     let Ok(mut r) = csv::Reader::from_path(csv_path) else {
         return String::new();
@@ -392,5 +465,35 @@ mod tests {
         assert!(md.contains("inpainting.csv` cannot be read"), "{md}");
         assert!(md.contains("missing field"), "{md}");
         assert!(!md.contains("1.2345"), "{md}");
+    }
+
+    /// A figure's claims are checked at every x both series have, with the difference of the
+    /// means and the SEMs combined; a claim whose series is missing says so.
+    #[test]
+    fn ablation_claims_are_checked_per_x() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("fig.csv");
+        std::fs::write(
+            &csv,
+            "series,x,bits_per_px,sem,seeds\nMCGSM,3,1.0,0.03,3\nMCGSM,5,1.2,0.04,3\nRIDE,3,1.1,0.04,3\nRIDE,5,1.21,0.03,3\n",
+        )
+        .unwrap();
+        let claim = |better: &str, worse: &str| Claim {
+            text: format!("{better} beats {worse}"),
+            better: better.into(),
+            worse: worse.into(),
+        };
+        let (a, b) = (claim("RIDE", "MCGSM"), claim("Deep", "RIDE"));
+        let md = series_claims_md(&csv, &[&a, &b]);
+        assert!(
+            md.contains("at 3: +0.1000 bit/px (±0.0500; seeds 3 and 3) → **holds**"),
+            "{md}"
+        );
+        assert!(
+            md.contains("at 5: +0.0100 bit/px (±0.0500; seeds 3 and 3) → **holds, within 2 SEM**"),
+            "{md}"
+        );
+        assert!(md.contains("- Deep beats RIDE: not checked yet"), "{md}");
+        assert_eq!(series_claims_md(&csv, &[]), "");
     }
 }

@@ -87,6 +87,10 @@ pub struct SweepPlot {
     pub filter: toml::Table,
     #[serde(default)]
     pub log_x: bool,
+    /// the paper's claims about this figure, checked in the report at every x both series
+    /// have (`better` and `worse` are series labels)
+    #[serde(default)]
+    pub claims: Vec<crate::harness::reproduce::table::Claim>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

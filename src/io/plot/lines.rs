@@ -272,13 +272,17 @@ where
     let mut labelled = false;
     for (i, (s, runs)) in plot.series.iter().zip(&data.runs).enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let line = color.stroke_width(2);
         let lines: Vec<Vec<(f64, f64)>> = runs
             .iter()
             .filter(|r| r.len() > 1)
             .map(|r| decimate(r))
             .collect();
-        let anno = chart.draw_series(lines.into_iter().map(|p| PathElement::new(p, line)))?;
+        // a dense zig-zag drawn 2 px wide shows gaps at its sharp turns (the backend's thick
+        // polylines): dense lines are drawn 1 px wide
+        let anno = chart.draw_series(lines.into_iter().map(|p| {
+            let width = if p.len() > DENSE_LINE_POINTS { 1 } else { 2 };
+            PathElement::new(p, color.stroke_width(width))
+        }))?;
         if !s.label.is_empty() {
             labelled = true;
             anno.label(s.label.as_str()).legend(move |(x, y)| {
@@ -314,6 +318,9 @@ where
     }
     Ok(())
 }
+
+/// Points above which a line is drawn 1 px wide instead of 2.
+const DENSE_LINE_POINTS: usize = 200;
 
 /// Keeps long runs drawable: per bucket of consecutive points, the first, min, max and last
 /// (in index order), so spikes in a learning curve stay visible.

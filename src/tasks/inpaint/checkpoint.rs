@@ -23,12 +23,12 @@ pub struct Checkpointing {
 #[derive(Serialize, Deserialize)]
 pub(super) struct ChainState {
     /// what the chain depends on ([`super::fingerprint`]): a state of another chain is ignored
-    pub fingerprint: String,
-    pub sweeps_done: usize,
-    pub rng: Xoshiro256PlusPlus,
+    fingerprint: String,
+    sweeps_done: usize,
+    rng: Xoshiro256PlusPlus,
     cur: Vec<u64>,
     candidate_logliks: Vec<u64>,
-    pub chosen: usize,
+    chosen: usize,
     acceptance: Vec<u64>,
     hole_bits: Vec<u64>,
     init_seconds: u64,
@@ -55,17 +55,19 @@ pub(super) struct ChainValues<'a> {
     pub trace: Option<&'a Vec<Vec<f64>>>,
 }
 
-/// Restored values: (cur, candidate log-likelihoods, acceptance, hole bits, init seconds,
-/// sweep seconds, trace).
-pub(super) type Restored = (
-    Vec<f64>,
-    Vec<f64>,
-    Vec<f64>,
-    Vec<f64>,
-    f64,
-    Vec<f64>,
-    Option<Vec<Vec<f64>>>,
-);
+/// A chain restored from its saved state, as [`super::inpaint_with_hooks`] continues it.
+pub(super) struct Restored {
+    pub sweeps_done: usize,
+    pub rng: Xoshiro256PlusPlus,
+    pub cur: Vec<f64>,
+    pub candidate_logliks: Vec<f64>,
+    pub chosen: usize,
+    pub acceptance: Vec<f64>,
+    pub hole_bits: Vec<f64>,
+    pub init_seconds: f64,
+    pub sweep_seconds: Vec<f64>,
+    pub trace: Option<Vec<Vec<f64>>>,
+}
 
 impl ChainState {
     pub fn new(
@@ -90,18 +92,22 @@ impl ChainState {
         }
     }
 
-    pub fn values(&self) -> Restored {
-        (
-            floats(&self.cur),
-            floats(&self.candidate_logliks),
-            floats(&self.acceptance),
-            floats(&self.hole_bits),
-            f64::from_bits(self.init_seconds),
-            floats(&self.sweep_seconds),
-            self.trace
+    pub fn restore(self) -> Restored {
+        Restored {
+            sweeps_done: self.sweeps_done,
+            rng: self.rng,
+            cur: floats(&self.cur),
+            candidate_logliks: floats(&self.candidate_logliks),
+            chosen: self.chosen,
+            acceptance: floats(&self.acceptance),
+            hole_bits: floats(&self.hole_bits),
+            init_seconds: f64::from_bits(self.init_seconds),
+            sweep_seconds: floats(&self.sweep_seconds),
+            trace: self
+                .trace
                 .as_ref()
                 .map(|t| t.iter().map(|s| floats(s)).collect()),
-        )
+        }
     }
 
     /// The saved state at `path` if it is one of this chain (same fingerprint, at most

@@ -419,27 +419,19 @@ pub fn inpaint_with_hooks(
         Some(_) => fingerprint(model, image, (h, w), opts, hooks)?,
         None => String::new(),
     };
-    let saved = opts
+    let mut resumed = opts
         .checkpoint
         .as_ref()
-        .and_then(|ck| ChainState::load(&ck.path, &fp, opts.sweeps, c.h * c.w));
+        .and_then(|ck| ChainState::load(&ck.path, &fp, opts.sweeps, c.h * c.w))
+        .map(ChainState::restore);
 
     // initialisation: candidates from independent seeds drawn from the master seed
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
     let mut crop0 = cut(image, w, c);
-    let mut resumed = None;
-    let (mut cur, candidate_logliks, chosen) = if let Some(state) = saved {
-        rng = state.rng.clone();
-        let (cur, cands, acceptance, hole_bits, init_s, sweep_s, trace) = state.values();
-        resumed = Some((
-            acceptance,
-            hole_bits,
-            init_s,
-            sweep_s,
-            trace,
-            state.sweeps_done,
-        ));
-        (cur, cands, state.chosen)
+    let (mut cur, candidate_logliks, chosen) = if let Some(r) = &mut resumed {
+        rng = r.rng.clone();
+        let cur = std::mem::take(&mut r.cur);
+        (cur, std::mem::take(&mut r.candidate_logliks), r.chosen)
     } else if hooks.start_from_image {
         let lp = crop_loglik(model, &crop0, c.h, c.w)?;
         (crop0, vec![lp], 0)
@@ -475,7 +467,7 @@ pub fn inpaint_with_hooks(
     };
     let init_seconds = resumed
         .as_ref()
-        .map_or_else(|| t0.elapsed().as_secs_f64(), |r| r.2);
+        .map_or_else(|| t0.elapsed().as_secs_f64(), |r| r.init_seconds);
 
     // MH sweeps
     let mut lp = candidate_logliks[chosen];
@@ -501,9 +493,13 @@ pub fn inpaint_with_hooks(
         Ok(hole_rate(model, &ll, c.w, hc))
     };
     let (mut acceptance, mut hole_bits, mut sweep_seconds, mut trace, start) = match resumed {
-        Some((acceptance, hole_bits, _, sweep_seconds, trace, done)) => {
-            (acceptance, hole_bits, sweep_seconds, trace, done)
-        }
+        Some(r) => (
+            r.acceptance,
+            r.hole_bits,
+            r.sweep_seconds,
+            r.trace,
+            r.sweeps_done,
+        ),
         None => (
             vec![],
             vec![hole_now(&cur)?],

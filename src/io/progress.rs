@@ -72,9 +72,11 @@ impl Progress {
             None => {
                 if self.last_log.elapsed() >= self.every || self.done == self.total {
                     self.last_log = Instant::now();
-                    let eta = self.start.elapsed().as_secs_f64()
-                        / (self.done - self.skipped).max(1) as f64
-                        * (self.total.saturating_sub(self.done)) as f64;
+                    let eta = eta_seconds(
+                        self.start.elapsed().as_secs_f64(),
+                        self.done.saturating_sub(self.skipped),
+                        self.total.saturating_sub(self.done),
+                    );
                     eprintln!(
                         "{}: {} {}/{}: {msg}, ETA {:.0} s",
                         self.label, self.unit, self.done, self.total, eta
@@ -105,5 +107,30 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+/// Seconds left at this run's pace: `ran` units took `elapsed` seconds (units a resumed run
+/// skipped do not count), `left` remain.
+fn eta_seconds(elapsed: f64, ran: u64, left: u64) -> f64 {
+    elapsed / ran.max(1) as f64 * left as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_counts_only_this_runs_units() {
+        // a run resumed at 900 of 1000 that did 10 units in 20 s: 90 left at 2 s each
+        let mut p = Progress::counting("t", 1000, ("sweep", "sweeps"));
+        p.skip(900);
+        p.done = 910;
+        assert_eq!(
+            eta_seconds(20.0, p.done - p.skipped, p.total - p.done),
+            180.0
+        );
+        // nothing run yet: no division by zero
+        assert_eq!(eta_seconds(0.0, 0, 5), 0.0);
     }
 }

@@ -2,7 +2,7 @@
 //! evaluation, wherever it was reused from), each sweep's total, the grand total, and the
 //! original code's CPU time where `results/reference_compute.csv` knows it.
 
-use super::run_table::read_rows;
+use super::run_table::{read_rows, table_rows};
 use super::Suite;
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -31,13 +31,18 @@ pub fn read_compute_references(path: &Path) -> Result<Vec<ComputeReference>> {
 }
 
 /// The `## Compute` section (empty when no row has finished).
-pub fn compute_md(out: &Path, suite: &Suite, refs: &[ComputeReference]) -> String {
+pub fn compute_md(
+    experiments: &Path,
+    out: &Path,
+    suite: &Suite,
+    refs: &[ComputeReference],
+) -> String {
     let h = |s: f64| s / 3600.0;
     let mut md = String::from("## Compute\n\nMachine time of every row: its own training and evaluation (an ensemble row: its evaluation only; a row grown from another, e.g. 2 layers from 1, without the row it starts from), wall-clock on the machine of its provenance line, which may have been shared.\n\n| experiment | row | train [h] | eval [h] | total [h] | the original code |\n|---|---|---|---|---|---|\n");
     let mut total = 0.0;
     let mut any = false;
     for name in &suite.tables {
-        for r in read_rows(&out.join(name).join("table.csv")).unwrap_or_default() {
+        for r in table_rows(experiments, out, name) {
             let train = if r.model.starts_with("EoRIDE") {
                 0.0
             } else {

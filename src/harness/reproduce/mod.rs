@@ -12,6 +12,7 @@ pub mod run_inpainting;
 pub mod run_sweeps;
 pub mod run_table;
 pub mod slurm;
+mod status;
 mod suite_progress;
 pub mod table;
 pub mod tiles_file;
@@ -177,7 +178,12 @@ fn table_missing_data(t: &table::Table, data_dir: &Path) -> Vec<std::path::PathB
 
 /// Rewrites `REPORT.md` from the results already under `opts.out`.
 pub fn report_only(opts: &Options) -> Result<()> {
-    report::write_report(&opts.experiments, &opts.out, &load_suite(opts)?)
+    report::write_report(
+        &opts.experiments,
+        &opts.out,
+        &load_suite(opts)?,
+        &opts.scale,
+    )
 }
 
 /// The suite with every config read and checked (tables resolved at the scale, sweep cells
@@ -393,7 +399,7 @@ pub fn run(opts: &Options) -> Result<()> {
         progress.next(1, &format!("inpainting {name}"));
         run_inpainting::run_inpainting(name, opts)?;
     }
-    report::write_report(&opts.experiments, &opts.out, &suite)?;
+    report::write_report(&opts.experiments, &opts.out, &suite, &opts.scale)?;
     if !skipped.is_empty() {
         eprintln!(
             "skipped because a file they read is missing (each named above): {}. Data sets missing from {}: `make data` links or downloads them (BSDS300, van Hateren, Brodatz; see README), then rerun.",

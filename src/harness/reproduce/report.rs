@@ -2,7 +2,7 @@
 //! the paper's claims checked against our numbers, figures and provenance — generated from the
 //! CSV and JSON files of the run, nothing typed in.
 
-use super::run_table::read_rows;
+use super::run_table::{read_rows, table_rows};
 use super::table::{Claim, TableConfig};
 use super::{Provenance, Suite, TableRow};
 use crate::harness::sweep::SweepConfig;
@@ -95,7 +95,8 @@ fn figures_md(dir: &Path, rel: &str) -> String {
 }
 
 /// Writes `out/REPORT.md` for the suite's experiments found under `out`.
-pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()> {
+/// Writes `out/REPORT.md` for the suite at `scale` (the scale of the run that wrote `out`).
+pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) -> Result<()> {
     let refs_path = Path::new("results").join("reference.csv");
     let refs = if refs_path.is_file() {
         read_references(&refs_path)?
@@ -105,9 +106,14 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
     let scales: Vec<String> = suite
         .tables
         .iter()
-        .chain(&suite.sweeps)
-        .filter_map(|n| read_rows(&out.join(n).join("table.csv")).ok())
-        .flatten()
+        .flat_map(|n| table_rows(experiments, out, n))
+        .chain(
+            suite
+                .sweeps
+                .iter()
+                .filter_map(|n| read_rows(&out.join(n).join("table.csv")).ok())
+                .flatten(),
+        )
         .map(|r| r.scale)
         .collect();
     let mut scale_list = scales.clone();
@@ -118,6 +124,21 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
         out.display(),
         if scale_list.is_empty() { "none yet".into() } else { scale_list.join(", ") }
     );
+    let dirty = suite
+        .tables
+        .iter()
+        .flat_map(|n| table_rows(experiments, out, n))
+        .chain(
+            suite
+                .sweeps
+                .iter()
+                .flat_map(|n| read_rows(&out.join(n).join("table.csv")).unwrap_or_default()),
+        )
+        .filter(|r| r.git_commit.ends_with("-dirty"))
+        .count();
+    if dirty > 0 {
+        md.push_str(&format!("**{dirty} rows name a commit ending in `-dirty`:** the binary that produced them was built from that commit with uncommitted changes to its source files (`build.rs` says which files count). Their configs and numerics version are recorded as for every row; a rerun with a clean binary retrains them only if their config hash or numerics version differs.\n\n"));
+    }
     if scale_list.iter().any(|s| s != "paper") {
         md.push_str("**Reduced scale.** `quick` and `standard` runs train on less data and for fewer steps than the paper (see each config's `[scale.*]` section); their numbers are not the paper's and are lower than a paper-scale run would give. `make reproduce` (the paper scale) runs the original sizes and writes the report in `results/REPORT.md`.\n\n");
     }
@@ -141,8 +162,18 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
     }
     // every row's own training + evaluation time, wherever it was reused from
     let mut rows_total = 0.0;
-    for name in suite.tables.iter().chain(&suite.sweeps) {
-        for r in read_rows(&out.join(name).join("table.csv")).unwrap_or_default() {
+    let table_and_sweep_rows = suite
+        .tables
+        .iter()
+        .flat_map(|n| table_rows(experiments, out, n))
+        .chain(
+            suite
+                .sweeps
+                .iter()
+                .flat_map(|n| read_rows(&out.join(n).join("table.csv")).unwrap_or_default()),
+        );
+    {
+        for r in table_and_sweep_rows {
             if !r.model.starts_with("EoRIDE") {
                 rows_total += r.train_seconds.unwrap_or(0.0);
             }
@@ -160,12 +191,19 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite) -> Result<()>
     let compute_refs = super::compute::read_compute_references(
         &Path::new("results").join("reference_compute.csv"),
     )?;
-    md.push_str(&super::compute::compute_md(out, suite, &compute_refs));
+    md.push_str(&super::status::status_md(experiments, out, suite, scale));
+    md.push_str(&super::compute::compute_md(
+        experiments,
+        out,
+        suite,
+        &compute_refs,
+    ));
     for name in &suite.tables {
         let dir = out.join(name);
-        let Ok(rows) = read_rows(&dir.join("table.csv")) else {
+        let rows = table_rows(experiments, out, name);
+        if rows.is_empty() {
             continue;
-        };
+        }
         let cfg = TableConfig::load(&experiments.join(format!("{name}.toml")))?;
         let _ = writeln!(md, "## {} (`{name}`)\n", cfg.title);
         if !cfg.description.is_empty() {
@@ -460,7 +498,7 @@ mod tests {
             sweeps: vec![],
             inpainting: vec!["inpainting".into()],
         };
-        write_report(Path::new("experiments"), &out, &suite).unwrap();
+        write_report(Path::new("experiments"), &out, &suite, "paper").unwrap();
         let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
         assert!(md.contains("inpainting.csv` cannot be read"), "{md}");
         assert!(md.contains("missing field"), "{md}");

@@ -2,7 +2,7 @@
 //! unchanged, resuming a killed one from its checkpoint), writes `table.csv`, samples and the
 //! figures (learning curves, samples).
 
-use super::table::{Row, RowKind, SampleSpec, Table};
+use super::table::{Row, RowKind, SampleSpec, Table, TableConfig};
 use super::tiles_file::{has_tiles, write_tiles};
 use super::{fnv, TableRow};
 use crate::io::files::write_atomic;
@@ -506,6 +506,27 @@ fn samples(table: &Table, spec: &SampleSpec, data_dir: &Path, out: &Path) -> Res
 }
 
 /// Reads a table CSV written by [`write_csv`].
+/// The finished rows of table `name` under `out` in its config's order: each row's `row.json`
+/// (written as the row finishes, also by a single-row `--row` run that writes no `table.csv`),
+/// or `table.csv` where no row file is there (a layout without them).
+pub fn table_rows(experiments: &Path, out: &Path, name: &str) -> Vec<TableRow> {
+    let dir = out.join(name);
+    let from_files: Vec<TableRow> = TableConfig::load(&experiments.join(format!("{name}.toml")))
+        .map(|cfg| {
+            cfg.rows
+                .iter()
+                .filter_map(|r| std::fs::read_to_string(dir.join(&r.id).join("row.json")).ok())
+                .filter_map(|t| serde_json::from_str(&t).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if from_files.is_empty() {
+        read_rows(&dir.join("table.csv")).unwrap_or_default()
+    } else {
+        from_files
+    }
+}
+
 pub fn read_rows(path: &Path) -> Result<Vec<TableRow>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
     r.deserialize()

@@ -512,6 +512,8 @@ pub fn inpaint_with_hooks(
         crate::io::progress::Progress::counting(l, opts.sweeps as u64, ("sweep", "sweeps"))
     });
     if let (Some(p), true) = (&mut progress, start > 0) {
+        // the ETA counts only this run's sweeps
+        p.skip(start as u64);
         p.set(start as u64, "resumed from the saved chain state");
     }
     let mut save_clock = SaveClock::new();

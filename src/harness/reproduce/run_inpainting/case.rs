@@ -258,10 +258,10 @@ pub(super) fn run_case(
 }
 
 /// The MH chains of a case, in the order they run (the MCGSM's, then RIDE's).
-pub(super) const CHAIN_LABELS: [&str; 2] = ["MCGSM fill", "RIDE fill"];
+pub(crate) const CHAIN_LABELS: [&str; 2] = ["MCGSM fill", "RIDE fill"];
 
 /// Where a case's chain keeps its state while it runs (removed once the case is kept).
-pub(super) fn chain_state_path(
+pub(crate) fn chain_state_path(
     out: &std::path::Path,
     case: &str,
     label: &str,

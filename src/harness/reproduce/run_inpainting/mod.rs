@@ -15,9 +15,12 @@ use super::{fnv, provenance, Options};
 use crate::io::files::write_atomic;
 use crate::io::plot::{image_grid, line_plot, LinePlot, Panel, Series};
 use anyhow::{Context, Result};
+#[cfg(test)]
+pub(crate) use case::chain_state_path;
 use case::{run_case, CaseResult};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::time::Instant;
 
 /// One line of `inpainting.csv`.
@@ -95,6 +98,28 @@ fn models_exist(case: &Case, opts: &Options) -> bool {
     [&case.ride, &case.mcgsm]
         .iter()
         .all(|row| model_path(case, row, opts).is_file())
+}
+
+/// How far a case has come, from its files under the experiment's folder `dir`.
+pub enum CaseProgress {
+    /// `cases/<id>.json` is there
+    Kept,
+    /// a chain of it saved its state (a run was killed or is running)
+    ChainSaved,
+    NotStarted,
+}
+
+pub fn case_progress(dir: &Path, case: &str) -> CaseProgress {
+    if dir.join("cases").join(format!("{case}.json")).is_file() {
+        CaseProgress::Kept
+    } else if case::CHAIN_LABELS
+        .iter()
+        .any(|l| case::chain_state_path(dir, case, l).is_file())
+    {
+        CaseProgress::ChainSaved
+    } else {
+        CaseProgress::NotStarted
+    }
 }
 
 pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {

@@ -267,9 +267,14 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
                             ),
                         };
                         let verdict = verdict(d, se);
+                        let why = if d > 0.0 {
+                            String::new()
+                        } else {
+                            c.reason_md(&format!("experiments/{name}.toml"))
+                        };
                         let _ = writeln!(
                             md,
-                            "- {}: {} − {} = {d:+.4} bit/px (±{se:.4}, {how}) → **{verdict}**",
+                            "- {}: {} − {} = {d:+.4} bit/px (±{se:.4}, {how}) → **{verdict}**{why}",
                             c.text, b.label, wl
                         );
                     }
@@ -293,11 +298,16 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
         md.push_str("## Ablations\n\n");
         let figs = out.join("ablations");
         // the claims of each figure, from the sweeps' configs
-        let mut claims: Vec<(String, Claim)> = vec![];
+        // (figure, config file, claim)
+        let mut claims: Vec<(String, String, Claim)> = vec![];
         for n in &suite.sweeps {
             if let Ok((cfg, _)) = SweepConfig::load(&experiments.join(format!("{n}.toml"))) {
                 for p in cfg.plot.iter().chain(&cfg.plots) {
-                    claims.extend(p.claims.iter().map(|c| (p.figure.clone(), c.clone())));
+                    claims.extend(
+                        p.claims.iter().map(|c| {
+                            (p.figure.clone(), format!("experiments/{n}.toml"), c.clone())
+                        }),
+                    );
                 }
             }
         }
@@ -315,10 +325,10 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
                     "![{stem}](ablations/{p}) ([SVG](ablations/{stem}.svg))\n"
                 );
                 md.push_str(&points_md(&figs.join(format!("{stem}.csv"))));
-                let these: Vec<&Claim> = claims
+                let these: Vec<(String, &Claim)> = claims
                     .iter()
-                    .filter(|(f, _)| f == stem)
-                    .map(|(_, c)| c)
+                    .filter(|(f, _, _)| f == stem)
+                    .map(|(_, file, c)| (file.clone(), c))
                     .collect();
                 md.push_str(&series_claims_md(&figs.join(format!("{stem}.csv")), &these));
             }
@@ -405,7 +415,7 @@ fn verdict(d: f64, se: f64) -> &'static str {
 /// The claims of an ablation figure checked at every x where both series have a point of the
 /// figure's CSV (series, x, bits_per_px, sem, seeds): the difference of the means over seeds
 /// ± the two SEMs combined (the seeds' models are trained independently).
-fn series_claims_md(csv_path: &Path, claims: &[&Claim]) -> String {
+fn series_claims_md(csv_path: &Path, claims: &[(String, &Claim)]) -> String {
     if claims.is_empty() {
         return String::new();
     }
@@ -420,13 +430,15 @@ fn series_claims_md(csv_path: &Path, claims: &[&Claim]) -> String {
         }
     }
     let mut md = "Claims of the paper, checked on these points:\n\n".to_string();
-    for c in claims {
+    for (config, c) in claims {
+        let mut fails = false;
         let pairs: Vec<String> = points
             .iter()
             .filter(|p| p.0 == c.better)
             .filter_map(|b| {
                 let w = points.iter().find(|w| w.0 == c.worse && w.1 == b.1)?;
                 let (d, se) = (b.2 - w.2, (b.3 * b.3 + w.3 * w.3).sqrt());
+                fails |= d <= 0.0;
                 Some(format!(
                     "at {}: {d:+.4} bit/px (±{se:.4}; seeds {} and {}) → **{}**",
                     b.1,
@@ -441,11 +453,16 @@ fn series_claims_md(csv_path: &Path, claims: &[&Claim]) -> String {
         } else {
             let _ = writeln!(
                 md,
-                "- {} ({} − {}): {}",
+                "- {} ({} − {}): {}{}",
                 c.text,
                 c.better,
                 c.worse,
-                pairs.join("; ")
+                pairs.join("; "),
+                if fails {
+                    c.reason_md(config)
+                } else {
+                    String::new()
+                }
             );
         }
     }
@@ -516,13 +533,19 @@ mod tests {
             "series,x,bits_per_px,sem,seeds\nMCGSM,3,1.0,0.03,3\nMCGSM,5,1.2,0.04,3\nRIDE,3,1.1,0.04,3\nRIDE,5,1.21,0.03,3\n",
         )
         .unwrap();
-        let claim = |better: &str, worse: &str| Claim {
+        let claim = |better: &str, worse: &str, if_not: &str| Claim {
             text: format!("{better} beats {worse}"),
             better: better.into(),
             worse: worse.into(),
+            if_not: if_not.into(),
         };
-        let (a, b) = (claim("RIDE", "MCGSM"), claim("Deep", "RIDE"));
-        let md = series_claims_md(&csv, &[&a, &b]);
+        let f = || "experiments/x.toml".to_string();
+        let (a, b) = (claim("RIDE", "MCGSM", ""), claim("Deep", "RIDE", ""));
+        let (c, d) = (
+            claim("MCGSM", "RIDE", "too few seeds"),
+            claim("MCGSM", "RIDE", ""),
+        );
+        let md = series_claims_md(&csv, &[(f(), &a), (f(), &b), (f(), &c)]);
         assert!(
             md.contains("at 3: +0.1000 bit/px (±0.0500; seeds 3 and 3) → **holds**"),
             "{md}"
@@ -532,6 +555,19 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("- Deep beats RIDE: not checked yet"), "{md}");
+        // a claim that fails at some x gives its reason, or says none is recorded and where
+        assert!(
+            md.contains("→ **does not hold here** — likely reason: too few seeds"),
+            "{md}"
+        );
+        assert!(!md.contains("holds** — likely reason"), "{md}");
+        let md = series_claims_md(&csv, &[(f(), &d)]);
+        assert!(
+            md.contains(
+                "— no reason recorded yet (`if_not` of this claim in `experiments/x.toml`)"
+            ),
+            "{md}"
+        );
         assert_eq!(series_claims_md(&csv, &[]), "");
     }
 }

@@ -64,6 +64,22 @@ pub struct Claim {
     pub text: String,
     pub better: String,
     pub worse: String,
+    /// what we believe the reason is where the claim does not hold (written once the numbers
+    /// are in; the report shows it only then, and says so where it is missing)
+    #[serde(default)]
+    pub if_not: String,
+}
+
+impl Claim {
+    /// The report's words after a verdict of "does not hold": the reason, or that none is
+    /// recorded yet (and where to record it).
+    pub fn reason_md(&self, config: &str) -> String {
+        if self.if_not.trim().is_empty() {
+            format!(" — no reason recorded yet (`if_not` of this claim in `{config}`)")
+        } else {
+            format!(" — likely reason: {}", self.if_not.trim())
+        }
+    }
 }
 
 /// Samples drawn from every trained row (docs/MODEL.md §7: margin from the training marginal).

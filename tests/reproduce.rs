@@ -305,6 +305,65 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
     assert_eq!(tiles("ride1").expect("tiles again"), ride1_tiles);
     assert!(tiles("eoride2").is_ok());
 
+    // early sweeps: each chain's fill after fewer sweeps, replayed from the chain's start
+    // (checked against its kept convergence row), scored in extra rows and kept apart; the
+    // cases themselves are reused (early_sweeps is not part of their cache key)
+    let exps = tmp.path().join("experiments");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg("experiments")
+        .arg(&exps)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let cfg = std::fs::read_to_string(exps.join("inpainting.toml")).expect("inpainting.toml");
+    let cfg = cfg.replace(
+        "[scale.quick]\nhole = 9",
+        "[scale.quick]\nearly_sweeps = [1]\nhole = 9",
+    );
+    let cfg = cfg.replace(
+        "sweeps = 1\ntarget = \"crop\"",
+        "sweeps = 2\ntarget = \"crop\"",
+    );
+    std::fs::write(exps.join("inpainting.toml"), &cfg).expect("write config");
+    assert!(
+        cfg.contains("early_sweeps = [1]") && cfg.contains("sweeps = 2\n"),
+        "{cfg}"
+    );
+    let experiments = exps.to_str().expect("utf-8 path");
+    let (rc, err) = reproduce(
+        &out,
+        &["--only", "inpainting", "--experiments", experiments],
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.contains("replayed for [1] sweeps"), "{err}");
+    let recs = csv_rows(&out.join("inpainting/inpainting.csv"), INPAINT_HEADER);
+    // 4 cases × (5 rows + the two chains after 1 sweep)
+    assert_eq!(recs.len(), 4 * 7);
+    assert_eq!(recs.iter().filter(|r| &r[8] == "1").count(), 8);
+    assert_eq!(recs.iter().filter(|r| &r[8] == "2").count(), 8);
+    let (rc, err) = reproduce(
+        &out,
+        &["--only", "inpainting", "--experiments", experiments],
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.contains("finished earlier"), "{err}");
+    // the cases kept, the early rows re-read: nothing replayed
+    std::fs::remove_file(out.join("inpainting/inpainting.csv")).expect("rm csv");
+    let (rc, err) = reproduce(
+        &out,
+        &["--only", "inpainting", "--experiments", experiments],
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(!err.contains("replayed"), "{err}");
+    assert!(!err.contains("RIDE fill (2 sweeps"), "{err}");
+    assert_eq!(
+        csv_rows(&out.join("inpainting/inpainting.csv"), INPAINT_HEADER).len(),
+        28
+    );
+    let report = std::fs::read_to_string(out.join("REPORT.md")).expect("REPORT.md");
+    assert!(report.contains("Mean over the 4 cases"), "{report}");
+
     // the cache does not depend on where the results root is: a copy reuses every row,
     // including the 2-layer row that starts from the 1-layer row's model
     let copy = tmp.path().join("copy");
@@ -330,13 +389,12 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
     let (rc, err) = reproduce(&copy, &["--only", "deadleaves"]);
     assert_eq!(rc, 0, "{err}");
     assert!(!err.contains("ride1: finished earlier, reused"), "{err}");
-    let table = copy.join("deadleaves/table.csv");
-    let text = std::fs::read_to_string(&table).expect("table");
-    let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    let v = format!(",{}", ride::train::NUMERICS_VERSION);
-    assert!(lines[1].ends_with(&v), "{}", lines[1]);
-    lines[1] = format!("{},1", &lines[1][..lines[1].len() - v.len()]);
-    std::fs::write(&table, lines.join("\n") + "\n").expect("write table");
+    // retrained: current again; the report reads each row's row.json
+    let mut row: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&row_json).expect("row.json")).expect("json");
+    assert_eq!(row["numerics_version"], ride::train::NUMERICS_VERSION);
+    row["numerics_version"] = 1.into();
+    std::fs::write(&row_json, row.to_string()).expect("write row.json");
     let (rc, err) = reproduce(&copy, &["--only", "deadleaves", "--report-only"]);
     assert_eq!(rc, 0, "{err}");
     let report = std::fs::read_to_string(copy.join("REPORT.md")).expect("REPORT.md");

@@ -385,6 +385,7 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
             );
         }
         md.push('\n');
+        md.push_str(&inpainting_means_md(&rows));
         if dir.join("inpainting.png").is_file() {
             let _ = writeln!(
                 md,
@@ -396,6 +397,52 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
     }
     std::fs::create_dir_all(out)?;
     write_atomic(&out.join("REPORT.md"), md.as_bytes())
+}
+
+/// Each method's means over the cases (per sweep count and target, so a chain's fill after
+/// a few sweeps stands beside the same chain's after all of them): what the sweeps changed.
+fn inpainting_means_md(rows: &[super::run_inpainting::FillRow]) -> String {
+    use super::run_inpainting::FillRow;
+    // (method, sweeps, target) → its rows
+    type Group<'a> = ((String, usize, String), Vec<&'a FillRow>);
+    let mut groups: Vec<Group> = vec![];
+    for r in rows {
+        let key = (r.method.clone(), r.sweeps, r.target.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    let cases = {
+        let mut c: Vec<&str> = rows.iter().map(|r| r.case.as_str()).collect();
+        c.sort_unstable();
+        c.dedup();
+        c.len()
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let mut md = format!("Mean over the {cases} cases (a method's rows with the same sweeps and target; PSNR over the finite values):\n\n| method | sweeps | target | cases | hole log-likelihood [bit/px] | PSNR [dB] | SSIM |\n|---|---|---|---|---|---|---|\n");
+    for ((method, sweeps, target), v) in &groups {
+        let psnr: Vec<f64> = v
+            .iter()
+            .map(|r| r.psnr_db)
+            .filter(|p| p.is_finite())
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {method} | {sweeps} | {} | {} | {:.4} | {} | {:.3} |",
+            if target.is_empty() { "–" } else { target },
+            v.len(),
+            mean(&v.iter().map(|r| r.hole_bits_per_px).collect::<Vec<_>>()),
+            if psnr.is_empty() {
+                "–".to_string()
+            } else {
+                format!("{:.2}", mean(&psnr))
+            },
+            mean(&v.iter().map(|r| r.ssim).collect::<Vec<_>>()),
+        );
+    }
+    md.push('\n');
+    md
 }
 
 /// The plotted points of an ablation figure (its CSV) as a table: with several seeds, the mean

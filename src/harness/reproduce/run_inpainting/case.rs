@@ -29,6 +29,126 @@ pub(super) struct CaseResult {
     pub(super) panels: Vec<Panel>,
 }
 
+/// What a case's chains and scores need: its models, image, geometry and chain options.
+struct CaseSetup {
+    ride: crate::model::ride::Ride<f32>,
+    mcgsm: crate::model::ride::Ride<f32>,
+    img: crate::io::images::GrayImage,
+    geo: Geometry,
+    io: InpaintOptions,
+    /// the image's 0.1 and 99.9 percentiles: the figure's gray range and the PSNR/SSIM peak
+    lo: f64,
+    hi: f64,
+}
+
+impl CaseSetup {
+    fn new(cfg: &InpaintingConfig, case: &Case, opts: &Options) -> Result<Self> {
+        let tcfg = TableConfig::load(&opts.experiments.join(format!("{}.toml", case.table)))?;
+        let table_out = opts.out.join(&case.table);
+        let t = tcfg.resolve(&opts.scale, &opts.experiments, &table_out)?;
+        let model_of = |row: &str| -> Result<crate::model::ride::Ride<f32>> {
+            let p = super::model_path(case, row, opts);
+            if !p.is_file() {
+                bail!(
+                    "inpainting case '{}': {} does not exist — run the table '{}' first (ride reproduce --only {})",
+                    case.id,
+                    p.display(),
+                    case.table,
+                    case.table
+                );
+            }
+            crate::io::modelfile::load(&p)
+        };
+        let ride = model_of(&case.ride)?;
+        let mcgsm = model_of(&case.mcgsm)?;
+        let mut test = load_data(&t.base, &opts.data_dir)?.test;
+        let n = test.len();
+        if case.test_image >= n {
+            bail!(
+                "inpainting case '{}': test image {} of '{}' does not exist ({n} test images)",
+                case.id,
+                case.test_image,
+                case.table,
+            );
+        }
+        let img = test.swap_remove(case.test_image);
+        let io = InpaintOptions {
+            hole: (cfg.hole, cfg.hole),
+            center: None,
+            context: cfg.context,
+            sweeps: cfg.sweeps,
+            seed: cfg.seed,
+            candidates: cfg.candidates,
+            block: cfg.block,
+            window: cfg.window,
+            stride: cfg.stride,
+            target: parse_target(case.target.as_deref().unwrap_or(&cfg.target))?,
+            ..Default::default()
+        };
+        let geo = Geometry::new(&ride, img.h, img.w, io.hole, None, cfg.context)
+            .with_context(|| format!("inpainting case '{}' ({})", case.id, img.name))?;
+        let lo = crate::harness::reproduce::run_table::percentile(&img.data, 0.1);
+        let hi = crate::harness::reproduce::run_table::percentile(&img.data, 99.9);
+        Ok(Self {
+            ride,
+            mcgsm,
+            img,
+            geo,
+            io,
+            lo,
+            hi,
+        })
+    }
+
+    /// The hole's pixels of a whole image, row by row.
+    fn hole_px(&self, x: &[f64]) -> Vec<f64> {
+        let (r, w) = (self.geo.hole, self.img.w);
+        (r.top..r.top + r.h)
+            .flat_map(|i| x[i * w + r.left..i * w + r.left + r.w].iter().copied())
+            .collect()
+    }
+
+    /// A fill's row of `inpainting.csv`, scored by the case's RIDE against the true pixels.
+    #[allow(clippy::too_many_arguments)]
+    fn score(
+        &self,
+        cfg: &InpaintingConfig,
+        case: &Case,
+        opts: &Options,
+        hash: &str,
+        method: &str,
+        filled: &[f64],
+        chain: Option<(f64, usize)>,
+        seconds: f64,
+    ) -> Result<FillRow> {
+        let (img, geo) = (&self.img, &self.geo);
+        let s = score_fill(&self.ride, filled, &img.data, geo)?;
+        let peak = self.hi - self.lo;
+        Ok(FillRow {
+            case: case.id.clone(),
+            image: img.name.clone(),
+            method: method.into(),
+            hole_bits_per_px: s.hole_bits_per_px,
+            crop_bits_per_px: s.crop_bits_per_px,
+            psnr_db: psnr(&self.hole_px(filled), &self.hole_px(&img.data), peak),
+            ssim: ssim_over(filled, &img.data, img.h, img.w, geo.hole, peak),
+            acceptance: chain.map(|c| c.0),
+            sweeps: chain.map_or(0, |c| c.1),
+            target: if chain.is_some() {
+                self.io.target.name().into()
+            } else {
+                String::new()
+            },
+            seconds,
+            hole: cfg.hole,
+            seed: cfg.seed,
+            scale: opts.scale.clone(),
+            git_commit: crate::io::provenance::git_commit(),
+            config_hash: hash.into(),
+        })
+    }
+}
+
 /// One case: the baselines and both chains on one image, scored; its convergence figure.
 pub(super) fn run_case(
     name: &str,
@@ -40,68 +160,26 @@ pub(super) fn run_case(
 ) -> Result<CaseResult> {
     let (mut rows, mut convergence) = (vec![], vec![]);
     let hash = hash.to_string();
-    let tcfg = TableConfig::load(&opts.experiments.join(format!("{}.toml", case.table)))?;
-    let table_out = opts.out.join(&case.table);
-    let t = tcfg.resolve(&opts.scale, &opts.experiments, &table_out)?;
-    let model_of = |row: &str| -> Result<crate::model::ride::Ride<f32>> {
-        let p = super::model_path(case, row, opts);
-        if !p.is_file() {
-            bail!(
-                "inpainting case '{}': {} does not exist — run the table '{}' first (ride reproduce --only {})",
-                case.id,
-                p.display(),
-                case.table,
-                case.table
-            );
-        }
-        crate::io::modelfile::load(&p)
-    };
-    let ride = model_of(&case.ride)?;
-    let mcgsm = model_of(&case.mcgsm)?;
-    let test = load_data(&t.base, &opts.data_dir)?.test;
-    let img = test.get(case.test_image).with_context(|| {
-        format!(
-            "inpainting case '{}': test image {} of '{}' does not exist ({} test images)",
-            case.id,
-            case.test_image,
-            case.table,
-            test.len()
-        )
-    })?;
-    let (h, w) = (img.h, img.w);
-    let io = InpaintOptions {
-        hole: (cfg.hole, cfg.hole),
-        center: None,
-        context: cfg.context,
-        sweeps: cfg.sweeps,
-        seed: cfg.seed,
-        candidates: cfg.candidates,
-        block: cfg.block,
-        window: cfg.window,
-        stride: cfg.stride,
-        target: parse_target(case.target.as_deref().unwrap_or(&cfg.target))?,
-        ..Default::default()
-    };
-    let geo = Geometry::new(&ride, h, w, io.hole, None, cfg.context)
-        .with_context(|| format!("inpainting case '{}' ({})", case.id, img.name))?;
-    let lo = crate::harness::reproduce::run_table::percentile(&img.data, 0.1);
-    let hi = crate::harness::reproduce::run_table::percentile(&img.data, 99.9);
-    let hole_px = |x: &[f64]| -> Vec<f64> {
-        let r = geo.hole;
-        (r.top..r.top + r.h)
-            .flat_map(|i| x[i * w + r.left..i * w + r.left + r.w].iter().copied())
-            .collect()
-    };
-    let truth = hole_px(&img.data);
+    let setup = CaseSetup::new(cfg, case, opts)?;
+    let CaseSetup {
+        ride,
+        mcgsm,
+        img,
+        geo,
+        io,
+        lo,
+        hi,
+    } = &setup;
+    let (h, w, lo, hi) = (img.h, img.w, *lo, *hi);
     let mut fills: Vec<(String, Vec<f64>, Option<f64>, f64)> = vec![];
     let t0 = Instant::now();
-    let mf = mean_fill(&img.data, &geo, cfg.mean_ring);
+    let mf = mean_fill(&img.data, geo, cfg.mean_ring);
     fills.push(("mean fill".into(), mf, None, t0.elapsed().as_secs_f64()));
     let t0 = Instant::now();
-    let hf = harmonic_fill(&img.data, &geo);
+    let hf = harmonic_fill(&img.data, geo);
     fills.push(("harmonic fill".into(), hf, None, t0.elapsed().as_secs_f64()));
     let mut curves = vec![];
-    for (label, m) in CHAIN_LABELS.into_iter().zip([&mcgsm, &ride]) {
+    for (label, m) in CHAIN_LABELS.into_iter().zip([mcgsm, ride]) {
         eprintln!(
             "[{name}] {}: {label} ({} sweeps, {} target)",
             case.id,
@@ -198,29 +276,8 @@ pub(super) fn run_case(
         range: (lo, hi),
     });
     for (method, filled, acc, secs) in fills {
-        let s = score_fill(&ride, &filled, &img.data, &geo)?;
-        rows.push(FillRow {
-            case: case.id.clone(),
-            image: img.name.clone(),
-            method: method.clone(),
-            hole_bits_per_px: s.hole_bits_per_px,
-            crop_bits_per_px: s.crop_bits_per_px,
-            psnr_db: psnr(&hole_px(&filled), &truth, hi - lo),
-            ssim: ssim_over(&filled, &img.data, h, w, geo.hole, hi - lo),
-            acceptance: acc,
-            sweeps: if acc.is_some() { cfg.sweeps } else { 0 },
-            target: if acc.is_some() {
-                io.target.name().into()
-            } else {
-                String::new()
-            },
-            seconds: secs,
-            hole: cfg.hole,
-            seed: cfg.seed,
-            scale: opts.scale.clone(),
-            git_commit: crate::io::provenance::git_commit(),
-            config_hash: hash.clone(),
-        });
+        let chain = acc.map(|a| (a, cfg.sweeps));
+        rows.push(setup.score(cfg, case, opts, &hash, &method, &filled, chain, secs)?);
         let (v, ..) = show(&filled);
         panels.push(Panel {
             title: method,
@@ -230,31 +287,93 @@ pub(super) fn run_case(
             range: (lo, hi),
         });
     }
-    let s = score_fill(&ride, &img.data, &img.data, &geo)?;
-    rows.push(FillRow {
-        case: case.id.clone(),
-        image: img.name.clone(),
-        method: "original (true pixels)".into(),
-        hole_bits_per_px: s.hole_bits_per_px,
-        crop_bits_per_px: s.crop_bits_per_px,
-        psnr_db: f64::INFINITY,
-        ssim: 1.0,
-        acceptance: None,
-        sweeps: 0,
-        target: String::new(),
-        seconds: 0.0,
-        hole: cfg.hole,
-        seed: cfg.seed,
-        scale: opts.scale.clone(),
-        git_commit: crate::io::provenance::git_commit(),
-        config_hash: hash.clone(),
-    });
+    let mut truth = setup.score(
+        cfg,
+        case,
+        opts,
+        &hash,
+        "original (true pixels)",
+        &img.data,
+        None,
+        0.0,
+    )?;
+    truth.psnr_db = f64::INFINITY;
+    truth.ssim = 1.0;
+    rows.push(truth);
     Ok(CaseResult {
         config_hash: hash,
         rows,
         convergence,
         panels,
     })
+}
+
+/// Both chains' fills after `k` sweeps, for each `k` of `cfg.early_sweeps` below `cfg.sweeps`,
+/// scored as the final fills, so that the rows say what the remaining sweeps changed. Each
+/// chain is replayed from its start with the same options for `k` sweeps: the same chain's
+/// first `k` sweeps (checked against the hole log-likelihood its kept convergence row has).
+pub(super) fn early_rows(
+    cfg: &InpaintingConfig,
+    case: &Case,
+    opts: &Options,
+    hash: &str,
+    kept: &CaseResult,
+) -> Result<Vec<FillRow>> {
+    let ks: Vec<usize> = early_sweeps(cfg);
+    if ks.is_empty() {
+        return Ok(vec![]);
+    }
+    let setup = CaseSetup::new(cfg, case, opts)?;
+    let mut rows = vec![];
+    for &k in &ks {
+        for (label, m) in CHAIN_LABELS.into_iter().zip([&setup.mcgsm, &setup.ride]) {
+            let t0 = Instant::now();
+            let io = InpaintOptions {
+                sweeps: k,
+                ..setup.io.clone()
+            };
+            let img = &setup.img;
+            let r = inpaint(m, &img.data, img.h, img.w, &io)
+                .with_context(|| format!("inpainting case '{}', {label}, {k} sweeps", case.id))?;
+            let kept_bits = kept
+                .convergence
+                .iter()
+                .find(|c| c.method == label && c.sweep == k)
+                .map(|c| c.hole_bits_per_px);
+            if kept_bits != r.hole_bits.last().copied() {
+                bail!(
+                    "inpainting case '{}', {label}: the replay of the first {k} sweeps ends at {:?} bit/px, the kept chain was at {kept_bits:?} after {k} sweeps (the chains are not deterministic?)",
+                    case.id,
+                    r.hole_bits.last()
+                );
+            }
+            let acc = r.acceptance.iter().sum::<f64>() / r.acceptance.len().max(1) as f64;
+            rows.push(setup.score(
+                cfg,
+                case,
+                opts,
+                hash,
+                label,
+                &r.image,
+                Some((acc, k)),
+                t0.elapsed().as_secs_f64(),
+            )?);
+        }
+    }
+    Ok(rows)
+}
+
+/// The sweep counts of `early_rows`: those of the config below its `sweeps`.
+pub(super) fn early_sweeps(cfg: &InpaintingConfig) -> Vec<usize> {
+    let mut ks: Vec<usize> = cfg
+        .early_sweeps
+        .iter()
+        .copied()
+        .filter(|&k| k < cfg.sweeps)
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks
 }
 
 /// The MH chains of a case, in the order they run (the MCGSM's, then RIDE's).

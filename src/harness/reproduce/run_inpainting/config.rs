@@ -26,6 +26,11 @@ pub struct InpaintingConfig {
     #[serde(default = "crop_target")]
     pub target: String,
     pub seed: u64,
+    /// also score each chain's fill after these many sweeps (those below `sweeps`; the same
+    /// chain's first sweeps, replayed): what the remaining sweeps changed. Not part of a case's
+    /// cache key — it does not change the chains — and kept apart (`cases/<id>.early.json`).
+    #[serde(default, skip_serializing)]
+    pub early_sweeps: Vec<usize>,
     /// width of the ring of observed pixels the mean fill averages
     pub mean_ring: usize,
     /// pixels shown around the hole in the figure
@@ -95,6 +100,9 @@ impl InpaintingConfig {
         lim::check("hole", self.hole, 1, lim::MAX_IMAGE_SIDE)?;
         lim::check("context", self.context, 0, lim::MAX_IMAGE_SIDE)?;
         lim::check("sweeps", self.sweeps, 0, lim::MAX_SWEEPS)?;
+        for &k in &self.early_sweeps {
+            lim::check("early_sweeps", k, 1, lim::MAX_SWEEPS)?;
+        }
         lim::check("candidates", self.candidates, 1, lim::MAX_CANDIDATES)?;
         lim::check("block", self.block, 1, lim::MAX_IMAGE_SIDE)?;
         lim::check("stride", self.stride, 1, self.block)?;

@@ -135,7 +135,8 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     if let Ok(mut r) = csv::Reader::from_path(out.join("inpainting.csv")) {
         let old: Vec<FillRow> = r.deserialize().filter_map(|x| x.ok()).collect();
-        let complete = old.len() == cfg.cases.len() * ROWS_PER_CASE
+        let per_case = ROWS_PER_CASE + case::CHAIN_LABELS.len() * case::early_sweeps(&cfg).len();
+        let complete = old.len() == cfg.cases.len() * per_case
             && old.iter().all(|f| {
                 f.scale == opts.scale
                     && cfg
@@ -202,8 +203,17 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
         );
     }
     let results: Vec<CaseResult> = results.into_iter().flatten().collect();
-    for r in &results {
+    // each chain's fill after the config's early sweep counts, kept apart from the case
+    let early: Vec<Vec<FillRow>> = cfg
+        .cases
+        .par_iter()
+        .zip(&hashes)
+        .zip(&results)
+        .map(|((case, hash), kept)| early_rows_kept(name, &cfg, case, opts, hash, kept, &out))
+        .collect::<Result<_>>()?;
+    for (r, e) in results.iter().zip(early) {
         rows.extend(r.rows.iter().cloned());
+        rows.extend(e);
         convergence.extend(r.convergence.iter().cloned());
         figure.push(r.panels.clone());
     }
@@ -230,6 +240,49 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
         t_all.elapsed().as_secs_f64(),
         &out,
     )
+}
+
+/// The early-sweep rows of a finished case ([`case::early_rows`]), kept in
+/// `cases/<id>.early.json` and reused while the case and the sweep counts are the same.
+fn early_rows_kept(
+    name: &str,
+    cfg: &InpaintingConfig,
+    case: &Case,
+    opts: &Options,
+    hash: &str,
+    kept: &CaseResult,
+    out: &Path,
+) -> Result<Vec<FillRow>> {
+    #[derive(Serialize, Deserialize)]
+    struct Early {
+        config_hash: String,
+        sweeps: Vec<usize>,
+        rows: Vec<FillRow>,
+    }
+    let ks = case::early_sweeps(cfg);
+    if ks.is_empty() {
+        return Ok(vec![]);
+    }
+    let path = out.join("cases").join(format!("{}.early.json", case.id));
+    if let Some(e) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Early>(&b).ok())
+        .filter(|e| e.config_hash == hash && e.sweeps == ks)
+    {
+        return Ok(e.rows);
+    }
+    eprintln!(
+        "[{name}] {}: both chains replayed for {ks:?} sweeps (what the later sweeps changed)",
+        case.id
+    );
+    let rows = case::early_rows(cfg, case, opts, hash, kept)?;
+    let e = Early {
+        config_hash: hash.into(),
+        sweeps: ks,
+        rows,
+    };
+    write_atomic(&path, &serde_json::to_vec(&e)?)?;
+    Ok(e.rows)
 }
 
 /// Each chain's MH acceptance per sweep of one case (`acceptance_<id>.{png,svg}`), from the
@@ -290,5 +343,34 @@ mod float_or_text {
             Either::Number(v) => Ok(v),
             Either::Text(t) => t.trim().parse().map_err(serde::de::Error::custom),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The early sweep counts do not change the chains, so they are not part of a case's cache
+    /// key: adding them to a config keeps every finished case (hours of chains).
+    #[test]
+    fn early_sweeps_leave_the_case_key_alone() {
+        let opts = Options {
+            experiments: "experiments".into(),
+            data_dir: "data".into(),
+            out: "results".into(),
+            scale: "paper".into(),
+            only: vec![],
+            workers: 1,
+        };
+        let mut cfg = load(Path::new("experiments/inpainting.toml"), "paper").unwrap();
+        assert_eq!(cfg.early_sweeps, [3]);
+        let with = case_hash(&cfg, &cfg.cases[0], &opts).unwrap();
+        cfg.early_sweeps.clear();
+        assert_eq!(case_hash(&cfg, &cfg.cases[0], &opts).unwrap(), with);
+        cfg.sweeps += 1;
+        assert_ne!(case_hash(&cfg, &cfg.cases[0], &opts).unwrap(), with);
+        // counts not below `sweeps` are left out (the final fill is that snapshot)
+        cfg.early_sweeps = vec![3, 3, cfg.sweeps, 1];
+        assert_eq!(case::early_sweeps(&cfg), [1, 3]);
     }
 }

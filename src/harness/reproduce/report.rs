@@ -422,6 +422,7 @@ fn inpainting_means_md(rows: &[super::run_inpainting::FillRow]) -> String {
         );
     }
     md.push('\n');
+    md.push_str("PSNR and SSIM reward the average of the plausible fills, which the mean and harmonic fills come close to; a Metropolis–Hastings chain draws one plausible fill, so its PSNR and SSIM are lower by construction. The hole log-likelihood under the model, and the figure, are what the paper's inpainting shows.\n\n");
     md
 }
 

@@ -400,7 +400,7 @@ fn inpainting_means_md(rows: &[super::run_inpainting::FillRow]) -> String {
         c.len()
     };
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let mut md = format!("Mean over the {cases} cases (a method's rows with the same sweeps and target; PSNR over the finite values):\n\n| method | sweeps | target | cases | hole log-likelihood [bit/px] | PSNR [dB] | SSIM |\n|---|---|---|---|---|---|---|\n");
+    let mut md = format!("Mean over the {cases} cases (a method's rows with the same sweeps and target; PSNR over the finite values; seconds per sweep: a chain's wall time, its initialisation included, on the shared machine of the provenance line):\n\n| method | sweeps | target | cases | hole log-likelihood [bit/px] | PSNR [dB] | SSIM | seconds per sweep |\n|---|---|---|---|---|---|---|---|\n");
     for ((method, sweeps, target), v) in &groups {
         let psnr: Vec<f64> = v
             .iter()
@@ -409,7 +409,7 @@ fn inpainting_means_md(rows: &[super::run_inpainting::FillRow]) -> String {
             .collect();
         let _ = writeln!(
             md,
-            "| {method} | {sweeps} | {} | {} | {:.4} | {} | {:.3} |",
+            "| {method} | {sweeps} | {} | {} | {:.4} | {} | {:.3} | {} |",
             if target.is_empty() { "–" } else { target },
             v.len(),
             mean(&v.iter().map(|r| r.hole_bits_per_px).collect::<Vec<_>>()),
@@ -419,6 +419,13 @@ fn inpainting_means_md(rows: &[super::run_inpainting::FillRow]) -> String {
                 format!("{:.2}", mean(&psnr))
             },
             mean(&v.iter().map(|r| r.ssim).collect::<Vec<_>>()),
+            // a chain's wall time (its initialisation included) over its sweeps
+            if *sweeps == 0 {
+                "–".to_string()
+            } else {
+                let secs = mean(&v.iter().map(|r| r.seconds).collect::<Vec<_>>());
+                format!("{:.2}", secs / *sweeps as f64)
+            },
         );
     }
     md.push('\n');
@@ -548,6 +555,58 @@ mod tests {
         assert!(md.contains("inpainting.csv` cannot be read"), "{md}");
         assert!(md.contains("missing field"), "{md}");
         assert!(!md.contains("1.2345"), "{md}");
+    }
+
+    /// Inpainting means: one line per method, sweep count and target, averaged over the
+    /// cases; infinite PSNR (the true pixels) left out; seconds per sweep for chains only.
+    #[test]
+    fn inpainting_means_group_by_method_sweeps_and_target() {
+        let row = |case: &str, method: &str, sweeps: usize, bits: f64, psnr: f64, secs: f64| {
+            super::super::run_inpainting::FillRow {
+                case: case.into(),
+                image: "x.png".into(),
+                method: method.into(),
+                hole_bits_per_px: bits,
+                crop_bits_per_px: 0.0,
+                psnr_db: psnr,
+                ssim: 0.5,
+                acceptance: (sweeps > 0).then_some(0.03),
+                sweeps,
+                target: if sweeps > 0 {
+                    "window".into()
+                } else {
+                    String::new()
+                },
+                seconds: secs,
+                hole: 71,
+                seed: 1,
+                scale: "paper".into(),
+                git_commit: "abc".into(),
+                config_hash: "h".into(),
+            }
+        };
+        let rows = [
+            row("a", "RIDE fill", 1000, 2.0, 10.0, 1000.0),
+            row("a", "RIDE fill", 3, 2.4, 11.0, 9.0),
+            row("a", "original (true pixels)", 0, 2.6, f64::INFINITY, 0.0),
+            row("b", "RIDE fill", 1000, 3.0, 12.0, 3000.0),
+            row("b", "RIDE fill", 3, 2.6, 13.0, 15.0),
+            row("b", "original (true pixels)", 0, 2.8, f64::INFINITY, 0.0),
+        ];
+        let md = inpainting_means_md(&rows);
+        assert!(md.contains("Mean over the 2 cases"), "{md}");
+        assert!(
+            md.contains("| RIDE fill | 1000 | window | 2 | 2.5000 | 11.00 | 0.500 | 2.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| RIDE fill | 3 | window | 2 | 2.5000 | 12.00 | 0.500 | 4.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| original (true pixels) | 0 | – | 2 | 2.7000 | – | 0.500 | – |"),
+            "{md}"
+        );
     }
 
     /// A figure's claims are checked at every x both series have, with the difference of the

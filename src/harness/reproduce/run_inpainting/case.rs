@@ -108,6 +108,22 @@ impl CaseSetup {
             .collect()
     }
 
+    /// A panel of the figure: the hole and `cfg.show_margin` pixels around it of image `x`.
+    fn panel(&self, cfg: &InpaintingConfig, title: String, x: &[f64]) -> Panel {
+        let (m, r, h, w) = (cfg.show_margin, self.geo.hole, self.img.h, self.img.w);
+        let (t, l) = (r.top.saturating_sub(m), r.left.saturating_sub(m));
+        let (b, rt) = ((r.top + r.h + m).min(h), (r.left + r.w + m).min(w));
+        Panel {
+            title,
+            image: (t..b)
+                .flat_map(|i| x[i * w + l..i * w + rt].iter().copied())
+                .collect(),
+            h: b - t,
+            w: rt - l,
+            range: (self.lo, self.hi),
+        }
+    }
+
     /// A fill's row of `inpainting.csv`, scored by the case's RIDE against the true pixels.
     #[allow(clippy::too_many_arguments)]
     fn score(
@@ -168,9 +184,9 @@ pub(super) fn run_case(
         geo,
         io,
         lo,
-        hi,
+        ..
     } = &setup;
-    let (h, w, lo, hi) = (img.h, img.w, *lo, *hi);
+    let (h, w, lo) = (img.h, img.w, *lo);
     let mut fills: Vec<(String, Vec<f64>, Option<f64>, f64)> = vec![];
     let t0 = Instant::now();
     let mf = mean_fill(&img.data, geo, cfg.mean_ring);
@@ -243,49 +259,17 @@ pub(super) fn run_case(
             &out.join(format!("convergence_{}", case.id)),
         )?;
     }
-    let mut panels = vec![];
-    let show = |x: &[f64]| -> (Vec<f64>, usize, usize) {
-        let m = cfg.show_margin;
-        let r = geo.hole;
-        let (t, l) = (r.top.saturating_sub(m), r.left.saturating_sub(m));
-        let (b, rt) = ((r.top + r.h + m).min(h), (r.left + r.w + m).min(w));
-        let v = (t..b)
-            .flat_map(|i| x[i * w + l..i * w + rt].iter().copied())
-            .collect();
-        (v, b - t, rt - l)
-    };
-    let (v, ph, pw) = show(&img.data);
-    panels.push(Panel {
-        title: format!("{}: original", case.id),
-        image: v,
-        h: ph,
-        w: pw,
-        range: (lo, hi),
-    });
+    let mut panels = vec![setup.panel(cfg, format!("{}: original", case.id), &img.data)];
     let mut masked = img.data.clone();
     let r = geo.hole;
     for i in r.top..r.top + r.h {
         masked[i * w + r.left..i * w + r.left + r.w].fill(lo);
     }
-    let (v, ..) = show(&masked);
-    panels.push(Panel {
-        title: "masked".into(),
-        image: v,
-        h: ph,
-        w: pw,
-        range: (lo, hi),
-    });
+    panels.push(setup.panel(cfg, "masked".into(), &masked));
     for (method, filled, acc, secs) in fills {
         let chain = acc.map(|a| (a, cfg.sweeps));
         rows.push(setup.score(cfg, case, opts, &hash, &method, &filled, chain, secs)?);
-        let (v, ..) = show(&filled);
-        panels.push(Panel {
-            title: method,
-            image: v,
-            h: ph,
-            w: pw,
-            range: (lo, hi),
-        });
+        panels.push(setup.panel(cfg, method, &filled));
     }
     let mut truth = setup.score(
         cfg,
@@ -312,19 +296,20 @@ pub(super) fn run_case(
 /// scored as the final fills, so that the rows say what the remaining sweeps changed. Each
 /// chain is replayed from its start with the same options for `k` sweeps: the same chain's
 /// first `k` sweeps (checked against the hole log-likelihood its kept convergence row has).
+/// Also returns RIDE's fill after each `k` as a panel of the figure.
 pub(super) fn early_rows(
     cfg: &InpaintingConfig,
     case: &Case,
     opts: &Options,
     hash: &str,
     kept: &CaseResult,
-) -> Result<Vec<FillRow>> {
+) -> Result<(Vec<FillRow>, Vec<Panel>)> {
     let ks: Vec<usize> = early_sweeps(cfg);
     if ks.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
     let setup = CaseSetup::new(cfg, case, opts)?;
-    let mut rows = vec![];
+    let (mut rows, mut panels) = (vec![], vec![]);
     for &k in &ks {
         for (label, m) in CHAIN_LABELS.into_iter().zip([&setup.mcgsm, &setup.ride]) {
             let t0 = Instant::now();
@@ -358,9 +343,12 @@ pub(super) fn early_rows(
                 Some((acc, k)),
                 t0.elapsed().as_secs_f64(),
             )?);
+            if label == "RIDE fill" {
+                panels.push(setup.panel(cfg, format!("{label}, {k} sweeps"), &r.image));
+            }
         }
     }
-    Ok(rows)
+    Ok((rows, panels))
 }
 
 /// The sweep counts of `early_rows`: those of the config below its `sweeps`.

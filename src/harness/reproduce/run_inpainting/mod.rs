@@ -204,18 +204,22 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
     }
     let results: Vec<CaseResult> = results.into_iter().flatten().collect();
     // each chain's fill after the config's early sweep counts, kept apart from the case
-    let early: Vec<Vec<FillRow>> = cfg
+    let early: Vec<(Vec<FillRow>, Vec<Panel>)> = cfg
         .cases
         .par_iter()
         .zip(&hashes)
         .zip(&results)
         .map(|((case, hash), kept)| early_rows_kept(name, &cfg, case, opts, hash, kept, &out))
         .collect::<Result<_>>()?;
-    for (r, e) in results.iter().zip(early) {
+    for (r, (early_rows, early_panels)) in results.iter().zip(early) {
         rows.extend(r.rows.iter().cloned());
-        rows.extend(e);
+        rows.extend(early_rows);
         convergence.extend(r.convergence.iter().cloned());
-        figure.push(r.panels.clone());
+        // RIDE's fill after the early sweeps just before its final fill
+        let mut line = r.panels.clone();
+        let at = line.len().saturating_sub(1);
+        line.splice(at..at, early_panels);
+        figure.push(line);
     }
     write_csv(&out.join("inpainting.csv"), &rows)?;
     write_csv(&out.join("convergence.csv"), &convergence)?;
@@ -252,16 +256,17 @@ fn early_rows_kept(
     hash: &str,
     kept: &CaseResult,
     out: &Path,
-) -> Result<Vec<FillRow>> {
+) -> Result<(Vec<FillRow>, Vec<Panel>)> {
     #[derive(Serialize, Deserialize)]
     struct Early {
         config_hash: String,
         sweeps: Vec<usize>,
         rows: Vec<FillRow>,
+        panels: Vec<Panel>,
     }
     let ks = case::early_sweeps(cfg);
     if ks.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
     let path = out.join("cases").join(format!("{}.early.json", case.id));
     if let Some(e) = std::fs::read(&path)
@@ -269,20 +274,21 @@ fn early_rows_kept(
         .and_then(|b| serde_json::from_slice::<Early>(&b).ok())
         .filter(|e| e.config_hash == hash && e.sweeps == ks)
     {
-        return Ok(e.rows);
+        return Ok((e.rows, e.panels));
     }
     eprintln!(
         "[{name}] {}: both chains replayed for {ks:?} sweeps (what the later sweeps changed)",
         case.id
     );
-    let rows = case::early_rows(cfg, case, opts, hash, kept)?;
+    let (rows, panels) = case::early_rows(cfg, case, opts, hash, kept)?;
     let e = Early {
         config_hash: hash.into(),
         sweeps: ks,
         rows,
+        panels,
     };
     write_atomic(&path, &serde_json::to_vec(&e)?)?;
-    Ok(e.rows)
+    Ok((e.rows, e.panels))
 }
 
 /// Each chain's MH acceptance per sweep of one case (`acceptance_<id>.{png,svg}`), from the

@@ -366,6 +366,7 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
         }
         md.push('\n');
         md.push_str(&inpainting_means_md(&rows));
+        md.push_str(&mixing_md(&dir.join("convergence.csv")));
         if dir.join("inpainting.png").is_file() {
             let _ = writeln!(
                 md,
@@ -431,6 +432,53 @@ fn inpainting_means_md(rows: &[super::run_inpainting::FillRow]) -> String {
     md.push('\n');
     md.push_str("PSNR and SSIM reward the average of the plausible fills, which the mean and harmonic fills come close to; a Metropolis–Hastings chain draws one plausible fill, so its PSNR and SSIM are lower by construction. The hole log-likelihood under the model, and the figure, are what the paper's inpainting shows.\n\n");
     md
+}
+
+/// How well each chain mixed, from `convergence.csv`: the hole log-likelihood's integrated
+/// autocorrelation time over the sweeps, the number of roughly independent states it
+/// implies, and the mean over the second half of the chain.
+fn mixing_md(csv_path: &Path) -> String {
+    #[derive(Deserialize)]
+    struct Conv {
+        case: String,
+        method: String,
+        sweep: usize,
+        hole_bits_per_px: f64,
+    }
+    let Ok(mut r) = csv::Reader::from_path(csv_path) else {
+        return String::new();
+    };
+    let mut chains: Vec<((String, String), Vec<f64>)> = vec![];
+    for c in r.deserialize::<Conv>().flatten() {
+        if c.sweep == 0 {
+            continue; // the initialisation is not a state of the chain's equilibrium
+        }
+        let key = (c.case, c.method);
+        match chains.last_mut() {
+            Some((k, v)) if *k == key => v.push(c.hole_bits_per_px),
+            _ => chains.push((key, vec![c.hole_bits_per_px])),
+        }
+    }
+    let rows: Vec<String> = chains
+        .iter()
+        .filter_map(|((case, method), x)| {
+            let tau = crate::tasks::inpaint::autocorrelation_time(x)?;
+            let half = &x[x.len() / 2..];
+            let mean = half.iter().sum::<f64>() / half.len() as f64;
+            Some(format!(
+                "| {case} | {method} | {} | {tau:.1} | {:.0} | {mean:.4} |",
+                x.len(),
+                x.len() as f64 / tau
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Mixing: the integrated autocorrelation time τ of each chain's hole log-likelihood over its sweeps (Sokal's window; 1 = independent states), the roughly independent states the sweeps give (sweeps / τ), and the chain's mean over its second half (under its own model):\n\n| case | chain | sweeps | τ [sweeps] | sweeps / τ | mean, second half [bit/px] |\n|---|---|---|---|---|---|\n{}\n\n",
+        rows.join("\n")
+    )
 }
 
 /// The plotted points of an ablation figure (its CSV) as a table: with several seeds, the mean
@@ -607,6 +655,29 @@ mod tests {
             md.contains("| original (true pixels) | 0 | – | 2 | 2.7000 | – | 0.500 | – |"),
             "{md}"
         );
+    }
+
+    /// The mixing table: one line per chain, sweep 0 (the initialisation) left out, chains
+    /// with too few sweeps left out, no table without a convergence file.
+    #[test]
+    fn mixing_table_per_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("convergence.csv");
+        let mut text = String::from("case,method,sweep,hole_bits_per_px,acceptance\n");
+        for k in 0..=8 {
+            // alternating: τ < 1, clamped to 1
+            let v = if k == 0 { 9.0 } else { 2.0 + (k % 2) as f64 };
+            text.push_str(&format!("a,RIDE fill,{k},{v},\n"));
+        }
+        text.push_str("a,MCGSM fill,0,1.0,\na,MCGSM fill,1,1.5,0.1\n");
+        std::fs::write(&csv, text).unwrap();
+        let md = mixing_md(&csv);
+        assert!(
+            md.contains("| a | RIDE fill | 8 | 1.0 | 8 | 2.5000 |"),
+            "{md}"
+        );
+        assert!(!md.contains("MCGSM fill"), "{md}");
+        assert_eq!(mixing_md(&dir.path().join("none.csv")), "");
     }
 
     /// A figure's claims are checked at every x both series have, with the difference of the

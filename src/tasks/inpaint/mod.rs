@@ -33,12 +33,14 @@ mod checkpoint;
 mod geometry;
 mod incremental;
 mod metrics;
+mod mixing;
 mod score;
 
 pub use checkpoint::Checkpointing;
 pub use geometry::{Geometry, Rect};
 pub use incremental::CropTarget;
 pub use metrics::{harmonic_fill, ssim_over};
+pub use mixing::autocorrelation_time;
 pub use score::{crop_logliks, mean_fill, score_fill, FillScore};
 
 use crate::model::mcgsm::CellMixture;

@@ -218,6 +218,11 @@ pub fn run_inpainting(name: &str, opts: &Options) -> Result<()> {
         // RIDE's fill after the early sweeps just before its final fill
         let mut line = r.panels.clone();
         let at = line.len().saturating_sub(1);
+        if !early_panels.is_empty() {
+            if let Some(last) = line.last_mut() {
+                last.title = format!("{}, {} sweeps", last.title, cfg.sweeps);
+            }
+        }
         line.splice(at..at, early_panels);
         figure.push(line);
     }

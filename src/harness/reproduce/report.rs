@@ -449,7 +449,18 @@ fn mixing_md(csv_path: &Path) -> String {
         return String::new();
     };
     let mut chains: Vec<((String, String), Vec<f64>)> = vec![];
-    for c in r.deserialize::<Conv>().flatten() {
+    // a line that cannot be read would leave a gap in a chain's series: no τ from part of it
+    let convs: Result<Vec<Conv>, _> = r.deserialize::<Conv>().collect();
+    let convs = match convs {
+        Ok(c) => c,
+        Err(e) => {
+            return format!(
+                "Mixing: `{}` cannot be read ({e}); no autocorrelation times.\n\n",
+                csv_path.display()
+            )
+        }
+    };
+    for c in convs {
         if c.sweep == 0 {
             continue; // the initialisation is not a state of the chain's equilibrium
         }

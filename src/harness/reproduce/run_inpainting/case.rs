@@ -343,7 +343,8 @@ pub(super) fn early_rows(
                 Some((acc, k)),
                 t0.elapsed().as_secs_f64(),
             )?);
-            if label == "RIDE fill" {
+            // RIDE's chain (CHAIN_LABELS[1]) is the one the figure shows after the early sweeps
+            if label == CHAIN_LABELS[1] {
                 panels.push(setup.panel(cfg, format!("{label}, {k} sweeps"), &r.image));
             }
         }

@@ -68,7 +68,7 @@ fn rows_md(rows: &[TableRow]) -> String {
     s
 }
 
-fn provenance_md(dir: &Path) -> String {
+pub(super) fn provenance_md(dir: &Path) -> String {
     let Ok(text) = std::fs::read_to_string(dir.join("provenance.json")) else {
         return String::new();
     };
@@ -322,174 +322,14 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
         }
     }
     for name in &suite.inpainting {
-        let dir = out.join(name);
-        let Ok(mut r) = csv::Reader::from_path(dir.join("inpainting.csv")) else {
-            continue;
-        };
-        let _ = writeln!(md, "## Inpainting (`{name}`)\n");
-        let rows: Vec<super::run_inpainting::FillRow> = match r
-            .deserialize()
-            .collect::<std::result::Result<_, _>>()
-        {
-            Ok(rows) => rows,
-            // a CSV of an older harness (fewer columns): say so rather than lose the report
-            Err(e) => {
-                let _ = writeln!(
-                        md,
-                        "`{}` cannot be read ({e}); it was written by an older version of the harness: rerun `ride reproduce --only {name}` at its scale.\n",
-                        dir.join("inpainting.csv").display(),
-                    );
-                continue;
-            }
-        };
-        let text = std::fs::read_to_string(experiments.join(format!("{name}.toml")))?;
-        if let Some(d) = text.lines().find_map(|l| l.strip_prefix("description = ")) {
-            let _ = writeln!(md, "{}\n", d.trim_matches('"'));
-        }
-        md.push_str("| case | image | method | hole log-likelihood under RIDE [bit/px] | crop [bit/px] | PSNR [dB] | SSIM | MH acceptance | sweeps | seconds | commit |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-        for f in &rows {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {:.4} | {:.4} | {:.2} | {:.3} | {} | {} | {:.1} | {} |",
-                f.case,
-                f.image,
-                f.method,
-                f.hole_bits_per_px,
-                f.crop_bits_per_px,
-                f.psnr_db,
-                f.ssim,
-                f.acceptance.map_or("–".into(), |a| format!("{a:.3}")),
-                f.sweeps,
-                f.seconds,
-                f.git_commit
-            );
-        }
-        md.push('\n');
-        md.push_str(&inpainting_means_md(&rows));
-        md.push_str(&mixing_md(&dir.join("convergence.csv")));
-        if dir.join("inpainting.png").is_file() {
-            let _ = writeln!(
-                md,
-                "![inpainting]({name}/inpainting.png) ([SVG]({name}/inpainting.svg))\n"
-            );
-        }
-        md.push_str(&provenance_md(&dir));
-        md.push('\n');
+        md.push_str(&super::inpainting_report::inpainting_md(
+            experiments,
+            &out.join(name),
+            name,
+        )?);
     }
     std::fs::create_dir_all(out)?;
     write_atomic(&out.join("REPORT.md"), md.as_bytes())
-}
-
-/// Each method's means over the cases (per sweep count and target, so a chain's fill after
-/// a few sweeps stands beside the same chain's after all of them): what the sweeps changed.
-fn inpainting_means_md(rows: &[super::run_inpainting::FillRow]) -> String {
-    use super::run_inpainting::FillRow;
-    // (method, sweeps, target) → its rows
-    type Group<'a> = ((String, usize, String), Vec<&'a FillRow>);
-    let mut groups: Vec<Group> = vec![];
-    for r in rows {
-        let key = (r.method.clone(), r.sweeps, r.target.clone());
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(r),
-            None => groups.push((key, vec![r])),
-        }
-    }
-    let cases = {
-        let mut c: Vec<&str> = rows.iter().map(|r| r.case.as_str()).collect();
-        c.sort_unstable();
-        c.dedup();
-        c.len()
-    };
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let mut md = format!("Mean over the {cases} cases (a method's rows with the same sweeps and target; PSNR over the finite values; seconds per sweep: a chain's wall time, its initialisation included, on the shared machine of the provenance line):\n\n| method | sweeps | target | cases | hole log-likelihood [bit/px] | PSNR [dB] | SSIM | seconds per sweep |\n|---|---|---|---|---|---|---|---|\n");
-    for ((method, sweeps, target), v) in &groups {
-        let psnr: Vec<f64> = v
-            .iter()
-            .map(|r| r.psnr_db)
-            .filter(|p| p.is_finite())
-            .collect();
-        let _ = writeln!(
-            md,
-            "| {method} | {sweeps} | {} | {} | {:.4} | {} | {:.3} | {} |",
-            if target.is_empty() { "–" } else { target },
-            v.len(),
-            mean(&v.iter().map(|r| r.hole_bits_per_px).collect::<Vec<_>>()),
-            if psnr.is_empty() {
-                "–".to_string()
-            } else {
-                format!("{:.2}", mean(&psnr))
-            },
-            mean(&v.iter().map(|r| r.ssim).collect::<Vec<_>>()),
-            // a chain's wall time (its initialisation included) over its sweeps
-            if *sweeps == 0 {
-                "–".to_string()
-            } else {
-                let secs = mean(&v.iter().map(|r| r.seconds).collect::<Vec<_>>());
-                format!("{:.2}", secs / *sweeps as f64)
-            },
-        );
-    }
-    md.push('\n');
-    md.push_str("PSNR and SSIM reward the average of the plausible fills, which the mean and harmonic fills come close to; a Metropolis–Hastings chain draws one plausible fill, so its PSNR and SSIM are lower by construction. The hole log-likelihood under the model, and the figure, are what the paper's inpainting shows.\n\n");
-    md
-}
-
-/// How well each chain mixed, from `convergence.csv`: the hole log-likelihood's integrated
-/// autocorrelation time over the sweeps, the number of roughly independent states it
-/// implies, and the mean over the second half of the chain.
-fn mixing_md(csv_path: &Path) -> String {
-    #[derive(Deserialize)]
-    struct Conv {
-        case: String,
-        method: String,
-        sweep: usize,
-        hole_bits_per_px: f64,
-    }
-    let Ok(mut r) = csv::Reader::from_path(csv_path) else {
-        return String::new();
-    };
-    let mut chains: Vec<((String, String), Vec<f64>)> = vec![];
-    // a line that cannot be read would leave a gap in a chain's series: no τ from part of it
-    let convs: Result<Vec<Conv>, _> = r.deserialize::<Conv>().collect();
-    let convs = match convs {
-        Ok(c) => c,
-        Err(e) => {
-            return format!(
-                "Mixing: `{}` cannot be read ({e}); no autocorrelation times.\n\n",
-                csv_path.display()
-            )
-        }
-    };
-    for c in convs {
-        if c.sweep == 0 {
-            continue; // the initialisation is not a state of the chain's equilibrium
-        }
-        let key = (c.case, c.method);
-        match chains.last_mut() {
-            Some((k, v)) if *k == key => v.push(c.hole_bits_per_px),
-            _ => chains.push((key, vec![c.hole_bits_per_px])),
-        }
-    }
-    let rows: Vec<String> = chains
-        .iter()
-        .filter_map(|((case, method), x)| {
-            let tau = crate::tasks::inpaint::autocorrelation_time(x)?;
-            let half = &x[x.len() / 2..];
-            let mean = half.iter().sum::<f64>() / half.len() as f64;
-            Some(format!(
-                "| {case} | {method} | {} | {tau:.1} | {:.0} | {mean:.4} |",
-                x.len(),
-                x.len() as f64 / tau
-            ))
-        })
-        .collect();
-    if rows.is_empty() {
-        return String::new();
-    }
-    format!(
-        "Mixing: the integrated autocorrelation time τ of each chain's hole log-likelihood over its sweeps (Sokal's window; 1 = independent states), the roughly independent states the sweeps give (sweeps / τ), and the chain's mean over its second half (under its own model):\n\n| case | chain | sweeps | τ [sweeps] | sweeps / τ | mean, second half [bit/px] |\n|---|---|---|---|---|---|\n{}\n\n",
-        rows.join("\n")
-    )
 }
 
 /// The plotted points of an ablation figure (its CSV) as a table: with several seeds, the mean
@@ -591,105 +431,6 @@ fn points_md(csv_path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An inpainting CSV of an older harness (no `ssim` column) is named in the report, with no
-    /// number taken from it, and the rest of the report is still written.
-    #[test]
-    fn an_older_inpainting_csv_is_named_not_fatal() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("results");
-        std::fs::create_dir_all(out.join("inpainting")).unwrap();
-        std::fs::write(
-            out.join("inpainting/inpainting.csv"),
-            "case,image,method,hole_bits_per_px\nc0,img,mean,1.2345\n",
-        )
-        .unwrap();
-        let suite = Suite {
-            tables: vec![],
-            sweeps: vec![],
-            inpainting: vec!["inpainting".into()],
-        };
-        write_report(Path::new("experiments"), &out, &suite, "paper").unwrap();
-        let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
-        assert!(md.contains("inpainting.csv` cannot be read"), "{md}");
-        assert!(md.contains("missing field"), "{md}");
-        assert!(!md.contains("1.2345"), "{md}");
-    }
-
-    /// Inpainting means: one line per method, sweep count and target, averaged over the
-    /// cases; infinite PSNR (the true pixels) left out; seconds per sweep for chains only.
-    #[test]
-    fn inpainting_means_group_by_method_sweeps_and_target() {
-        let row = |case: &str, method: &str, sweeps: usize, bits: f64, psnr: f64, secs: f64| {
-            super::super::run_inpainting::FillRow {
-                case: case.into(),
-                image: "x.png".into(),
-                method: method.into(),
-                hole_bits_per_px: bits,
-                crop_bits_per_px: 0.0,
-                psnr_db: psnr,
-                ssim: 0.5,
-                acceptance: (sweeps > 0).then_some(0.03),
-                sweeps,
-                target: if sweeps > 0 {
-                    "window".into()
-                } else {
-                    String::new()
-                },
-                seconds: secs,
-                hole: 71,
-                seed: 1,
-                scale: "paper".into(),
-                git_commit: "abc".into(),
-                config_hash: "h".into(),
-            }
-        };
-        let rows = [
-            row("a", "RIDE fill", 1000, 2.0, 10.0, 1000.0),
-            row("a", "RIDE fill", 3, 2.4, 11.0, 9.0),
-            row("a", "original (true pixels)", 0, 2.6, f64::INFINITY, 0.0),
-            row("b", "RIDE fill", 1000, 3.0, 12.0, 3000.0),
-            row("b", "RIDE fill", 3, 2.6, 13.0, 15.0),
-            row("b", "original (true pixels)", 0, 2.8, f64::INFINITY, 0.0),
-        ];
-        let md = inpainting_means_md(&rows);
-        assert!(md.contains("Mean over the 2 cases"), "{md}");
-        assert!(
-            md.contains("| RIDE fill | 1000 | window | 2 | 2.5000 | 11.00 | 0.500 | 2.00 |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| RIDE fill | 3 | window | 2 | 2.5000 | 12.00 | 0.500 | 4.00 |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| original (true pixels) | 0 | – | 2 | 2.7000 | – | 0.500 | – |"),
-            "{md}"
-        );
-    }
-
-    /// The mixing table: one line per chain, sweep 0 (the initialisation) left out, chains
-    /// with too few sweeps left out, no table without a convergence file.
-    #[test]
-    fn mixing_table_per_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let csv = dir.path().join("convergence.csv");
-        let mut text = String::from("case,method,sweep,hole_bits_per_px,acceptance\n");
-        for k in 0..=8 {
-            // alternating: τ < 1, clamped to 1
-            let v = if k == 0 { 9.0 } else { 2.0 + (k % 2) as f64 };
-            text.push_str(&format!("a,RIDE fill,{k},{v},\n"));
-        }
-        text.push_str("a,MCGSM fill,0,1.0,\na,MCGSM fill,1,1.5,0.1\n");
-        std::fs::write(&csv, text).unwrap();
-        let md = mixing_md(&csv);
-        assert!(
-            md.contains("| a | RIDE fill | 8 | 1.0 | 8 | 2.5000 |"),
-            "{md}"
-        );
-        assert!(!md.contains("MCGSM fill"), "{md}");
-        assert_eq!(mixing_md(&dir.path().join("none.csv")), "");
-    }
 
     /// A figure's claims are checked at every x both series have, with the difference of the
     /// means and the SEMs combined; a claim whose series is missing says so.

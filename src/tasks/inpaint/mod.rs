@@ -40,7 +40,7 @@ pub use checkpoint::Checkpointing;
 pub use geometry::{Geometry, Rect};
 pub use incremental::CropTarget;
 pub use metrics::{harmonic_fill, ssim_over};
-pub use mixing::autocorrelation_time;
+pub use mixing::{autocorrelation_time, mean_and_error};
 pub use score::{crop_logliks, mean_fill, score_fill, FillScore};
 
 use crate::model::mcgsm::CellMixture;

@@ -421,6 +421,38 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
     v[i.min(v.len() - 1)]
 }
 
+/// A `size`×`size` crop of the training images of median contrast: of all their
+/// non-overlapping crops, the one whose pixels' standard deviation is the median — what a
+/// sample should be compared with (the first image's corner may be flat sky). `None` without
+/// images; an image smaller than `size` gives its whole self.
+fn typical_crop(
+    images: &[crate::io::images::GrayImage],
+    size: usize,
+) -> Option<(Vec<f64>, usize, usize)> {
+    let size = size.max(1);
+    // (standard deviation, image, top, left, h, w)
+    let mut crops: Vec<(f64, usize, usize, usize, usize, usize)> = vec![];
+    for (k, g) in images.iter().enumerate() {
+        let (h, w) = (size.min(g.h), size.min(g.w));
+        for top in (0..=g.h - h).step_by(h.max(1)) {
+            for left in (0..=g.w - w).step_by(w.max(1)) {
+                let px = (0..h).flat_map(|i| &g.data[(top + i) * g.w + left..][..w]);
+                let n = (h * w).max(1) as f64;
+                let (s, s2) = px.fold((0.0, 0.0), |(s, s2), &v| (s + v, s2 + v * v));
+                let sd = (s2 / n - (s / n).powi(2)).max(0.0).sqrt();
+                crops.push((sd, k, top, left, h, w));
+            }
+        }
+    }
+    crops.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let &(_, k, top, left, h, w) = crops.get(crops.len() / 2)?;
+    let g = &images[k];
+    let crop = (0..h)
+        .flat_map(|i| g.data[(top + i) * g.w + left..][..w].iter().copied())
+        .collect();
+    Some((crop, h, w))
+}
+
 fn samples(table: &Table, spec: &SampleSpec, data_dir: &Path, out: &Path) -> Result<()> {
     let mut lines: Vec<(String, Vec<Panel>)> = vec![];
     for row in &table.rows {
@@ -455,11 +487,7 @@ fn samples(table: &Table, spec: &SampleSpec, data_dir: &Path, out: &Path) -> Res
             None => {
                 let mut panels = vec![];
                 if spec.show_training {
-                    if let Some(g) = train.first() {
-                        let (h, w) = (spec.size.min(g.h), spec.size.min(g.w));
-                        let crop: Vec<f64> = (0..h)
-                            .flat_map(|i| g.data[i * g.w..i * g.w + w].iter().copied())
-                            .collect();
+                    if let Some((crop, h, w)) = typical_crop(&train, spec.size) {
                         panels.push(Panel {
                             title: format!("{group}: training data"),
                             image: crop,
@@ -556,4 +584,36 @@ fn score_ensemble(
         Score::from_tiles(&ens, pixels),
         Score::from_tiles(&single, pixels),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::images::GrayImage;
+
+    fn image(h: usize, w: usize, f: impl Fn(usize, usize) -> f64) -> GrayImage {
+        GrayImage {
+            name: "x".into(),
+            h,
+            w,
+            data: (0..h * w).map(|k| f(k / w, k % w)).collect(),
+        }
+    }
+
+    /// The training panel is the crop of median contrast over every image's crops, not the
+    /// first image's corner; a small image gives itself; no images, no crop.
+    #[test]
+    fn typical_crop_has_the_median_contrast() {
+        let flat = image(4, 4, |_, _| 7.0);
+        // 2×2 crops alternating 0 / a along the columns, a = 1, 2, 4, 6 (sd a / 2)
+        let amp = [[1.0, 2.0], [4.0, 6.0]];
+        let busy = image(4, 4, |i, j| amp[i / 2][j / 2] * (j % 2) as f64);
+        // sds: flat 0 0 0 0, busy 0.5 1 2 3 → the median (index 4 of 8) is busy's corner
+        let (crop, h, w) = typical_crop(&[flat.clone(), busy], 2).unwrap();
+        assert_eq!((h, w), (2, 2));
+        assert_eq!(crop, vec![0.0, 1.0, 0.0, 1.0]);
+        let (crop, h, w) = typical_crop(std::slice::from_ref(&flat), 8).unwrap();
+        assert_eq!((h, w, crop.len()), (4, 4, 16));
+        assert!(typical_crop(&[], 2).is_none());
+    }
 }

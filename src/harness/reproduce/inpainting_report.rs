@@ -318,6 +318,28 @@ mod tests {
     use super::super::Suite;
     use super::*;
 
+    /// A row of `inpainting.csv` with placeholder numbers.
+    fn fill_row(case: &str, image: &str, method: &str, target: &str) -> FillRow {
+        FillRow {
+            case: case.into(),
+            image: image.into(),
+            method: method.into(),
+            hole_bits_per_px: 2.0,
+            crop_bits_per_px: 0.0,
+            psnr_db: 10.0,
+            ssim: 0.5,
+            acceptance: Some(0.03),
+            sweeps: 1000,
+            target: target.into(),
+            seconds: 1.0,
+            hole: 71,
+            seed: 1,
+            scale: "paper".into(),
+            git_commit: "abc".into(),
+            config_hash: "h".into(),
+        }
+    }
+
     /// An inpainting CSV of an older harness (no `ssim` column) is named in the report, with no
     /// number taken from it, and the rest of the report is still written.
     #[test]
@@ -346,29 +368,17 @@ mod tests {
     /// cases; infinite PSNR (the true pixels) left out; seconds per sweep for chains only.
     #[test]
     fn inpainting_means_group_by_method_sweeps_and_target() {
-        let row =
-            |case: &str, method: &str, sweeps: usize, bits: f64, psnr: f64, secs: f64| FillRow {
-                case: case.into(),
-                image: "x.png".into(),
-                method: method.into(),
+        let row = |case: &str, method: &str, sweeps: usize, bits: f64, psnr: f64, secs: f64| {
+            let target = if sweeps > 0 { "window" } else { "" };
+            FillRow {
                 hole_bits_per_px: bits,
-                crop_bits_per_px: 0.0,
                 psnr_db: psnr,
-                ssim: 0.5,
                 acceptance: (sweeps > 0).then_some(0.03),
                 sweeps,
-                target: if sweeps > 0 {
-                    "window".into()
-                } else {
-                    String::new()
-                },
                 seconds: secs,
-                hole: 71,
-                seed: 1,
-                scale: "paper".into(),
-                git_commit: "abc".into(),
-                config_hash: "h".into(),
-            };
+                ..fill_row(case, "x.png", method, target)
+            }
+        };
         let rows = [
             row("a", "RIDE fill", 1000, 2.0, 10.0, 1000.0),
             row("a", "RIDE fill", 3, 2.4, 11.0, 9.0),
@@ -437,31 +447,13 @@ mod tests {
     /// only, or a chain without a convergence series, gives no line.
     #[test]
     fn window_and_exact_targets_are_compared_per_image() {
-        let row = |case: &str, image: &str, method: &str, target: &str| FillRow {
-            case: case.into(),
-            image: image.into(),
-            method: method.into(),
-            hole_bits_per_px: 2.0,
-            crop_bits_per_px: 0.0,
-            psnr_db: 10.0,
-            ssim: 0.5,
-            acceptance: Some(0.03),
-            sweeps: 1000,
-            target: target.into(),
-            seconds: 1.0,
-            hole: 71,
-            seed: 1,
-            scale: "paper".into(),
-            git_commit: "abc".into(),
-            config_hash: "h".into(),
-        };
         let rows = [
-            row("w", "x.png", "RIDE fill", "window"),
-            row("w", "x.png", "MCGSM fill", "window"),
-            row("c", "x.png", "RIDE fill", "crop"),
-            row("c", "x.png", "MCGSM fill", "crop"),
-            row("c", "x.png", "mean fill", ""),
-            row("o", "y.png", "RIDE fill", "window"),
+            fill_row("w", "x.png", "RIDE fill", "window"),
+            fill_row("w", "x.png", "MCGSM fill", "window"),
+            fill_row("c", "x.png", "RIDE fill", "crop"),
+            fill_row("c", "x.png", "MCGSM fill", "crop"),
+            fill_row("c", "x.png", "mean fill", ""),
+            fill_row("o", "y.png", "RIDE fill", "window"),
         ];
         // independent-looking series: first half 9.0 (dropped), second half alternating
         let series = |m: f64, d: f64| -> Vec<f64> {

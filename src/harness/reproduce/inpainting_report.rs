@@ -74,19 +74,26 @@ pub(super) fn inpainting_md(experiments: &Path, dir: &Path, name: &str) -> Resul
     Ok(md)
 }
 
+/// `rows` grouped by `key`, groups and their rows in first-seen order.
+fn group_rows<'a, K: PartialEq>(
+    rows: &'a [FillRow],
+    key: impl Fn(&'a FillRow) -> K,
+) -> Vec<(K, Vec<&'a FillRow>)> {
+    let mut groups: Vec<(K, Vec<&FillRow>)> = vec![];
+    for r in rows {
+        let k = key(r);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(r),
+            None => groups.push((k, vec![r])),
+        }
+    }
+    groups
+}
+
 /// Each method's means over the cases (per sweep count and target, so a chain's fill after
 /// a few sweeps stands beside the same chain's after all of them): what the sweeps changed.
 fn inpainting_means_md(rows: &[FillRow]) -> String {
-    // (method, sweeps, target) → its rows
-    type Group<'a> = ((String, usize, String), Vec<&'a FillRow>);
-    let mut groups: Vec<Group> = vec![];
-    for r in rows {
-        let key = (r.method.clone(), r.sweeps, r.target.clone());
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(r),
-            None => groups.push((key, vec![r])),
-        }
-    }
+    let groups = group_rows(rows, |r| (r.method.as_str(), r.sweeps, r.target.as_str()));
     let cases = {
         let mut c: Vec<&str> = rows.iter().map(|r| r.case.as_str()).collect();
         c.sort_unstable();
@@ -131,17 +138,15 @@ fn inpainting_means_md(rows: &[FillRow]) -> String {
 /// the most sweeps minus the same chain's fill after the fewest (the early rows), as the mean
 /// difference over the cases ± its SEM (hole log-likelihood under RIDE, PSNR, SSIM).
 fn sweeps_change_md(rows: &[FillRow]) -> String {
-    // (method, target) → [(case, sweeps, row)]
-    let mut chains: Vec<((&str, &str), Vec<&FillRow>)> = vec![];
-    for r in rows.iter().filter(|r| r.sweeps > 0) {
-        let key = (r.method.as_str(), r.target.as_str());
-        match chains.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(r),
-            None => chains.push((key, vec![r])),
-        }
-    }
+    // (method, target) → the chain's rows of every case and sweep count
+    let chains = group_rows(rows, |r| {
+        (r.sweeps > 0).then_some((r.method.as_str(), r.target.as_str()))
+    });
     let mut lines = vec![];
-    for ((method, target), v) in &chains {
+    for (key, v) in &chains {
+        let Some((method, target)) = key else {
+            continue; // the baselines and the truth: no chain
+        };
         let (Some(few), Some(most)) = (
             v.iter().map(|r| r.sweeps).min(),
             v.iter().map(|r| r.sweeps).max(),
@@ -232,6 +237,12 @@ fn read_chains(csv_path: &Path) -> Option<std::result::Result<Vec<Chain>, String
     Some(Ok(chains))
 }
 
+/// The second half of a chain's series: the states after its burn-in, as both the mixing
+/// table and the target comparison average them.
+fn second_half(x: &[f64]) -> &[f64] {
+    &x[x.len() / 2..]
+}
+
 /// How well each chain mixed: the hole log-likelihood's integrated autocorrelation time over
 /// the sweeps, the number of roughly independent states it implies, and the mean over the
 /// second half of the chain.
@@ -240,7 +251,7 @@ fn mixing_md(chains: &[Chain]) -> String {
         .iter()
         .filter_map(|((case, method), x)| {
             let tau = crate::tasks::inpaint::autocorrelation_time(x)?;
-            let half = &x[x.len() / 2..];
+            let half = second_half(x);
             let mean = half.iter().sum::<f64>() / half.len() as f64;
             Some(format!(
                 "| {case} | {method} | {} | {tau:.1} | {:.0} | {mean:.4} |",
@@ -277,9 +288,9 @@ fn target_comparison_md(rows: &[FillRow], chains: &[Chain]) -> String {
             runs.push(run);
         }
     }
-    let second_half = |case: &str, method: &str| {
+    let settled = |case: &str, method: &str| {
         let (_, x) = chains.iter().find(|((c, m), _)| c == case && m == method)?;
-        crate::tasks::inpaint::mean_and_error(&x[x.len() / 2..])
+        crate::tasks::inpaint::mean_and_error(second_half(x))
     };
     let mut lines = vec![];
     for &(image, method, target, case_w) in &runs {
@@ -292,8 +303,7 @@ fn target_comparison_md(rows: &[FillRow], chains: &[Chain]) -> String {
         else {
             continue;
         };
-        let (Some((mw, ew)), Some((mc, ec))) =
-            (second_half(case_w, method), second_half(case_c, method))
+        let (Some((mw, ew)), Some((mc, ec))) = (settled(case_w, method), settled(case_c, method))
         else {
             continue;
         };

@@ -430,27 +430,29 @@ fn typical_crop(
     size: usize,
 ) -> Option<(Vec<f64>, usize, usize)> {
     let size = size.max(1);
-    // (standard deviation, image, top, left, h, w)
+    let cut = |g: &crate::io::images::GrayImage, top: usize, left: usize, h: usize, w: usize| {
+        (0..h)
+            .flat_map(|i| &g.data[(top + i) * g.w + left..][..w])
+            .copied()
+            .collect::<Vec<f64>>()
+    };
+    // (standard deviation, image, top, left, h, w): positions only, a crop is cut again once
     let mut crops: Vec<(f64, usize, usize, usize, usize, usize)> = vec![];
     for (k, g) in images.iter().enumerate() {
         let (h, w) = (size.min(g.h), size.min(g.w));
         for top in (0..=g.h - h).step_by(h.max(1)) {
             for left in (0..=g.w - w).step_by(w.max(1)) {
-                let px = (0..h).flat_map(|i| &g.data[(top + i) * g.w + left..][..w]);
-                let n = (h * w).max(1) as f64;
-                let (s, s2) = px.fold((0.0, 0.0), |(s, s2), &v| (s + v, s2 + v * v));
-                let sd = (s2 / n - (s / n).powi(2)).max(0.0).sqrt();
+                let crop = cut(g, top, left, h, w);
+                let n = crop.len().max(1) as f64;
+                let mean = crop.iter().sum::<f64>() / n;
+                let sd = (crop.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
                 crops.push((sd, k, top, left, h, w));
             }
         }
     }
     crops.sort_by(|a, b| a.0.total_cmp(&b.0));
     let &(_, k, top, left, h, w) = crops.get(crops.len() / 2)?;
-    let g = &images[k];
-    let crop = (0..h)
-        .flat_map(|i| g.data[(top + i) * g.w + left..][..w].iter().copied())
-        .collect();
-    Some((crop, h, w))
+    Some((cut(&images[k], top, left, h, w), h, w))
 }
 
 fn samples(table: &Table, spec: &SampleSpec, data_dir: &Path, out: &Path) -> Result<()> {

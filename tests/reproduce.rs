@@ -105,6 +105,37 @@ fn quick_reproduction_without_data_runs_dead_leaves_and_names_the_rest() {
     }
     assert!(err.contains("make data"), "{err}");
     assert!(out.join("REPORT.md").is_file());
+
+    // `--only` one sweep of a shared figure keeps the other sweep's series
+    let series = |out: &Path| -> Vec<String> {
+        let mut s: Vec<String> = csv_rows(
+            &out.join("ablations/nb_size.csv"),
+            "series,x,bits_per_px,sem,seeds",
+        )
+        .iter()
+        .map(|r| r[0].to_string())
+        .collect();
+        s.dedup();
+        s
+    };
+    let both = series(&out);
+    assert_eq!(both.len(), 2, "{both:?}");
+    let (rc, err) = reproduce_with(&empty, &out, &["--only", "sweep_nb_size"]);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(series(&out), both);
+    // a sweep still running: `--report-only` shows its finished cells and says how many
+    std::fs::remove_file(out.join("sweep_nb_size/rows/0003.json")).expect("row file");
+    let (rc, err) = reproduce_with(&empty, &out, &["--report-only"]);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(
+        csv_rows(&out.join("sweep_nb_size/table.csv"), TABLE_HEADER).len(),
+        3
+    );
+    let report = std::fs::read_to_string(out.join("REPORT.md")).expect("REPORT.md");
+    assert!(
+        report.contains("**Unfinished:** 3 of 4 cells have finished"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -178,13 +178,12 @@ fn table_missing_data(t: &table::Table, data_dir: &Path) -> Vec<std::path::PathB
 }
 
 /// Rewrites `REPORT.md` from the results already under `opts.out`.
+/// Each sweep's table and the ablation figures are first rebuilt from the finished cells, so a
+/// sweep still running shows what it has.
 pub fn report_only(opts: &Options) -> Result<()> {
-    report::write_report(
-        &opts.experiments,
-        &opts.out,
-        &load_suite(opts)?,
-        &opts.scale,
-    )
+    let suite = load_suite(opts)?;
+    run_sweeps::refresh_tables_and_figures(&suite.sweeps, opts)?;
+    report::write_report(&opts.experiments, &opts.out, &suite, &opts.scale)
 }
 
 /// The suite with every config read and checked (tables resolved at the scale, sweep cells
@@ -379,7 +378,7 @@ pub fn run(opts: &Options) -> Result<()> {
         }
     }
     if !sweeps.is_empty() {
-        run_sweeps::run_sweeps(&sweeps, opts, &mut progress)?;
+        run_sweeps::run_sweeps(&sweeps, &suite.sweeps, opts, &mut progress)?;
     }
     for name in suite.inpainting.iter().filter(|n| wanted(n)) {
         // inpainting needs the tables' models and their test images

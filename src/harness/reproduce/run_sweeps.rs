@@ -10,50 +10,22 @@ use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+/// Runs the sweeps `names` (finished cells reused), writes each one's `table.csv` and
+/// provenance, then every ablation figure of the suite's sweeps `all`.
 pub fn run_sweeps(
     names: &[String],
+    all: &[String],
     opts: &Options,
     progress: &mut super::suite_progress::SuiteProgress,
 ) -> Result<()> {
-    // figure stem → (x label, log x, series, most seeds behind a point)
-    let mut figures: BTreeMap<String, (String, bool, Vec<Series>, usize)> = BTreeMap::new();
     for name in names {
         let t0 = Instant::now();
         let file = opts.experiments.join(format!("{name}.toml"));
-        let (s, base) = SweepConfig::load(&file)?;
-        let scale = (opts.scale != "paper").then_some(opts.scale.as_str());
-        let cells = s.cells_at_scale(&base, scale)?;
+        let cells = sweep_cells(name, opts)?;
         let out = opts.out.join(name);
         progress.next(cells.len(), &format!("sweep {name}, {} cells", cells.len()));
         let rows = sweep::run(&cells, &opts.data_dir, &out, opts.workers)?;
-        let table: Vec<TableRow> = rows
-            .iter()
-            .map(|r| TableRow {
-                experiment: name.clone(),
-                row: format!("{:04}", r.index),
-                label: r.cell.clone(),
-                model: r.model.clone(),
-                bits_per_px: r.bits_per_px,
-                sem: r.sem,
-                tiles: r.tiles,
-                pixels: 0,
-                parameters: r.parameters,
-                train_seconds: Some(r.train_seconds),
-                eval_seconds: r.eval_seconds,
-                scale: opts.scale.clone(),
-                seed: r.seed,
-                git_commit: r.git_commit.clone(),
-                config_hash: cells
-                    .get(r.index)
-                    .map(|c| crate::train::config_hash(&c.config))
-                    .unwrap_or_default(),
-                note: String::new(),
-                single_bits_per_px: None,
-                single_sem: None,
-                numerics_version: r.numerics_version,
-            })
-            .collect();
-        write_csv(&out.join("table.csv"), &table)?;
+        write_table(name, &cells, &rows, opts)?;
         provenance(
             name,
             &opts.scale,
@@ -62,6 +34,73 @@ pub fn run_sweeps(
             t0.elapsed().as_secs_f64(),
             &out,
         )?;
+    }
+    write_figures(all, opts)
+}
+
+/// Rewrites each sweep's `table.csv` from its finished cells (a sweep still running included)
+/// and every ablation figure: what `--report-only` shows without training anything.
+pub fn refresh_tables_and_figures(sweeps: &[String], opts: &Options) -> Result<()> {
+    for name in sweeps {
+        let cells = sweep_cells(name, opts)?;
+        let rows = sweep::finished_rows(&cells, &opts.out.join(name))?;
+        if !rows.is_empty() {
+            write_table(name, &cells, &rows, opts)?;
+        }
+    }
+    write_figures(sweeps, opts)
+}
+
+/// The cells of the sweep `name` at the options' scale.
+fn sweep_cells(name: &str, opts: &Options) -> Result<Vec<Cell>> {
+    let (s, base) = SweepConfig::load(&opts.experiments.join(format!("{name}.toml")))?;
+    let scale = (opts.scale != "paper").then_some(opts.scale.as_str());
+    s.cells_at_scale(&base, scale)
+        .with_context(|| format!("sweep '{name}'"))
+}
+
+/// The sweep's rows in the tables' common schema, as `<out>/<name>/table.csv`.
+fn write_table(name: &str, cells: &[Cell], rows: &[sweep::Row], opts: &Options) -> Result<()> {
+    let table: Vec<TableRow> = rows
+        .iter()
+        .map(|r| TableRow {
+            experiment: name.to_string(),
+            row: format!("{:04}", r.index),
+            label: r.cell.clone(),
+            model: r.model.clone(),
+            bits_per_px: r.bits_per_px,
+            sem: r.sem,
+            tiles: r.tiles,
+            pixels: 0,
+            parameters: r.parameters,
+            train_seconds: Some(r.train_seconds),
+            eval_seconds: r.eval_seconds,
+            scale: opts.scale.clone(),
+            seed: r.seed,
+            git_commit: r.git_commit.clone(),
+            config_hash: cells
+                .get(r.index)
+                .map(|c| crate::train::config_hash(&c.config))
+                .unwrap_or_default(),
+            note: String::new(),
+            single_bits_per_px: None,
+            single_sem: None,
+            numerics_version: r.numerics_version,
+        })
+        .collect();
+    write_csv(&opts.out.join(name).join("table.csv"), &table)
+}
+
+/// Every figure named by a `plot` of the sweeps, from all their finished cells — the sweeps
+/// not run by this command and those still running included, so that `--only` one sweep
+/// keeps the other series of a shared figure. A figure with no finished point is not written.
+fn write_figures(sweeps: &[String], opts: &Options) -> Result<()> {
+    // figure stem → (x label, log x, series, most seeds behind a point)
+    let mut figures: BTreeMap<String, (String, bool, Vec<Series>, usize)> = BTreeMap::new();
+    for name in sweeps {
+        let (s, _) = SweepConfig::load(&opts.experiments.join(format!("{name}.toml")))?;
+        let cells = sweep_cells(name, opts)?;
+        let rows = sweep::finished_rows(&cells, &opts.out.join(name))?;
         for p in s.plot.iter().chain(&s.plots) {
             let e = figures
                 .entry(p.figure.clone())
@@ -72,6 +111,9 @@ pub fn run_sweeps(
         }
     }
     for (stem, (x_label, log_x, series, seeds)) in figures {
+        if series.iter().all(|s| s.x.is_empty()) {
+            continue;
+        }
         let dir = opts.out.join("ablations");
         write_points(&dir.join(format!("{stem}.csv")), &series)?;
         line_plot(

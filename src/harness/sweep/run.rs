@@ -4,6 +4,7 @@
 use super::{levels, Cell, Row};
 use crate::io::files::write_atomic;
 use crate::train;
+use crate::train::config::Experiment;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -11,8 +12,9 @@ fn row_path(out: &Path, index: usize) -> PathBuf {
     out.join("rows").join(format!("{index:04}.json"))
 }
 
-/// Runs one cell (resuming its checkpoint if a previous attempt was killed) and records its row.
-pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
+/// The config a cell trains under: its grid point's, started from the trained model of the
+/// cell it grows from (an error while that cell has not finished).
+fn cell_config(cell: &Cell, out: &Path) -> Result<Experiment> {
     let mut config = cell.config.clone();
     if let Some(p) = cell.grown_from {
         let from = out
@@ -29,19 +31,50 @@ pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
         }
         config.model.init_from = Some(from);
     }
-    let config = &config;
-    let hash = train::config_hash_under(config, out);
-    if let Ok(text) = std::fs::read_to_string(row_path(out, cell.index)) {
-        let row: Row = serde_json::from_str(&text).with_context(|| {
-            format!("{}: corrupt row file", row_path(out, cell.index).display())
-        })?;
-        if row.config_hash == hash && row.numerics_version == train::NUMERICS_VERSION {
-            return Ok(row);
+    Ok(config)
+}
+
+/// The cell's row file, when there is one, and whether it is current: trained under the
+/// cell's config (with the model it grows from) and this numerics version.
+fn stored_row(cell: &Cell, out: &Path, hash: &str) -> Result<Option<(Row, bool)>> {
+    let path = row_path(out, cell.index);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let row: Row = serde_json::from_str(&text)
+        .with_context(|| format!("{}: corrupt row file", path.display()))?;
+    let current = row.config_hash == hash && row.numerics_version == train::NUMERICS_VERSION;
+    Ok(Some((row, current)))
+}
+
+/// The rows of the cells that have finished under their current config and numerics version,
+/// by index (what a report or figure may show while the rest of the sweep still runs).
+pub fn finished_rows(cells: &[Cell], out: &Path) -> Result<Vec<Row>> {
+    let mut rows = vec![];
+    for cell in cells {
+        // a grown cell whose parent has not finished cannot have finished either
+        let Ok(config) = cell_config(cell, out) else {
+            continue;
+        };
+        let hash = train::config_hash_under(&config, out);
+        if let Some((row, true)) = stored_row(cell, out, &hash)? {
+            rows.push(row);
         }
-        eprintln!(
+    }
+    Ok(rows)
+}
+
+/// Runs one cell (resuming its checkpoint if a previous attempt was killed) and records its row.
+pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
+    let config = &cell_config(cell, out)?;
+    let hash = train::config_hash_under(config, out);
+    match stored_row(cell, out, &hash)? {
+        Some((row, true)) => return Ok(row),
+        Some((_, false)) => eprintln!(
             "sweep cell {}: its row is from another config or numerics version; training it again",
             cell.index
-        );
+        ),
+        None => {}
     }
     let dir = out.join("cells").join(format!("{:04}", cell.index));
     let resume = train::can_resume(config, &dir);

@@ -359,6 +359,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_long_title_is_shrunk_to_fit_the_width() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let stem = tmp.path().join("long");
+        let plot = LinePlot {
+            title: "Ablation: log-likelihood rate vs neighbourhood size (nb_size), van Hateren (paper scale), and more words"
+                .into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            series: vec![Series {
+                label: "s".into(),
+                x: vec![1.0, 2.0],
+                y: vec![1.0, 2.0],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        line_plot(&plot, &stem).expect("plot");
+        let img = image::open(stem.with_extension("png"))
+            .expect("png")
+            .to_luma8();
+        // no ink in the title band's outer 4 pixels on either side: the text is not cut
+        let band = super::super::TITLE_BAND_PX;
+        for y in 0..band {
+            for x in (0..4).chain(img.width() - 4..img.width()) {
+                assert_eq!(img.get_pixel(x, y).0[0], 255, "ink at ({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
     fn decimate_keeps_extremes_and_ends() {
         let run: Vec<_> = (0..100_000)
             .map(|i| (i as f64, if i == 54_321 { 9.0 } else { 1.0 }, 0.0))

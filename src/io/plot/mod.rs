@@ -103,9 +103,18 @@ where
     DB::ErrorType: 'static,
 {
     let (w, h) = band.dim_in_pixel();
-    let style = TextStyle::from((FONT, 24).into_font())
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Center));
+    // 24 px, smaller for a title that would not fit the width (a long ablation title was cut)
+    let mut size = 24.0;
+    let style = loop {
+        let style = TextStyle::from((FONT, size).into_font())
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let (tw, _) = band.estimate_text_size(title, &style)?;
+        if tw + 16 <= w || size <= 12.0 {
+            break style;
+        }
+        size -= 1.0;
+    };
     band.draw_text(title, &style, ((w / 2) as i32, (h / 2) as i32))?;
     Ok(())
 }

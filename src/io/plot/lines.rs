@@ -202,14 +202,57 @@ where
             data.x.clone().log_scale().with_key_points(ticks),
         )
     } else {
-        draw_chart(&body, plot, data, data.x.clone())
+        // points at a few x values (nb_size 3, 5, 7, 9; 1–3 layers): ticks at those values
+        // rather than at fractions no model has
+        let xs = data_x(plot, &data.x);
+        if plot.points && (1..=12).contains(&xs.len()) {
+            draw_chart(
+                &body,
+                plot,
+                data,
+                TickedAxis {
+                    x: data.x.clone(),
+                    ticks: xs,
+                },
+            )
+        } else {
+            draw_chart(&body, plot, data, data.x.clone())
+        }
     }
 }
 
-/// Log-axis ticks: the data's own x values when there are few (e.g. nb_size 1, 2, 4, 8),
-/// else 1-2-5 per decade (1…9 when the range spans less than a decade). Plotters' own log ticks
-/// crowd the last decade with unlabelled grid lines.
-fn log_ticks(plot: &LinePlot, range: &Range<f64>) -> Vec<f64> {
+/// A linear x axis with ticks (labels and grid lines) at given values only: plotters' own
+/// `with_key_points` on an f64 range has no default formatting, which the mesh needs.
+struct TickedAxis {
+    x: Range<f64>,
+    ticks: Vec<f64>,
+}
+
+impl plotters::coord::ranged1d::Ranged for TickedAxis {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let t = (v - self.x.start) / (self.x.end - self.x.start);
+        limit.0 + (t * (limit.1 - limit.0) as f64).round() as i32
+    }
+
+    fn key_points<H: plotters::coord::ranged1d::KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        // the bold lines and labels at the ticks; no light lines between them
+        if hint.weight().allow_light_points() {
+            vec![]
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.x.clone()
+    }
+}
+
+/// The distinct x values of the series inside `range`, ascending.
+fn data_x(plot: &LinePlot, range: &Range<f64>) -> Vec<f64> {
     let mut xs: Vec<f64> = plot
         .series
         .iter()
@@ -218,6 +261,14 @@ fn log_ticks(plot: &LinePlot, range: &Range<f64>) -> Vec<f64> {
         .collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
+    xs
+}
+
+/// Log-axis ticks: the data's own x values when there are few (e.g. nb_size 1, 2, 4, 8),
+/// else 1-2-5 per decade (1…9 when the range spans less than a decade). Plotters' own log ticks
+/// crowd the last decade with unlabelled grid lines.
+fn log_ticks(plot: &LinePlot, range: &Range<f64>) -> Vec<f64> {
+    let xs = data_x(plot, range);
     if (2..=12).contains(&xs.len()) {
         return xs;
     }
@@ -310,13 +361,62 @@ where
     if labelled {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_corner(plot, data))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font((FONT, 15))
             .draw()?;
     }
     Ok(())
+}
+
+/// The corner for the legend that covers the fewest data points (markers, error-bar ends,
+/// seeds' points), preferring upper right, upper left, lower right, lower left on ties. The
+/// legend's size is estimated from its labels (15 px text on a chart of about 790×490 px).
+fn legend_corner(plot: &LinePlot, data: &LineData) -> SeriesLabelPosition {
+    let rel_x = |x: f64| {
+        if plot.log_x {
+            (x.log10() - data.x.start.log10()) / (data.x.end.log10() - data.x.start.log10())
+        } else {
+            (x - data.x.start) / (data.x.end - data.x.start)
+        }
+    };
+    let rel_y = |y: f64| (y - data.y.start) / (data.y.end - data.y.start);
+    let mut points: Vec<(f64, f64)> = vec![];
+    for run in data.runs.iter().flatten() {
+        for &(x, y, e) in run {
+            for yy in [y - e, y, y + e] {
+                points.push((rel_x(x), rel_y(yy)));
+            }
+        }
+    }
+    for s in &plot.series {
+        points.extend(s.members.iter().map(|&(x, y)| (rel_x(x), rel_y(y))));
+    }
+    let labelled = plot.series.iter().filter(|s| !s.label.is_empty());
+    let chars = labelled
+        .clone()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w = (chars as f64 * 8.5 + 60.0) / 790.0;
+    let h = (labelled.count() as f64 * 22.0 + 16.0) / 490.0;
+    let corners = [
+        (SeriesLabelPosition::UpperRight, 1.0 - w..1.0, 1.0 - h..1.0),
+        (SeriesLabelPosition::UpperLeft, 0.0..w, 1.0 - h..1.0),
+        (SeriesLabelPosition::LowerRight, 1.0 - w..1.0, 0.0..h),
+        (SeriesLabelPosition::LowerLeft, 0.0..w, 0.0..h),
+    ];
+    let covered = |xs: &Range<f64>, ys: &Range<f64>| {
+        points
+            .iter()
+            .filter(|(x, y)| xs.contains(x) && ys.contains(y))
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|(_, xs, ys)| covered(xs, ys))
+        .map_or(SeriesLabelPosition::UpperRight, |(pos, _, _)| pos)
 }
 
 /// Points above which a line is drawn 1 px wide instead of 2.
@@ -357,6 +457,30 @@ fn decimate(run: &[(f64, f64, f64)]) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_legend_goes_to_a_corner_without_data() {
+        let series = |y: Vec<f64>| Series {
+            label: "a series".into(),
+            x: vec![1.0, 2.0, 3.0],
+            y,
+            ..Default::default()
+        };
+        let corner = |plot: &LinePlot| legend_corner(plot, &LineData::new(plot).expect("data"));
+        // rising: the upper right and lower left are taken, the upper left is free
+        let mut plot = LinePlot {
+            series: vec![series(vec![1.0, 2.0, 3.0])],
+            points: true,
+            ..Default::default()
+        };
+        assert!(matches!(corner(&plot), SeriesLabelPosition::UpperLeft));
+        // high at both ends: the lower right
+        plot.series = vec![series(vec![3.0, 1.0, 3.0])];
+        assert!(matches!(corner(&plot), SeriesLabelPosition::LowerRight));
+        // falling: the upper right is free again
+        plot.series = vec![series(vec![3.0, 2.0, 1.0])];
+        assert!(matches!(corner(&plot), SeriesLabelPosition::UpperRight));
+    }
 
     #[test]
     fn a_long_title_is_shrunk_to_fit_the_width() {

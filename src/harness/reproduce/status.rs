@@ -60,6 +60,31 @@ pub fn status_md(experiments: &Path, out: &Path, suite: &Suite, scale: &str) -> 
     md
 }
 
+/// What a killed or still running row or cell has saved to resume from: its training
+/// checkpoint, or the L-BFGS state of an MCGSM baseline (with its iteration count).
+fn progress_saved(dir: &Path) -> Option<String> {
+    if dir.join("checkpoint.safetensors").is_file() {
+        return Some("checkpoint saved".into());
+    }
+    #[derive(serde::Deserialize)]
+    struct LbfgsState {
+        done: u64,
+    }
+    let done = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("lbfgs_state_") && n.ends_with(".json")
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|t| serde_json::from_str::<LbfgsState>(&t).ok())
+        .map(|s| s.done)
+        .max()?;
+    Some(format!("L-BFGS state saved after {done} iterations"))
+}
+
 fn table_line(experiments: &Path, out: &Path, name: &str) -> Option<Line> {
     let cfg = TableConfig::load(&experiments.join(format!("{name}.toml"))).ok()?;
     let mut pending = vec![];
@@ -75,7 +100,10 @@ fn table_line(experiments: &Path, out: &Path, name: &str) -> Option<Line> {
                 "{} (numerics version {}, current {NUMERICS_VERSION})",
                 r.id, row.numerics_version
             )),
-            None => pending.push(r.id.clone()),
+            None => pending.push(match progress_saved(&out.join(name).join(&r.id)) {
+                Some(p) => format!("{} ({p})", r.id),
+                None => r.id.clone(),
+            }),
         }
     }
     Some(Line {
@@ -100,14 +128,10 @@ fn sweep_line(experiments: &Path, out: &Path, name: &str, scale: &str) -> Option
             std::fs::read_to_string(dir.join("rows").join(format!("{:04}.json", c.index)))
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok());
-        let started = dir
-            .join("cells")
-            .join(format!("{:04}", c.index))
-            .join("checkpoint.safetensors")
-            .is_file();
-        match row {
-            Some(r) if r.numerics_version == NUMERICS_VERSION => finished += 1,
-            _ if started => pending.push(format!("{} (checkpoint saved)", c.id())),
+        let saved = progress_saved(&dir.join("cells").join(format!("{:04}", c.index)));
+        match (row, saved) {
+            (Some(r), _) if r.numerics_version == NUMERICS_VERSION => finished += 1,
+            (_, Some(p)) => pending.push(format!("{} ({p})", c.id())),
             _ => {}
         }
     }
@@ -175,6 +199,12 @@ mod tests {
         };
         row("ride1", NUMERICS_VERSION);
         row("mcgsm", 1);
+        std::fs::create_dir_all(out.join("vanhateren/ride2")).unwrap();
+        std::fs::write(
+            out.join("vanhateren/ride2/lbfgs_state_0.json"),
+            r#"{"key":"k","done":400,"param":[1.0]}"#,
+        )
+        .unwrap();
         let sweep = out.join("sweep_vh_nb_size_mcgsm");
         std::fs::create_dir_all(sweep.join("rows")).unwrap();
         let mut cell: serde_json::Value = serde_json::from_str(
@@ -202,7 +232,7 @@ mod tests {
         assert!(md.contains("0 of 3 experiments finished"), "{md}");
         assert!(
             md.contains(&format!(
-                "| `vanhateren` (rows) | 1 of 5 | mcgsm (numerics version 1, current {NUMERICS_VERSION}); ride2; eoride1; eoride2 |"
+                "| `vanhateren` (rows) | 1 of 5 | mcgsm (numerics version 1, current {NUMERICS_VERSION}); ride2 (L-BFGS state saved after 400 iterations); eoride1; eoride2 |"
             )),
             "{md}"
         );

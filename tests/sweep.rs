@@ -91,8 +91,23 @@ fn killed_sweep_restarted_has_every_row_exactly_once() {
         "kill landed after {before:?}"
     );
     let o = ride().args(args).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
     assert_eq!(rows(&out), vec![0, 1, 2, 3]);
+    // each cell it trains is announced with the sweep's ETA from the cells finished before;
+    // the finished ones are not
+    assert!(
+        err.contains(&format!("starting: {} of 4 finished; ETA ", before.len())),
+        "{err}"
+    );
+    for i in &before {
+        let start = format!("sweep cell {}/4 (", i + 1);
+        assert!(
+            !err.lines()
+                .any(|l| l.starts_with(&start) && l.contains("starting")),
+            "{err}"
+        );
+    }
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert!(csv.starts_with("index,cell,seed,model,bits_per_px,sem,tiles,parameters,train_seconds,eval_seconds,git_commit"));
     assert!(

@@ -110,6 +110,16 @@ impl Progress {
     }
 }
 
+/// Seconds as `1 h 02 min`, `3 min 05 s` or `12 s`.
+pub fn human(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
 /// Seconds left at this run's pace: `ran` units took `elapsed` seconds (units a resumed run
 /// skipped do not count), `left` remain.
 fn eta_seconds(elapsed: f64, ran: u64, left: u64) -> f64 {

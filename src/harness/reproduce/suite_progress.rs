@@ -2,6 +2,7 @@
 //! inpainting experiment) of how many, the time so far and a rough ETA (the mean time of the
 //! units done so far, reused rows included, times the units left).
 
+use crate::io::progress::human;
 use std::time::Instant;
 
 pub struct SuiteProgress {
@@ -41,15 +42,5 @@ impl SuiteProgress {
             human(secs)
         );
         self.done += units;
-    }
-}
-
-/// Seconds as `1 h 02 min`, `3 min 05 s` or `12 s`.
-fn human(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    match s {
-        0..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min {:02} s", s / 60, s % 60),
-        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
     }
 }

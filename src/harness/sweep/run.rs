@@ -52,16 +52,58 @@ fn stored_row(cell: &Cell, out: &Path, hash: &str) -> Result<Option<(Row, bool)>
 pub fn finished_rows(cells: &[Cell], out: &Path) -> Result<Vec<Row>> {
     let mut rows = vec![];
     for cell in cells {
-        // a grown cell whose parent has not finished cannot have finished either
-        let Ok(config) = cell_config(cell, out) else {
-            continue;
-        };
-        let hash = train::config_hash_under(&config, out);
-        if let Some((row, true)) = stored_row(cell, out, &hash)? {
-            rows.push(row);
-        }
+        rows.extend(finished_row(cell, out)?);
     }
     Ok(rows)
+}
+
+/// The cell's row if it has finished under its current config and numerics version.
+fn finished_row(cell: &Cell, out: &Path) -> Result<Option<Row>> {
+    // a grown cell whose parent has not finished cannot have finished either
+    let Ok(config) = cell_config(cell, out) else {
+        return Ok(None);
+    };
+    let hash = train::config_hash_under(&config, out);
+    Ok(match stored_row(cell, out, &hash)? {
+        Some((row, true)) => Some(row),
+        _ => None,
+    })
+}
+
+/// The line printed when a cell starts training: which of how many, and the sweep's ETA —
+/// the mean machine time (training + evaluation) of the finished cells times the cells left,
+/// over the workers (a rough guide: deeper cells take longer).
+fn start_line(cells: &[Cell], cell: &Cell, out: &Path, workers: usize) -> Result<String> {
+    let done = finished_rows(cells, out)?;
+    let left = cells.len() - done.len();
+    let eta = if done.is_empty() {
+        String::new()
+    } else {
+        let mean = done
+            .iter()
+            .map(|r| r.train_seconds + r.eval_seconds)
+            .sum::<f64>()
+            / done.len() as f64;
+        format!(
+            "; ETA {} ({left} {} left at the finished cells' mean of {}{})",
+            crate::io::progress::human(mean * left as f64 / workers.max(1) as f64),
+            if left == 1 { "cell" } else { "cells" },
+            crate::io::progress::human(mean),
+            if workers > 1 {
+                format!(", {workers} at a time")
+            } else {
+                String::new()
+            }
+        )
+    };
+    Ok(format!(
+        "sweep cell {}/{} ({}) starting: {} of {} finished{eta}",
+        cell.index + 1,
+        cells.len(),
+        cell.id(),
+        done.len(),
+        cells.len()
+    ))
 }
 
 /// Runs one cell (resuming its checkpoint if a previous attempt was killed) and records its row.
@@ -161,6 +203,9 @@ fn run_level(
                         let Some(cell) = level.get(k).and_then(|&i| cells.get(i)) else {
                             return Ok(());
                         };
+                        if finished_row(cell, out)?.is_none() {
+                            eprintln!("{}", start_line(cells, cell, out, workers)?);
+                        }
                         let row = run_cell(cell, data_dir, out)?;
                         let _guard = merge_lock
                             .lock()

@@ -9,6 +9,8 @@
 #   make test-data        the tests that need the full data sets (DATA_DIR or ../shared/data)
 #   make test-slurm       the real-Slurm sweep test: installs slurm-wlm + munge if needed (root)
 #   make codec            the RIDE codec against PNG, WebP and JPEG XL -> results/codec/
+#   make campaign         the paper-scale runs still to do, in the background at the lowest
+#                         priority (resumable; logs in /tmp/ride-campaign)
 
 CARGO      ?= cargo
 SHARED     ?= ../shared
@@ -23,7 +25,7 @@ RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bench-peers codec codec-tools compare-outputs bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
+.PHONY: campaign data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bench-peers codec codec-tools compare-outputs bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR) when that mirror exists (an existing
 # real directory of the same name is left alone); otherwise download them from the official
@@ -93,6 +95,35 @@ reproduce: data build
 # Runs on a clean clone: experiments whose data is not in DATA_DIR are skipped and named.
 reproduce-quick: data-link build
 	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale quick
+
+# The paper-scale campaign in the background, for a machine of 2 cores shared with other work:
+# two chains that run side by side — CAMPAIGN_A (the tables still to run, then the dead-leaves
+# sweeps) and CAMPAIGN_B (the van Hateren ablation) — each in its own scheduler group at nice
+# 19 (jobs under setsid get a group of their own, and plain `nice` ranks threads only inside a
+# group), from a copy of the binary so that rebuilding does not touch it. Finished rows and
+# cells are reused and killed ones resume from their checkpoints: run it again after an
+# interruption. Refuses to start while a campaign runs. Logs: CAMPAIGN_LOGS/{A,B}.log.
+CAMPAIGN_A     ?= deadleaves bsds300_patches textures sweep_nb_size sweep_nb_size_mcgsm sweep_layers sweep_hiddens sweep_components
+CAMPAIGN_B     ?= sweep_vh_nb_size
+CAMPAIGN_LOGS  ?= /tmp/ride-campaign
+# extra `ride reproduce` flags (e.g. --scale quick --out DIR to try it)
+CAMPAIGN_FLAGS ?=
+CAMPAIGN_BIN    = $(abspath target/campaign/ride)
+campaign: data-link build
+	@if pgrep -f "^$(CAMPAIGN_BIN) " > /dev/null; then echo "a campaign is running ($(CAMPAIGN_BIN)); not starting another" >&2; exit 1; fi
+	@mkdir -p "$(CAMPAIGN_LOGS)" target/campaign
+	@cp $(RIDE) $(CAMPAIGN_BIN).new && mv -f $(CAMPAIGN_BIN).new $(CAMPAIGN_BIN)
+	@for chain in A B; do \
+	  if [ $$chain = A ]; then list="$(CAMPAIGN_A)"; else list="$(CAMPAIGN_B)"; fi; \
+	  log="$(CAMPAIGN_LOGS)/$$chain.log"; \
+	  setsid nohup sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; \
+	    for e in '"$$list"'; do \
+	      echo "=== $$(date -u) start $$e"; \
+	      nice -n 19 $(CAMPAIGN_BIN) --data-dir "$(DATA_DIR)" reproduce --only $$e $(CAMPAIGN_FLAGS); \
+	      echo "=== $$(date -u) end $$e (exit status $$?)"; \
+	    done' >> "$$log" 2>&1 < /dev/null & \
+	  echo "campaign chain $$chain: $$list (log: $$log)"; \
+	done
 
 # Rewrite REPORT.md from the results already there.
 report: build

@@ -32,6 +32,7 @@ features = 2
 whitening_samples = 5000
 [training]
 batch_size = 8
+checkpoint_every = 1
 [[training.stages]]
 patch = 8
 lr = 0.1
@@ -94,6 +95,12 @@ fn killed_sweep_restarted_has_every_row_exactly_once() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert_eq!(rows(&out), vec![0, 1, 2, 3]);
+    // a finished cell keeps its model, not the checkpoint it resumed from
+    for i in 0..4 {
+        let cell = out.join("cells").join(format!("{i:04}"));
+        assert!(cell.join("model.safetensors").is_file());
+        assert!(!cell.join("checkpoint.safetensors").exists(), "cell {i}");
+    }
     // each cell it trains is announced with the sweep's ETA from the cells finished before;
     // the finished ones are not
     assert!(

@@ -143,6 +143,8 @@ pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
         &row_path(out, cell.index),
         serde_json::to_string(&row)?.as_bytes(),
     )?;
+    // the model file keeps everything; the checkpoint was only for resuming (as a table row's)
+    let _ = std::fs::remove_file(dir.join("checkpoint.safetensors"));
     Ok(row)
 }
 

@@ -9,6 +9,7 @@ use crate::harness::sweep::SweepConfig;
 use crate::io::files::write_atomic;
 use anyhow::{Context, Result};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -359,9 +360,43 @@ fn verdict(d: f64, se: f64) -> &'static str {
     }
 }
 
+/// Each seed's rate behind a figure's points (`<stem>_seeds.csv`): (series, x) → (seed, rate).
+fn seed_points(csv_path: &Path) -> BTreeMap<(String, String), Vec<(u64, f64)>> {
+    let mut map: BTreeMap<(String, String), Vec<(u64, f64)>> = BTreeMap::new();
+    let stem = csv_path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let path = csv_path.with_file_name(format!("{stem}_seeds.csv"));
+    if let Ok(mut r) = csv::Reader::from_path(path) {
+        for rec in r.records().flatten() {
+            let f = |i: usize| rec.get(i).unwrap_or("").to_string();
+            if let (Ok(seed), Ok(bits)) = (f(2).parse::<u64>(), f(3).parse::<f64>()) {
+                map.entry((f(0), f(1))).or_default().push((seed, bits));
+            }
+        }
+    }
+    map
+}
+
+/// The difference better − worse paired by seed — its mean ± SEM over the seeds — when both
+/// points have the same two or more seeds (a deeper model grown from the shallower one of
+/// its seed, say); `None` otherwise.
+fn paired_by_seed(better: &[(u64, f64)], worse: &[(u64, f64)]) -> Option<(f64, f64, Vec<u64>)> {
+    let mut b = better.to_vec();
+    let mut w = worse.to_vec();
+    b.sort_by_key(|p| p.0);
+    w.sort_by_key(|p| p.0);
+    let same = b.len() >= 2 && b.len() == w.len() && b.iter().zip(&w).all(|(x, y)| x.0 == y.0);
+    if !same {
+        return None;
+    }
+    let d: Vec<f64> = b.iter().zip(&w).map(|(x, y)| x.1 - y.1).collect();
+    let (mean, sem) = crate::tasks::eval::mean_sem(&d);
+    Some((mean, sem, b.iter().map(|p| p.0).collect()))
+}
+
 /// The claims of an ablation figure checked at every x where both series have a point of the
-/// figure's CSV (series, x, bits_per_px, sem, seeds): the difference of the means over seeds
-/// ± the two SEMs combined (the seeds' models are trained independently).
+/// figure's CSV (series, x, bits_per_px, sem, seeds): where both points have the same seeds
+/// (`<stem>_seeds.csv`), the difference paired by seed ± its SEM over seeds; otherwise the
+/// difference of the means ± the two SEMs combined (the models are trained independently).
 fn series_claims_md(csv_path: &Path, claims: &[(String, &Claim)]) -> String {
     if claims.is_empty() {
         return String::new();
@@ -376,6 +411,13 @@ fn series_claims_md(csv_path: &Path, claims: &[(String, &Claim)]) -> String {
             }
         }
     }
+    let per_seed = seed_points(csv_path);
+    let seeds_of = |series: &str, x: &str| {
+        per_seed
+            .get(&(series.to_string(), x.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    };
     let mut md = "Claims of the paper, checked on these points:\n\n".to_string();
     for (config, c) in claims {
         let mut fails = false;
@@ -384,13 +426,22 @@ fn series_claims_md(csv_path: &Path, claims: &[(String, &Claim)]) -> String {
             .filter(|p| p.0 == c.better)
             .filter_map(|b| {
                 let w = points.iter().find(|w| w.0 == c.worse && w.1 == b.1)?;
-                let (d, se) = (b.2 - w.2, (b.3 * b.3 + w.3 * w.3).sqrt());
+                let paired = paired_by_seed(&seeds_of(&b.0, &b.1), &seeds_of(&w.0, &w.1));
+                let (d, se, how) = match paired {
+                    Some((d, se, seeds)) => {
+                        let list: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
+                        (d, se, format!("paired over seeds {}", list.join(", ")))
+                    }
+                    None => (
+                        b.2 - w.2,
+                        (b.3 * b.3 + w.3 * w.3).sqrt(),
+                        format!("seeds {} and {}", b.4, w.4),
+                    ),
+                };
                 fails |= d <= 0.0;
                 Some(format!(
-                    "at {}: {d:+.4} bit/px (±{se:.4}; seeds {} and {}) → **{}**",
+                    "at {}: {d:+.4} bit/px (±{se:.4}; {how}) → **{}**",
                     b.1,
-                    b.4,
-                    w.4,
                     verdict(d, se)
                 ))
             })
@@ -492,5 +543,26 @@ mod tests {
             "{md}"
         );
         assert_eq!(series_claims_md(&csv, &[]), "");
+        // with every seed's rate: the same seeds are paired (difference ± SEM over seeds);
+        // points with other seeds fall back to the combined SEMs
+        std::fs::write(
+            dir.path().join("fig_seeds.csv"),
+            "series,x,seed,bits_per_px\nMCGSM,3,1,0.99\nMCGSM,3,2,1.0\nMCGSM,3,3,1.01\nRIDE,3,1,1.09\nRIDE,3,2,1.1\nRIDE,3,3,1.11\nMCGSM,5,1,1.2\nMCGSM,5,2,1.2\nRIDE,5,1,1.21\n",
+        )
+        .unwrap();
+        let md = series_claims_md(&csv, &[(f(), &a)]);
+        assert!(
+            md.contains("at 3: +0.1000 bit/px (±0.0000; paired over seeds 1, 2, 3) → **holds**"),
+            "{md}"
+        );
+        assert!(
+            md.contains("at 5: +0.0100 bit/px (±0.0500; seeds 3 and 3)"),
+            "{md}"
+        );
+        assert_eq!(
+            paired_by_seed(&[(2, 1.5), (1, 1.0)], &[(1, 0.5), (2, 1.3)]),
+            Some((0.35, 0.15000000000000002, vec![1, 2]))
+        );
+        assert_eq!(paired_by_seed(&[(1, 1.0)], &[(1, 0.5)]), None);
     }
 }

@@ -95,8 +95,9 @@ fn write_table(name: &str, cells: &[Cell], rows: &[sweep::Row], opts: &Options) 
 /// not run by this command and those still running included, so that `--only` one sweep
 /// keeps the other series of a shared figure. A figure with no finished point is not written.
 fn write_figures(sweeps: &[String], opts: &Options) -> Result<()> {
-    // figure stem → (x label, log x, series, most seeds behind a point)
-    let mut figures: BTreeMap<String, (String, bool, Vec<Series>, usize)> = BTreeMap::new();
+    // figure stem → (x label, log x, series, most seeds behind a point, every seed's point)
+    type Figure = (String, bool, Vec<Series>, usize, Vec<SeedPoint>);
+    let mut figures: BTreeMap<String, Figure> = BTreeMap::new();
     for name in sweeps {
         let (s, _) = SweepConfig::load(&opts.experiments.join(format!("{name}.toml")))?;
         let cells = sweep_cells(name, opts)?;
@@ -104,18 +105,20 @@ fn write_figures(sweeps: &[String], opts: &Options) -> Result<()> {
         for p in s.plot.iter().chain(&s.plots) {
             let e = figures
                 .entry(p.figure.clone())
-                .or_insert_with(|| (p.x_label.clone(), p.log_x, vec![], 1));
-            let (series, seeds) = plot_series(p, &cells, &rows);
+                .or_insert_with(|| (p.x_label.clone(), p.log_x, vec![], 1, vec![]));
+            let (series, seeds, points) = plot_series(p, &cells, &rows);
             e.2.extend(series);
             e.3 = e.3.max(seeds);
+            e.4.extend(points);
         }
     }
-    for (stem, (x_label, log_x, series, seeds)) in figures {
+    for (stem, (x_label, log_x, series, seeds, seed_points)) in figures {
         if series.iter().all(|s| s.x.is_empty()) {
             continue;
         }
         let dir = opts.out.join("ablations");
         write_points(&dir.join(format!("{stem}.csv")), &series)?;
+        write_seed_points(&dir.join(format!("{stem}_seeds.csv")), &seed_points)?;
         line_plot(
             &LinePlot {
                 title: format!(
@@ -141,11 +144,16 @@ fn write_figures(sweeps: &[String], opts: &Options) -> Result<()> {
 /// The series of one sweep plot: one per `series_by` value, one point per x. A point with
 /// several seeds is their mean ± SEM over seeds, with each seed's value as a member point;
 /// with one seed it is that cell's rate ± SEM over its test tiles. Also returns the most seeds
-/// behind any point.
-fn plot_series(p: &SweepPlot, cells: &[Cell], rows: &[sweep::Row]) -> (Vec<Series>, usize) {
+/// behind any point, and every seed's value (series, x, seed, rate) for paired comparisons.
+fn plot_series(
+    p: &SweepPlot,
+    cells: &[Cell],
+    rows: &[sweep::Row],
+) -> (Vec<Series>, usize, Vec<SeedPoint>) {
     // series label → x (as bits) → (x, rates, tile SEMs)
     type Points = BTreeMap<u64, (f64, Vec<f64>, Vec<f64>)>;
     let mut groups: BTreeMap<String, Points> = BTreeMap::new();
+    let mut seeds: Vec<SeedPoint> = vec![];
     for r in rows {
         let Some(c) = cells.get(r.index) else {
             continue;
@@ -163,6 +171,7 @@ fn plot_series(p: &SweepPlot, cells: &[Cell], rows: &[sweep::Row]) -> (Vec<Serie
             .or_insert((x, vec![], vec![]));
         e.1.push(r.bits_per_px);
         e.2.push(r.sem);
+        seeds.push((p.series_label(&c.overrides), x, r.seed, r.bits_per_px));
     }
     let mut most = 1;
     let series = groups
@@ -191,7 +200,26 @@ fn plot_series(p: &SweepPlot, cells: &[Cell], rows: &[sweep::Row]) -> (Vec<Serie
             s
         })
         .collect();
-    (series, most)
+    (series, most, seeds)
+}
+
+/// One seed's rate at one point of a figure: (series, x, seed, bits/px).
+type SeedPoint = (String, f64, u64, f64);
+
+/// Every seed's rate behind a figure's points, as CSV (series, x, seed, bits_per_px): the
+/// report pairs two series by seed where both have the same seeds.
+fn write_seed_points(path: &std::path::Path, points: &[SeedPoint]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(["series", "x", "seed", "bits_per_px"])?;
+    for (label, x, seed, bits) in points {
+        w.write_record([
+            label.clone(),
+            x.to_string(),
+            seed.to_string(),
+            bits.to_string(),
+        ])?;
+    }
+    crate::io::files::write_atomic(path, &w.into_inner().context("writing CSV")?)
 }
 
 /// The plotted points of a figure as CSV: series, x, rate, its SEM, seeds.

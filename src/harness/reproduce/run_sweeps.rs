@@ -95,24 +95,34 @@ fn write_table(name: &str, cells: &[Cell], rows: &[sweep::Row], opts: &Options) 
 /// not run by this command and those still running included, so that `--only` one sweep
 /// keeps the other series of a shared figure. A figure with no finished point is not written.
 fn write_figures(sweeps: &[String], opts: &Options) -> Result<()> {
-    // figure stem → (x label, log x, series, most seeds behind a point, every seed's point)
-    type Figure = (String, bool, Vec<Series>, usize, Vec<SeedPoint>);
+    // figure stem → the figure assembled from every sweep that plots into it
     let mut figures: BTreeMap<String, Figure> = BTreeMap::new();
     for name in sweeps {
         let (s, _) = SweepConfig::load(&opts.experiments.join(format!("{name}.toml")))?;
         let cells = sweep_cells(name, opts)?;
         let rows = sweep::finished_rows(&cells, &opts.out.join(name))?;
         for p in s.plot.iter().chain(&s.plots) {
-            let e = figures
-                .entry(p.figure.clone())
-                .or_insert_with(|| (p.x_label.clone(), p.log_x, vec![], 1, vec![]));
+            let e = figures.entry(p.figure.clone()).or_insert_with(|| Figure {
+                x_label: p.x_label.clone(),
+                log_x: p.log_x,
+                series: vec![],
+                most_seeds: 1,
+                seed_points: vec![],
+            });
             let (series, seeds, points) = plot_series(p, &cells, &rows);
-            e.2.extend(series);
-            e.3 = e.3.max(seeds);
-            e.4.extend(points);
+            e.series.extend(series);
+            e.most_seeds = e.most_seeds.max(seeds);
+            e.seed_points.extend(points);
         }
     }
-    for (stem, (x_label, log_x, series, seeds, seed_points)) in figures {
+    for (stem, f) in figures {
+        let Figure {
+            x_label,
+            log_x,
+            series,
+            most_seeds: seeds,
+            seed_points,
+        } = f;
         if series.iter().all(|s| s.x.is_empty()) {
             continue;
         }
@@ -201,6 +211,16 @@ fn plot_series(
         })
         .collect();
     (series, most, seeds)
+}
+
+/// An ablation figure assembled from the sweeps that plot into it.
+struct Figure {
+    x_label: String,
+    log_x: bool,
+    series: Vec<Series>,
+    /// the most seeds behind any point (the y label says "mean ± SEM over seeds" when > 1)
+    most_seeds: usize,
+    seed_points: Vec<SeedPoint>,
 }
 
 /// One seed's rate at one point of a figure: (series, x, seed, bits/px).

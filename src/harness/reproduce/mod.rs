@@ -234,14 +234,12 @@ pub(crate) fn resolve(opts: &Options) -> Result<Resolved> {
     }
     let mut sweep_cells = vec![];
     for name in &suite.sweeps {
-        let (s, base) = crate::harness::sweep::SweepConfig::load(
-            &opts.experiments.join(format!("{name}.toml")),
+        let (_, cells) = crate::harness::sweep::SweepConfig::load_at_scale(
+            &opts.experiments,
+            name,
+            &opts.scale,
         )?;
-        let scale = (opts.scale != "paper").then_some(opts.scale.as_str());
-        sweep_cells.push(
-            s.cells_at_scale(&base, scale)
-                .with_context(|| format!("sweep '{name}'"))?,
-        );
+        sweep_cells.push(cells);
     }
     for name in &suite.inpainting {
         let file = opts.experiments.join(format!("{name}.toml"));

@@ -316,13 +316,8 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
         }
         for (name, rows) in swept {
             let _ = writeln!(md, "### `{name}`\n");
-            let cells = SweepConfig::load(&experiments.join(format!("{name}.toml")))
-                .ok()
-                .and_then(|(s, base)| {
-                    s.cells_at_scale(&base, (scale != "paper").then_some(scale))
-                        .ok()
-                });
-            if let Some(n) = cells.map(|c| c.len()).filter(|&n| rows.len() < n) {
+            let cells = SweepConfig::load_at_scale(experiments, name, scale).ok();
+            if let Some(n) = cells.map(|(_, c)| c.len()).filter(|&n| rows.len() < n) {
                 let _ = writeln!(
                     md,
                     "**Unfinished:** {} of {n} cells have finished; this table and the figures above show only those (the `seeds` column of a figure's points says how many seeds each has so far).\n",

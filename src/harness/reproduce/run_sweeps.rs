@@ -21,7 +21,7 @@ pub fn run_sweeps(
     for name in names {
         let t0 = Instant::now();
         let file = opts.experiments.join(format!("{name}.toml"));
-        let cells = sweep_cells(name, opts)?;
+        let (_, cells) = SweepConfig::load_at_scale(&opts.experiments, name, &opts.scale)?;
         let out = opts.out.join(name);
         progress.next(cells.len(), &format!("sweep {name}, {} cells", cells.len()));
         let rows = sweep::run(&cells, &opts.data_dir, &out, opts.workers)?;
@@ -42,21 +42,13 @@ pub fn run_sweeps(
 /// and every ablation figure: what `--report-only` shows without training anything.
 pub fn refresh_tables_and_figures(sweeps: &[String], opts: &Options) -> Result<()> {
     for name in sweeps {
-        let cells = sweep_cells(name, opts)?;
+        let (_, cells) = SweepConfig::load_at_scale(&opts.experiments, name, &opts.scale)?;
         let rows = sweep::finished_rows(&cells, &opts.out.join(name))?;
         if !rows.is_empty() {
             write_table(name, &cells, &rows, opts)?;
         }
     }
     write_figures(sweeps, opts)
-}
-
-/// The cells of the sweep `name` at the options' scale.
-fn sweep_cells(name: &str, opts: &Options) -> Result<Vec<Cell>> {
-    let (s, base) = SweepConfig::load(&opts.experiments.join(format!("{name}.toml")))?;
-    let scale = (opts.scale != "paper").then_some(opts.scale.as_str());
-    s.cells_at_scale(&base, scale)
-        .with_context(|| format!("sweep '{name}'"))
 }
 
 /// The sweep's rows in the tables' common schema, as `<out>/<name>/table.csv`.
@@ -98,8 +90,7 @@ fn write_figures(sweeps: &[String], opts: &Options) -> Result<()> {
     // figure stem → the figure assembled from every sweep that plots into it
     let mut figures: BTreeMap<String, Figure> = BTreeMap::new();
     for name in sweeps {
-        let (s, _) = SweepConfig::load(&opts.experiments.join(format!("{name}.toml")))?;
-        let cells = sweep_cells(name, opts)?;
+        let (s, cells) = SweepConfig::load_at_scale(&opts.experiments, name, &opts.scale)?;
         let rows = sweep::finished_rows(&cells, &opts.out.join(name))?;
         for p in s.plot.iter().chain(&s.plots) {
             let e = figures.entry(p.figure.clone()).or_insert_with(|| Figure {

@@ -116,10 +116,7 @@ fn table_line(experiments: &Path, out: &Path, name: &str) -> Option<Line> {
 }
 
 fn sweep_line(experiments: &Path, out: &Path, name: &str, scale: &str) -> Option<Line> {
-    let (s, base) = SweepConfig::load(&experiments.join(format!("{name}.toml"))).ok()?;
-    let cells = s
-        .cells_at_scale(&base, (scale != "paper").then_some(scale))
-        .ok()?;
+    let (_, cells) = SweepConfig::load_at_scale(experiments, name, scale).ok()?;
     let dir = out.join(name);
     let mut pending = vec![];
     let mut finished = 0;

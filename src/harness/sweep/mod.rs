@@ -229,6 +229,16 @@ impl SweepConfig {
         Ok((s, base))
     }
 
+    /// The sweep `name` of the experiments folder with its cells at a `ride reproduce` scale
+    /// ("paper": the file as written; otherwise its `[scale.<scale>]` overrides).
+    pub fn load_at_scale(experiments: &Path, name: &str, scale: &str) -> Result<(Self, Vec<Cell>)> {
+        let (s, base) = Self::load(&experiments.join(format!("{name}.toml")))?;
+        let cells = s
+            .cells_at_scale(&base, (scale != "paper").then_some(scale))
+            .with_context(|| format!("sweep '{name}'"))?;
+        Ok((s, cells))
+    }
+
     /// The cartesian product of the grid (keys sorted) × seeds, as validated configs.
     pub fn cells(&self, base: &toml::Table) -> Result<Vec<Cell>> {
         self.cells_at_scale(base, None)

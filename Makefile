@@ -97,14 +97,16 @@ reproduce-quick: data-link build
 	$(RIDE) --data-dir $(DATA_DIR) reproduce --scale quick
 
 # The paper-scale campaign in the background, for a machine of 2 cores shared with other work:
-# two chains that run side by side — CAMPAIGN_A (the tables still to run, then the dead-leaves
-# sweeps) and CAMPAIGN_B (the van Hateren ablation) — each in its own scheduler group at nice
-# 19 (jobs under setsid get a group of their own, and plain `nice` ranks threads only inside a
-# group), from a copy of the binary so that rebuilding does not touch it. Finished rows and
-# cells are reused and killed ones resume from their checkpoints: run it again after an
-# interruption. Refuses to start while a campaign runs. Logs: CAMPAIGN_LOGS/{A,B}.log.
-CAMPAIGN_A     ?= deadleaves bsds300_patches textures sweep_nb_size sweep_nb_size_mcgsm sweep_layers sweep_hiddens sweep_components
-CAMPAIGN_B     ?= sweep_vh_nb_size
+# two chains that run side by side, each in its own scheduler group at nice 19 (jobs under
+# setsid get a group of their own, and plain `nice` ranks threads only inside a group), from a
+# copy of the binary so that rebuilding does not touch it. Both go through every experiment
+# still to run, in different orders: a table, or a sweep cell, that the other chain is running
+# (it holds its lock, src/io/run_lock.rs) is skipped, so neither waits while work is left and
+# no two train the same thing. Finished rows and cells are reused and killed ones resume from
+# their checkpoints: run it again after an interruption. Refuses to start while a campaign
+# runs. Logs: CAMPAIGN_LOGS/{A,B}.log.
+CAMPAIGN_A     ?= deadleaves bsds300_patches textures sweep_vh_nb_size sweep_nb_size sweep_nb_size_mcgsm sweep_layers sweep_hiddens sweep_components
+CAMPAIGN_B     ?= sweep_vh_nb_size textures bsds300_patches deadleaves sweep_components sweep_hiddens sweep_layers sweep_nb_size_mcgsm sweep_nb_size
 CAMPAIGN_LOGS  ?= /tmp/ride-campaign
 # extra `ride reproduce` flags (e.g. --scale quick --out DIR to try it)
 CAMPAIGN_FLAGS ?=

@@ -136,6 +136,36 @@ fn quick_reproduction_without_data_runs_dead_leaves_and_names_the_rest() {
         report.contains("**Unfinished:** 3 of 4 cells have finished"),
         "{report}"
     );
+
+    // a table another process is running (it holds the table's lock) is left to it: nothing
+    // of it is run here, the run says so and succeeds; once let go, a rerun finishes it
+    let row = out.join("deadleaves/eoride2/row.json");
+    std::fs::remove_file(&row).expect("row file");
+    let claim = ride::io::run_lock::RunLock::try_acquire(&out.join("deadleaves")).expect("lock");
+    assert!(matches!(claim, ride::io::run_lock::Claim::Held(_)));
+    let (rc, err) = reproduce_with(&empty, &out, &["--only", "deadleaves"]);
+    assert_eq!(rc, 0, "{err}");
+    let holder = format!("another process (pid {}", std::process::id());
+    assert!(
+        err.contains(&format!("[deadleaves] skipped here: {holder}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("left to the other processes running them: deadleaves"),
+        "{err}"
+    );
+    assert!(!row.exists());
+    // nor does a single-row job (`--row`, Slurm) start beside it
+    let (rc, err) = reproduce_with(&empty, &out, &["--only", "deadleaves", "--row", "eoride2"]);
+    assert!(
+        rc != 0 && err.contains(&holder) && err.contains("not started"),
+        "{err}"
+    );
+    assert!(!row.exists());
+    drop(claim);
+    let (rc, err) = reproduce_with(&empty, &out, &["--only", "deadleaves"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(row.is_file(), "{err}");
 }
 
 #[test]

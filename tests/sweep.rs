@@ -269,6 +269,49 @@ stages = [{ patch = 12, lr = 0.05 }]
             && submit.contains("dep=(--dependency=afterok:$jid)"),
         "{submit}"
     );
+    // a cell another process is training (it holds the cell's lock) is left to it, and so is
+    // the cell grown from it; the others are trained, and the run succeeds
+    let parent = grown[0].grown_from.unwrap();
+    let claim =
+        ride::io::run_lock::RunLock::try_acquire(&out.join("cells").join(format!("{parent:04}")))
+            .unwrap();
+    assert!(matches!(claim, ride::io::run_lock::Claim::Held(_)));
+    let o = run(&["--cell", &parent.to_string()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("is training it"),
+        "{err}"
+    );
+    let o = run(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let holder = format!("another process (pid {}", std::process::id());
+    assert!(
+        err.contains(&format!(
+            "sweep cell {}/6 ({}): {holder}",
+            parent + 1,
+            cells[parent].id()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "sweep cell {}/6 ({}): grows from sweep cell {}/6, which has not finished; skipped here",
+            grown[0].index + 1,
+            grown[0].id(),
+            parent + 1
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 of 6 sweep cells left to other processes"),
+        "{err}"
+    );
+    let expect: Vec<usize> = (0..6)
+        .filter(|&i| i != parent && i != grown[0].index)
+        .collect();
+    assert_eq!(rows(&out), expect);
+    drop(claim);
     // the whole sweep: every cell once, the grown models have both layers and record where
     // they started from
     let o = run(&[]);

@@ -97,7 +97,9 @@ pub fn sweep(args: SweepArgs, data_dir: &Path) -> Result<()> {
         let c = cells
             .get(k)
             .with_context(|| format!("--cell {k}: the sweep has {} cells", cells.len()))?;
-        vec![ride::harness::sweep::run_cell(c, data_dir, &out)?]
+        vec![ride::harness::sweep::run_cell_alone(
+            &cells, c, data_dir, &out,
+        )?]
     } else {
         ride::harness::sweep::run(&cells, data_dir, &out, workers)?
     };

@@ -1,6 +1,7 @@
 //! Files in and out: images and their conversion to model units ([`images`],
 //! [`preprocessing`]), model files ([`modelfile`]), figures ([`plot`]) and progress on the
-//! terminal or in logs ([`progress`]), and the provenance of results ([`provenance`]).
+//! terminal or in logs ([`progress`]), the provenance of results ([`provenance`]) and claims
+//! on work shared by several processes ([`run_lock`]).
 
 pub mod files;
 pub mod images;
@@ -9,3 +10,4 @@ pub mod plot;
 pub mod preprocessing;
 pub mod progress;
 pub mod provenance;
+pub mod run_lock;

@@ -18,6 +18,7 @@ mod suite_progress;
 pub mod table;
 pub mod tiles_file;
 
+use crate::io::run_lock::{Claim, RunLock};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -293,7 +294,7 @@ pub fn run_unit(opts: &Options, unit: &Unit) -> Result<()> {
             let cell = cells
                 .get(*k)
                 .with_context(|| format!("--cell {k}: sweep '{name}' has {} cells", cells.len()))?;
-            crate::harness::sweep::run_cell(cell, &opts.data_dir, &out)?;
+            crate::harness::sweep::run_cell_alone(cells, cell, &opts.data_dir, &out)?;
         }
     }
     Ok(())
@@ -328,6 +329,8 @@ pub fn run(opts: &Options) -> Result<()> {
     let mut progress = suite_progress::SuiteProgress::new(units);
     // experiments whose data is not in the data directory are skipped (named at the end)
     let mut skipped: Vec<(String, std::path::PathBuf)> = vec![];
+    // tables and inpainting experiments another process is running (it holds their lock)
+    let mut busy: Vec<String> = vec![];
     for (name, t) in suite
         .tables
         .iter()
@@ -343,6 +346,15 @@ pub fn run(opts: &Options) -> Result<()> {
             skipped.push((name.clone(), p));
             continue;
         }
+        let _claim = match RunLock::try_acquire(&out)? {
+            Claim::Held(lock) => lock,
+            Claim::Busy(who) => {
+                eprintln!("[{name}] skipped here: {who} is running it");
+                progress.next(t.rows.len(), &format!("table {name} left to {who}"));
+                busy.push(name.clone());
+                continue;
+            }
+        };
         let rows = run_table::run_table(t, &opts.data_dir, &out, &mut progress)?;
         let seeds = rows.iter().map(|r| r.seed).collect();
         provenance(
@@ -394,6 +406,15 @@ pub fn run(opts: &Options) -> Result<()> {
             skipped.push((name.clone(), p));
             continue;
         }
+        let _claim = match RunLock::try_acquire(&opts.out.join(name))? {
+            Claim::Held(lock) => lock,
+            Claim::Busy(who) => {
+                eprintln!("[{name}] skipped here: {who} is running it");
+                progress.next(1, &format!("inpainting {name} left to {who}"));
+                busy.push(name.clone());
+                continue;
+            }
+        };
         progress.next(1, &format!("inpainting {name}"));
         run_inpainting::run_inpainting(name, opts)?;
     }
@@ -407,6 +428,12 @@ pub fn run(opts: &Options) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", "),
             opts.data_dir.display()
+        );
+    }
+    if !busy.is_empty() {
+        eprintln!(
+            "left to the other processes running them: {}. Run this again once they finish: it reuses what they finished.",
+            busy.join(", ")
         );
     }
     eprintln!(

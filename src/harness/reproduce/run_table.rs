@@ -7,6 +7,7 @@ use super::tiles_file::{has_tiles, write_tiles};
 use super::{fnv, TableRow};
 use crate::io::files::write_atomic;
 use crate::io::plot::{image_grid, line_plot, LinePlot, Panel, Series};
+use crate::io::run_lock::{Claim, RunLock};
 use crate::model::ride::Ride;
 use crate::tasks::eval::{ensemble_tile_bits, tiles, Score};
 use crate::train::config::Experiment;
@@ -72,6 +73,21 @@ pub fn run_table_row(table: &Table, id: &str, data_dir: &Path, out: &Path) -> Re
             ids.join(", ")
         )
     })?;
+    // other rows' jobs may run beside this one, a whole-table run may not; nor this row twice
+    let busy = |who: String| {
+        anyhow::anyhow!(
+            "table '{}', row '{id}': {who} is running it; not started",
+            table.config.name
+        )
+    };
+    let _table_claim = match RunLock::try_acquire_shared(out)? {
+        Claim::Held(lock) => lock,
+        Claim::Busy(who) => return Err(busy(who)),
+    };
+    let _row_claim = match RunLock::try_acquire(&out.join(id))? {
+        Claim::Held(lock) => lock,
+        Claim::Busy(who) => return Err(busy(who)),
+    };
     // the finished rows this one may start from or ensemble
     let done: Vec<TableRow> = table
         .rows
@@ -535,7 +551,6 @@ fn samples(table: &Table, spec: &SampleSpec, data_dir: &Path, out: &Path) -> Res
     )
 }
 
-/// Reads a table CSV written by [`write_csv`].
 /// The finished rows of table `name` under `out` in its config's order: each row's `row.json`
 /// (written as the row finishes, also by a single-row `--row` run that writes no `table.csv`),
 /// or `table.csv` where no row file is there (a layout without them).
@@ -557,6 +572,7 @@ pub fn table_rows(experiments: &Path, out: &Path, name: &str) -> Vec<TableRow> {
     }
 }
 
+/// Reads a table CSV written by [`write_csv`].
 pub fn read_rows(path: &Path) -> Result<Vec<TableRow>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
     r.deserialize()

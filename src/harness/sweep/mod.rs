@@ -13,7 +13,7 @@ mod slurm;
 
 pub use grow::levels;
 use grow::{grow_config, link_grown};
-pub use run::{finished_rows, merge, run, run_cell};
+pub use run::{finished_rows, merge, run, run_cell_alone};
 pub use slurm::{emit_slurm, slurm_path};
 
 use crate::train::config::Experiment;

@@ -3,6 +3,7 @@
 
 use super::{levels, Cell, Row};
 use crate::io::files::write_atomic;
+use crate::io::run_lock::{Claim, RunLock};
 use crate::train;
 use crate::train::config::Experiment;
 use anyhow::{bail, Context, Result};
@@ -12,15 +13,17 @@ fn row_path(out: &Path, index: usize) -> PathBuf {
     out.join("rows").join(format!("{index:04}.json"))
 }
 
+/// The folder a cell trains into (model, log, checkpoint, lock).
+fn cell_dir(out: &Path, index: usize) -> PathBuf {
+    out.join("cells").join(format!("{index:04}"))
+}
+
 /// The config a cell trains under: its grid point's, started from the trained model of the
 /// cell it grows from (an error while that cell has not finished).
 fn cell_config(cell: &Cell, out: &Path) -> Result<Experiment> {
     let mut config = cell.config.clone();
     if let Some(p) = cell.grown_from {
-        let from = out
-            .join("cells")
-            .join(format!("{p:04}"))
-            .join("model.safetensors");
+        let from = cell_dir(out, p).join("model.safetensors");
         if !from.is_file() {
             bail!(
                 "sweep cell {} ({}) grows from cell {p}, which has not finished ({} is missing): run that cell first",
@@ -107,7 +110,7 @@ fn start_line(cells: &[Cell], cell: &Cell, out: &Path, workers: usize) -> Result
 }
 
 /// Runs one cell (resuming its checkpoint if a previous attempt was killed) and records its row.
-pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
+fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
     let config = &cell_config(cell, out)?;
     let hash = train::config_hash_under(config, out);
     match stored_row(cell, out, &hash)? {
@@ -118,7 +121,7 @@ pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
         ),
         None => {}
     }
-    let dir = out.join("cells").join(format!("{:04}", cell.index));
+    let dir = cell_dir(out, cell.index);
     let resume = train::can_resume(config, &dir);
     let o = train::train(config, data_dir, &dir, resume)
         .with_context(|| format!("sweep cell {} ({})", cell.index, cell.id()))?;
@@ -146,6 +149,22 @@ pub fn run_cell(cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
     // the model file keeps everything; the checkpoint was only for resuming (as a table row's)
     let _ = std::fs::remove_file(dir.join("checkpoint.safetensors"));
     Ok(row)
+}
+
+/// Runs the one cell `cell` of `cells` (a Slurm job of `--emit-slurm`), holding its lock: an
+/// error if another process is training it or the cell it grows from has not finished.
+pub fn run_cell_alone(cells: &[Cell], cell: &Cell, data_dir: &Path, out: &Path) -> Result<Row> {
+    let _claim = match claim_cell(cells, cell, out)? {
+        CellClaim::Finished => None,
+        CellClaim::Train(lock) => Some(lock),
+        CellClaim::Skip(why) => bail!(
+            "sweep cell {}/{} ({}): {why}",
+            cell.index + 1,
+            cells.len(),
+            cell.id()
+        ),
+    };
+    run_cell(cell, data_dir, out)
 }
 
 /// Rebuilds `out/results.csv` from the row files (one row per finished cell, by index).
@@ -176,25 +195,69 @@ pub fn merge(out: &Path) -> Result<Vec<Row>> {
 }
 
 /// Runs every unfinished cell with `workers` cells at a time, merging after each; grown cells
-/// after the cells they start from ([`levels`]).
+/// after the cells they start from ([`levels`]). A cell another process is training (it holds
+/// the cell's [`RunLock`]) is left to it, and so are the cells grown from it; all finished rows
+/// on disk are returned, whoever trained them.
 pub fn run(cells: &[Cell], data_dir: &Path, out: &Path, workers: usize) -> Result<Vec<Row>> {
     crate::limits::check("--workers", workers, 1, crate::limits::MAX_WORKERS)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut left = 0;
     for level in levels(cells) {
-        run_level(cells, &level, data_dir, out, workers)?;
+        left += run_level(cells, &level, data_dir, out, workers)?;
+    }
+    if left > 0 {
+        eprintln!(
+            "{left} of {} sweep cells left to other processes that are training them (or the cells they grow from); run this again once they finish",
+            cells.len()
+        );
     }
     merge(out)
 }
 
-/// Runs the cells `level` (indices into `cells`), `workers` at a time.
+/// What this process does with a cell.
+enum CellClaim {
+    /// its row is there: nothing to train
+    Finished,
+    /// train it, holding its lock
+    Train(RunLock),
+    /// leave it (why): another process holds its lock, or it grows from a cell that has not
+    /// finished (left to the process training that one)
+    Skip(String),
+}
+
+/// Decides a cell's [`CellClaim`], taking its lock when this process is to train it.
+fn claim_cell(cells: &[Cell], cell: &Cell, out: &Path) -> Result<CellClaim> {
+    if finished_row(cell, out)?.is_some() {
+        return Ok(CellClaim::Finished);
+    }
+    if let Some(p) = cell.grown_from {
+        if let Some(parent) = cells.get(p) {
+            if finished_row(parent, out)?.is_none() {
+                return Ok(CellClaim::Skip(format!(
+                    "grows from sweep cell {}/{}, which has not finished",
+                    p + 1,
+                    cells.len()
+                )));
+            }
+        }
+    }
+    Ok(match RunLock::try_acquire(&cell_dir(out, cell.index))? {
+        Claim::Held(lock) => CellClaim::Train(lock),
+        Claim::Busy(who) => CellClaim::Skip(format!("{who} is training it")),
+    })
+}
+
+/// Runs the cells `level` (indices into `cells`), `workers` at a time; returns how many were
+/// left to other processes.
 fn run_level(
     cells: &[Cell],
     level: &[usize],
     data_dir: &Path,
     out: &Path,
     workers: usize,
-) -> Result<()> {
+) -> Result<usize> {
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let left = std::sync::atomic::AtomicUsize::new(0);
     let merge_lock = std::sync::Mutex::new(());
     std::thread::scope(|s| -> Result<()> {
         let handles: Vec<_> = (0..workers.max(1))
@@ -205,10 +268,25 @@ fn run_level(
                         let Some(cell) = level.get(k).and_then(|&i| cells.get(i)) else {
                             return Ok(());
                         };
-                        if finished_row(cell, out)?.is_none() {
-                            eprintln!("{}", start_line(cells, cell, out, workers)?);
-                        }
+                        let claim = match claim_cell(cells, cell, out)? {
+                            CellClaim::Finished => None,
+                            CellClaim::Train(lock) => {
+                                eprintln!("{}", start_line(cells, cell, out, workers)?);
+                                Some(lock)
+                            }
+                            CellClaim::Skip(why) => {
+                                eprintln!(
+                                    "sweep cell {}/{} ({}): {why}; skipped here",
+                                    cell.index + 1,
+                                    cells.len(),
+                                    cell.id()
+                                );
+                                left.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                continue;
+                            }
+                        };
                         let row = run_cell(cell, data_dir, out)?;
+                        drop(claim);
                         let _guard = merge_lock
                             .lock()
                             .map_err(|_| anyhow::anyhow!("merge lock poisoned"))?;
@@ -229,5 +307,6 @@ fn run_level(
                 .map_err(|_| anyhow::anyhow!("a sweep worker panicked"))??;
         }
         Ok(())
-    })
+    })?;
+    Ok(left.into_inner())
 }

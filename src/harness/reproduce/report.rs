@@ -371,27 +371,31 @@ fn seed_points(csv_path: &Path) -> BTreeMap<(String, String), Vec<(u64, f64)>> {
     map
 }
 
-/// The difference better − worse paired by seed — its mean ± SEM over the seeds — when both
-/// points have the same two or more seeds (a deeper model grown from the shallower one of
-/// its seed, say); `None` otherwise.
+/// The difference better − worse paired by seed — its mean ± SEM over the seeds — over the
+/// seeds both points have, when there are two or more (a deeper model grown from the shallower
+/// one of its seed, say, while the deeper seeds are still training); `None` otherwise.
 fn paired_by_seed(better: &[(u64, f64)], worse: &[(u64, f64)]) -> Option<(f64, f64, Vec<u64>)> {
-    let mut b = better.to_vec();
-    let mut w = worse.to_vec();
-    b.sort_by_key(|p| p.0);
-    w.sort_by_key(|p| p.0);
-    let same = b.len() >= 2 && b.len() == w.len() && b.iter().zip(&w).all(|(x, y)| x.0 == y.0);
-    if !same {
+    let mut pairs: Vec<(u64, f64)> = better
+        .iter()
+        .filter_map(|&(seed, b)| {
+            let (_, w) = worse.iter().find(|w| w.0 == seed)?;
+            Some((seed, b - w))
+        })
+        .collect();
+    if pairs.len() < 2 {
         return None;
     }
-    let d: Vec<f64> = b.iter().zip(&w).map(|(x, y)| x.1 - y.1).collect();
+    pairs.sort_by_key(|p| p.0);
+    let d: Vec<f64> = pairs.iter().map(|p| p.1).collect();
     let (mean, sem) = crate::tasks::eval::mean_sem(&d);
-    Some((mean, sem, b.iter().map(|p| p.0).collect()))
+    Some((mean, sem, pairs.iter().map(|p| p.0).collect()))
 }
 
 /// The claims of an ablation figure checked at every x where both series have a point of the
-/// figure's CSV (series, x, bits_per_px, sem, seeds): where both points have the same seeds
-/// (`<stem>_seeds.csv`), the difference paired by seed ± its SEM over seeds; otherwise the
-/// difference of the means ± the two SEMs combined (the models are trained independently).
+/// figure's CSV (series, x, bits_per_px, sem, seeds): where both points have two or more seeds
+/// in common (`<stem>_seeds.csv`), the difference paired by seed ± its SEM over those seeds;
+/// otherwise the difference of the means ± the two SEMs combined (the models are trained
+/// independently).
 fn series_claims_md(csv_path: &Path, claims: &[(String, &Claim)]) -> String {
     if claims.is_empty() {
         return String::new();
@@ -430,7 +434,7 @@ fn series_claims_md(csv_path: &Path, claims: &[(String, &Claim)]) -> String {
                     None => (
                         b.2 - w.2,
                         (b.3 * b.3 + w.3 * w.3).sqrt(),
-                        format!("seeds {} and {}", b.4, w.4),
+                        format!("{} and {} seeds, SEMs combined", b.4, w.4),
                     ),
                 };
                 fails |= d <= 0.0;
@@ -516,11 +520,11 @@ mod tests {
         );
         let md = series_claims_md(&csv, &[(f(), &a), (f(), &b), (f(), &c)]);
         assert!(
-            md.contains("at 3: +0.1000 bit/px (±0.0500; seeds 3 and 3) → **holds**"),
+            md.contains("at 3: +0.1000 bit/px (±0.0500; 3 and 3 seeds, SEMs combined) → **holds**"),
             "{md}"
         );
         assert!(
-            md.contains("at 5: +0.0100 bit/px (±0.0500; seeds 3 and 3) → **holds, within 2 SEM**"),
+            md.contains("at 5: +0.0100 bit/px (±0.0500; 3 and 3 seeds, SEMs combined) → **holds, within 2 SEM**"),
             "{md}"
         );
         assert!(md.contains("- Deep beats RIDE: not checked yet"), "{md}");
@@ -538,8 +542,8 @@ mod tests {
             "{md}"
         );
         assert_eq!(series_claims_md(&csv, &[]), "");
-        // with every seed's rate: the same seeds are paired (difference ± SEM over seeds);
-        // points with other seeds fall back to the combined SEMs
+        // with every seed's rate: the seeds both have are paired (difference ± SEM over
+        // seeds); points with fewer than two in common fall back to the combined SEMs
         std::fs::write(
             dir.path().join("fig_seeds.csv"),
             "series,x,seed,bits_per_px\nMCGSM,3,1,0.99\nMCGSM,3,2,1.0\nMCGSM,3,3,1.01\nRIDE,3,1,1.09\nRIDE,3,2,1.1\nRIDE,3,3,1.11\nMCGSM,5,1,1.2\nMCGSM,5,2,1.2\nRIDE,5,1,1.21\n",
@@ -551,13 +555,22 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("at 5: +0.0100 bit/px (±0.0500; seeds 3 and 3)"),
+            md.contains("at 5: +0.0100 bit/px (±0.0500; 3 and 3 seeds, SEMs combined)"),
             "{md}"
         );
         assert_eq!(
             paired_by_seed(&[(2, 1.5), (1, 1.0)], &[(1, 0.5), (2, 1.3)]),
             Some((0.35, 0.15000000000000002, vec![1, 2]))
         );
+        // a deeper series still training: paired over the seeds both have
+        assert_eq!(
+            paired_by_seed(&[(2, 1.5), (1, 1.0)], &[(3, 9.0), (1, 0.5), (2, 1.3)]),
+            Some((0.35, 0.15000000000000002, vec![1, 2]))
+        );
         assert_eq!(paired_by_seed(&[(1, 1.0)], &[(1, 0.5)]), None);
+        assert_eq!(
+            paired_by_seed(&[(1, 1.0), (2, 1.0)], &[(2, 0.5), (3, 0.5)]),
+            None
+        );
     }
 }

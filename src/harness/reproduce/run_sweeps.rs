@@ -218,7 +218,7 @@ struct Figure {
 type SeedPoint = (String, f64, u64, f64);
 
 /// Every seed's rate behind a figure's points, as CSV (series, x, seed, bits_per_px): the
-/// report pairs two series by seed where both have the same seeds.
+/// report pairs two series by seed over the seeds both have.
 fn write_seed_points(path: &std::path::Path, points: &[SeedPoint]) -> Result<()> {
     let mut w = csv::Writer::from_writer(vec![]);
     w.write_record(["series", "x", "seed", "bits_per_px"])?;

@@ -521,7 +521,7 @@ fn emit_slurm_writes_the_dependency_graph() {
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     // 85 units of the quick scale (table rows, sweep cells, inpainting) and the report
-    assert_eq!(jobs.len(), 85, "{jobs:?}");
+    assert_eq!(jobs.len(), 86, "{jobs:?}");
     let submit = std::fs::read_to_string(slurm.join("submit.sh")).expect("submit.sh");
     let line = |name: &str| -> String {
         submit
@@ -538,6 +538,8 @@ fn emit_slurm_writes_the_dependency_graph() {
     assert!(
         line("bsds300_large.eoride2").contains(&format!("afterok:${}", var("bsds300_large.ride2")))
     );
+    assert!(line("bsds300_large.ride2_long")
+        .contains(&format!("afterok:${}", var("bsds300_large.ride2"))));
     assert!(!line("bsds300_large.ride1").contains("--dependency"));
     // sweep_vh_nb_size: cells 0..11 one layer, 12..23 grown from them, 24..26 from 13, 17, 21
     assert!(line("sweep_vh_nb_size.0012")
@@ -587,7 +589,7 @@ fn emit_slurm_writes_the_dependency_graph() {
         &["--only", "sweep_vh_nb_size", "--cell", "12"],
     );
     assert!(
-        rc != 0 && err.contains("grows from cell 0, which has not finished"),
+        rc != 0 && err.contains("grows from sweep cell 1/27, which has not finished"),
         "{err}"
     );
 }

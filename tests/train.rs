@@ -310,6 +310,24 @@ fn kill_and_resume_config(cfg: &Path, dir: &Path) {
         bits(&mb),
         "resumed run differs from the uninterrupted one"
     );
+    // the summary has every stage's fine-tuning, those before the kill included
+    let finetune = |d: &Path| -> Vec<(u64, f64)> {
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("summary.json")).unwrap()).unwrap();
+        s["finetune"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["iterations"].as_u64().unwrap(),
+                    f["train_nll_after"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert!(!finetune(&full).is_empty());
+    assert_eq!(finetune(&full), finetune(&killed));
     // the training log has every batch exactly once
     let la = std::fs::read_to_string(full.join("train_log.csv")).unwrap();
     let lb = std::fs::read_to_string(killed.join("train_log.csv")).unwrap();

@@ -30,6 +30,10 @@ pub(crate) struct Position {
     pub(crate) config_hash: String,
     #[serde(default = "numerics_v1")]
     pub(crate) numerics_version: u32,
+    /// what the L-BFGS fine-tuning after each finished stage did, so that a resumed run's
+    /// summary has every stage's (absent from checkpoints written before it was kept)
+    #[serde(default)]
+    pub(crate) finetune: Vec<crate::train::finetune::FinetuneReport>,
 }
 
 /// One line of the training log.
@@ -202,5 +206,6 @@ pub(crate) fn fresh_position(cfg: &Experiment) -> Position {
         adam_t: 0,
         config_hash: config_hash(cfg),
         numerics_version: NUMERICS_VERSION,
+        finetune: vec![],
     }
 }

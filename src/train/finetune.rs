@@ -212,7 +212,7 @@ fn termination(state: &St) -> String {
 }
 
 /// What fine-tuning did.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FinetuneReport {
     pub iterations: u64,
     pub train_nll_before: f64,
@@ -221,7 +221,7 @@ pub struct FinetuneReport {
     pub valid_nll_after: Option<f64>,
     pub stopped_by: String,
     /// machine time of the segments run before a resume (s)
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero", default)]
     pub earlier_seconds: f64,
 }
 

@@ -17,7 +17,7 @@ use crate::train::checkpoint::{
 use crate::train::checks::{check_before_training, check_init_from};
 use crate::train::config::{Experiment, ModelKind};
 use crate::train::dataset::{fit_whitening, load_data, Dataset};
-use crate::train::finetune::{run_finetune, FinetuneReport};
+use crate::train::finetune::run_finetune;
 use crate::train::optim::Optimizer;
 use crate::train::score::{score_images, score_patches};
 use crate::train::Outcome;
@@ -49,7 +49,6 @@ pub(crate) struct Run<'a> {
     opt_state: Option<OptState>,
     before_stage: Option<Ride<f32>>,
     log_rows: Vec<LogRow>,
-    reports: Vec<FinetuneReport>,
     t_start: Instant,
     base_seconds: f64,
     work: TrainWork<f32>,
@@ -164,7 +163,6 @@ impl<'a> Run<'a> {
             opt_state,
             before_stage,
             log_rows,
-            reports: vec![],
             t_start: Instant::now(),
             base_seconds,
             work: TrainWork::default(),
@@ -209,7 +207,7 @@ impl<'a> Run<'a> {
         )?;
         // segments run before a resume count as this run's machine time
         self.base_seconds += report.earlier_seconds;
-        self.reports.push(report);
+        self.pos.finetune.push(report);
         Ok(())
     }
 
@@ -425,7 +423,7 @@ impl<'a> Run<'a> {
             eval_seconds,
             test: test_score,
             patches: patch_score,
-            finetune: self.reports,
+            finetune: self.pos.finetune.clone(),
             stopped_early: self.pos.stopped,
             model_file: model_path.display().to_string(),
             git_commit: crate::io::provenance::git_commit(),

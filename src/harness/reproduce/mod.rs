@@ -300,6 +300,26 @@ pub fn run_unit(opts: &Options, unit: &Unit) -> Result<()> {
     Ok(())
 }
 
+/// Claims the experiment `name` (its results folder `dir`) for this process. When another
+/// process holds it: says so, counts its `units` as passed and adds it to `busy` (`None`).
+fn claim_experiment(
+    dir: &Path,
+    name: &str,
+    units: usize,
+    progress: &mut suite_progress::SuiteProgress,
+    busy: &mut Vec<String>,
+) -> Result<Option<RunLock>> {
+    Ok(match RunLock::try_acquire(dir)? {
+        Claim::Held(lock) => Some(lock),
+        Claim::Busy(who) => {
+            eprintln!("[{name}] skipped here: {who} is running it");
+            progress.next(units, &format!("{name} left to {who}"));
+            busy.push(name.to_string());
+            None
+        }
+    })
+}
+
 /// Runs the suite at `opts.scale` and writes the report.
 pub fn run(opts: &Options) -> Result<()> {
     crate::limits::check("--workers", opts.workers, 1, crate::limits::MAX_WORKERS)?;
@@ -346,14 +366,9 @@ pub fn run(opts: &Options) -> Result<()> {
             skipped.push((name.clone(), p));
             continue;
         }
-        let _claim = match RunLock::try_acquire(&out)? {
-            Claim::Held(lock) => lock,
-            Claim::Busy(who) => {
-                eprintln!("[{name}] skipped here: {who} is running it");
-                progress.next(t.rows.len(), &format!("table {name} left to {who}"));
-                busy.push(name.clone());
-                continue;
-            }
+        let Some(_claim) = claim_experiment(&out, name, t.rows.len(), &mut progress, &mut busy)?
+        else {
+            continue;
         };
         let rows = run_table::run_table(t, &opts.data_dir, &out, &mut progress)?;
         let seeds = rows.iter().map(|r| r.seed).collect();
@@ -406,14 +421,10 @@ pub fn run(opts: &Options) -> Result<()> {
             skipped.push((name.clone(), p));
             continue;
         }
-        let _claim = match RunLock::try_acquire(&opts.out.join(name))? {
-            Claim::Held(lock) => lock,
-            Claim::Busy(who) => {
-                eprintln!("[{name}] skipped here: {who} is running it");
-                progress.next(1, &format!("inpainting {name} left to {who}"));
-                busy.push(name.clone());
-                continue;
-            }
+        let Some(_claim) =
+            claim_experiment(&opts.out.join(name), name, 1, &mut progress, &mut busy)?
+        else {
+            continue;
         };
         progress.next(1, &format!("inpainting {name}"));
         run_inpainting::run_inpainting(name, opts)?;

@@ -25,7 +25,7 @@ RIDE        = ./target/release/ride
 DATASETS    = bsds300 vanhateren brodatz
 
 .DEFAULT_GOAL := build
-.PHONY: campaign data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bench-peers codec codec-tools compare-outputs bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
+.PHONY: campaign campaign-stop data data-link build test test-data test-slurm fixtures eval-fixture reproduce reproduce-quick report bench bench-peers codec codec-tools compare-outputs bsds300-side-by-side bsds300-eoride deadleaves-quick fmt clippy clean
 
 # Link the data sets from $(SHARED_DATA) into $(DATA_DIR) when that mirror exists (an existing
 # real directory of the same name is left alone); otherwise download them from the official
@@ -104,7 +104,7 @@ reproduce-quick: data-link build
 # (it holds its lock, src/io/run_lock.rs) is skipped, so neither waits while work is left and
 # no two train the same thing. Finished rows and cells are reused and killed ones resume from
 # their checkpoints: run it again after an interruption. Refuses to start while a campaign
-# runs. Logs: CAMPAIGN_LOGS/{A,B}.log.
+# runs (`make campaign-stop` stops it). Logs: CAMPAIGN_LOGS/{A,B}.log.
 CAMPAIGN_A     ?= deadleaves bsds300_patches textures sweep_vh_nb_size sweep_nb_size sweep_nb_size_mcgsm sweep_layers sweep_hiddens sweep_components
 CAMPAIGN_B     ?= sweep_vh_nb_size textures bsds300_patches deadleaves sweep_components sweep_hiddens sweep_layers sweep_nb_size_mcgsm sweep_nb_size
 CAMPAIGN_LOGS  ?= /tmp/ride-campaign
@@ -126,6 +126,12 @@ campaign: data-link build
 	    done' >> "$$log" 2>&1 < /dev/null & \
 	  echo "campaign chain $$chain: $$list (log: $$log)"; \
 	done
+
+# Stops both chains (the chain scripts first, so that none starts its next experiment); what
+# they were training resumes from its checkpoint at the next `make campaign`.
+campaign-stop:
+	@pkill -f "^sh -c echo 19 > /proc/self/autogroup" || true
+	@if pkill -f "^$(CAMPAIGN_BIN) "; then echo "campaign stopped"; else echo "no campaign was running"; fi
 
 # Rewrite REPORT.md from the results already there.
 report: build

@@ -69,17 +69,17 @@ fn quick_reproduction_without_data_runs_dead_leaves_and_names_the_rest() {
     assert_eq!(rc, 0, "{err}");
     // where the run stands: every unit of work counted, skipped ones included, with an ETA
     assert!(
-        err.contains("[reproduce] 1 of 85 units: table deadleaves, row mcgsm"),
+        err.contains("[reproduce] 1 of 86 units: table deadleaves, row mcgsm"),
         "{err}"
     );
     assert!(err.contains("units: table bsds300_large skipped"), "{err}");
     assert!(
-        err.contains("[reproduce] 85 of 85 units: inpainting"),
+        err.contains("[reproduce] 86 of 86 units: inpainting"),
         "{err}"
     );
     assert!(err.contains(", ETA "), "{err}");
     let recs = csv_rows(&out.join("deadleaves/table.csv"), TABLE_HEADER);
-    assert_eq!(recs.len(), 4);
+    assert_eq!(recs.len(), 5);
     for sweep in [
         "sweep_nb_size",
         "sweep_layers",
@@ -181,7 +181,7 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
 
     // tables: one row per model, finite numbers, the scale recorded
     for (table, rows, samples) in [
-        ("deadleaves", 4, true),
+        ("deadleaves", 5, true),
         ("bsds300_large", 7, true),
         ("bsds300_patches", 3, false),
         ("vanhateren", 5, true),
@@ -520,8 +520,8 @@ fn emit_slurm_writes_the_dependency_graph() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
-    // 85 units of the quick scale (table rows, sweep cells, inpainting) and the report
-    assert_eq!(jobs.len(), 86, "{jobs:?}");
+    // 86 units of the quick scale (table rows, sweep cells, inpainting) and the report
+    assert_eq!(jobs.len(), 87, "{jobs:?}");
     let submit = std::fs::read_to_string(slurm.join("submit.sh")).expect("submit.sh");
     let line = |name: &str| -> String {
         submit
@@ -548,7 +548,7 @@ fn emit_slurm_writes_the_dependency_graph() {
         .contains(&format!("afterok:${} ", var("sweep_vh_nb_size.0015"))));
     let report = line("report");
     // `$(`, `$@` and one `$jN` per job before it
-    assert_eq!(report.matches('$').count() - 2, 85, "{report}");
+    assert_eq!(report.matches('$').count() - 2, 86, "{report}");
     let script = std::fs::read_to_string(
         std::fs::read_dir(slurm.join("jobs"))
             .expect("jobs")

@@ -325,14 +325,14 @@ fn reproduce_dag_runs_through_a_real_slurm() {
         text(&o)
     );
     let stdout = submit(&slurm_dir, dir, root);
-    // "job <id>: <name>" per job: 4 table rows, 4 sweep cells, the report
+    // "job <id>: <name>" per job: 5 table rows, 4 sweep cells, the report
     let jobs: Vec<(String, String)> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("job "))
         .filter_map(|l| l.split_once(": "))
         .map(|(id, name)| (id.to_string(), name.to_string()))
         .collect();
-    assert_eq!(jobs.len(), 9, "{stdout}");
+    assert_eq!(jobs.len(), 10, "{stdout}");
     let ids: Vec<String> = jobs.iter().map(|j| j.0.clone()).collect();
     let t0 = Instant::now();
     let logs = slurm_dir.join("logs");
@@ -372,7 +372,7 @@ fn reproduce_dag_runs_through_a_real_slurm() {
         .skip(1)
         .filter_map(|l| l.split(',').nth(1))
         .collect();
-    if rows != ["mcgsm", "ride1", "ride2", "eoride2"] {
+    if rows != ["mcgsm", "ride1", "ride2", "eoride2", "ride2_more"] {
         fail(format!("deadleaves rows {rows:?}:\n{table}"));
     }
     let sweep = std::fs::read_to_string(out.join("sweep_nb_size/table.csv")).unwrap_or_default();
@@ -387,8 +387,9 @@ fn reproduce_dag_runs_through_a_real_slurm() {
         fail("no ablations/nb_size.png".into());
     }
     // the report job found every row and cell finished: it trained nothing
+    let report_id = &jobs.last().expect("the report job").0;
     let report_log =
-        std::fs::read_to_string(logs.join(format!("report-{}.log", jobs[8].0))).unwrap_or_default();
+        std::fs::read_to_string(logs.join(format!("report-{report_id}.log"))).unwrap_or_default();
     if report_log.contains("L-BFGS") || !report_log.contains("finished earlier, reused") {
         fail(format!("the report job trained again:\n{report_log}"));
     }

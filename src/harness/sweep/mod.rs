@@ -76,7 +76,8 @@ pub struct SweepPlot {
     #[serde(default)]
     pub x_of: XOf,
     pub x_label: String,
-    /// the series' label; with `series_by`, `{}` in it is replaced by that key's value
+    /// the series' label; with `series_by`, `{}` in it is replaced by that key's value and
+    /// `{s}` by "s" unless that value is 1 ("RIDE, {} layer{s}" → "RIDE, 1 layer", "…, 2 layers")
     pub series: String,
     /// one series per value of this grid key (transformed by `series_of`)
     pub series_by: Option<String>,
@@ -140,10 +141,10 @@ impl SweepPlot {
         match &self.series_by {
             None => self.series.clone(),
             Some(key) => {
-                let v = grid_value(overrides, key)
-                    .and_then(|v| self.series_of.of(v))
-                    .map_or("?".to_string(), |v| format!("{v}"));
-                self.series.replace("{}", &v)
+                let v = grid_value(overrides, key).and_then(|v| self.series_of.of(v));
+                let plural = if v == Some(1.0) { "" } else { "s" };
+                let v = v.map_or("?".to_string(), |v| format!("{v}"));
+                self.series.replace("{}", &v).replace("{s}", plural)
             }
         }
     }
@@ -393,5 +394,31 @@ impl SweepConfig {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_label_fills_the_value_and_its_plural() {
+        let plot: SweepPlot = toml::from_str(
+            r#"figure = "f"
+x = "model.nb_size"
+x_label = "nb"
+series = "RIDE, {} layer{s}"
+series_by = "model.hiddens"
+series_of = "len"
+"#,
+        )
+        .expect("plot parses");
+        let cell = |h: Vec<i64>| {
+            let v = toml::Value::Array(h.into_iter().map(toml::Value::Integer).collect());
+            vec![("model.hiddens".to_string(), v)]
+        };
+        assert_eq!(plot.series_label(&cell(vec![64])), "RIDE, 1 layer");
+        assert_eq!(plot.series_label(&cell(vec![64, 64])), "RIDE, 2 layers");
+        assert_eq!(plot.series_label(&[]), "RIDE, ? layers");
     }
 }

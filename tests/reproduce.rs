@@ -277,13 +277,13 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
         "Brodatz texture synthesis",
         "## Ablations",
         "## Compute",
-        "| RIDE, 3 layer(s) | 5 |",
+        "| RIDE, 3 layers | 5 |",
         "## Inpainting",
         "Reduced scale",
         "3.914",
         "RIDE beats the MCGSM",
         "on the same pixels",
-        "RIDE beats the MCGSM at every neighbourhood size (RIDE, 1 layer(s) − MCGSM): at 3: ",
+        "RIDE beats the MCGSM at every neighbourhood size (RIDE, 1 layer − MCGSM): at 3: ",
     ] {
         assert!(report.contains(needle), "REPORT.md lacks '{needle}'");
     }
@@ -365,6 +365,32 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
     );
     assert_eq!(tiles("ride1").expect("tiles again"), ride1_tiles);
     assert!(tiles("eoride2").is_ok());
+    // the same for a patch data set, one "tile" per test patch
+    let patch_tiles = out.join("bsds300_patches/ride1/tiles.csv");
+    let before = std::fs::read_to_string(&patch_tiles).expect("patch tiles");
+    assert!(before.starts_with("tile,bits\n"), "{before}");
+    std::fs::remove_file(&patch_tiles).expect("rm");
+    let (rc, err) = reproduce(&out, &["--only", "bsds300_patches"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains("ride1: per-tile rates written (scored again"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&patch_tiles).expect("again"),
+        before
+    );
+    let report = std::fs::read_to_string(out.join("REPORT.md")).expect("report");
+    let patches = report
+        .split("## BSDS300, 8×8 patches")
+        .nth(1)
+        .expect("patch section");
+    assert!(
+        patches
+            .lines()
+            .any(|l| l.starts_with("- 2 layers beat 1") && l.contains("paired tile differences")),
+        "{patches}"
+    );
 
     // early sweeps: each chain's fill after fewer sweeps, replayed from the chain's start
     // (checked against its kept convergence row), scored in extra rows and kept apart; the

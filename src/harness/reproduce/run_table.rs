@@ -172,11 +172,9 @@ fn run_row(
                     "[{}] {}: finished earlier, reused",
                     table.config.name, row.id
                 );
-                if crate::train::dataset::patch_canvas(cfg)?.is_none() && !has_tiles(&dir, r.tiles)
-                {
+                if !has_tiles(&dir, r.tiles) {
                     let m = crate::io::modelfile::load(&dir.join("model.safetensors"))?;
-                    let imgs = test_images(cfg, data_dir, None)?;
-                    let s = score_images(&m, &imgs, cfg.evaluation.tile)?;
+                    let s = score_again(cfg, data_dir, &m)?;
                     backfill_tiles(&dir, &r, &s, None)?;
                 }
                 return Ok(Some(r));
@@ -193,9 +191,7 @@ fn run_row(
             let m = crate::io::modelfile::load(&dir.join("model.safetensors"))?;
             // the model file keeps everything; the checkpoint is only for resuming
             let _ = std::fs::remove_file(dir.join("checkpoint.safetensors"));
-            if o.patches.is_none() {
-                write_tiles(&dir, &o.test.per_tile, None)?;
-            }
+            write_tiles(&dir, &o.test.per_tile, None)?;
             TableRow {
                 experiment: table.config.name.clone(),
                 row: row.id.clone(),
@@ -353,6 +349,20 @@ fn run_row(
 
 /// Writes the tiles of a row reused from an earlier run, scored again now: the new score must
 /// be the row's (else the row cannot be reproduced and nothing is written).
+/// A trained row's test score computed again from its model file, as training scored it: its
+/// test images' tiles, or, for a patch data set, its test patches (one "tile" per patch).
+fn score_again(cfg: &Experiment, data_dir: &Path, m: &Ride<f32>) -> Result<Score> {
+    if crate::train::dataset::patch_canvas(cfg)?.is_none() {
+        let imgs = test_images(cfg, data_dir, None)?;
+        return score_images(m, &imgs, cfg.evaluation.tile);
+    }
+    let ds = load_data(cfg, data_dir)?;
+    let Some((dc_train, dc_test)) = ds.dc else {
+        anyhow::bail!("{}: a patch data set without DC components", cfg.name);
+    };
+    Ok(crate::train::score_patches(m, &ds.test, &dc_train, &dc_test)?.score)
+}
+
 fn backfill_tiles(dir: &Path, r: &TableRow, s: &Score, single: Option<&Score>) -> Result<()> {
     if s.tiles != r.tiles || s.bits_per_px != r.bits_per_px {
         anyhow::bail!(

@@ -1,7 +1,7 @@
-//! Each scored row's per-tile rates (`<row>/tiles.csv`: tile, bits[, single_bits]), so that two
-//! rows scored on the same tiles are compared tile by tile: the SEM of a paired difference is
-//! far smaller than the two rows' SEMs combined, because tiles differ much more from each other
-//! than models do on one tile.
+//! Each scored row's per-tile rates (`<row>/tiles.csv`: tile, bits[, single_bits]; a patch data
+//! set has one "tile" per test patch), so that two rows scored on the same tiles are compared
+//! tile by tile: the SEM of a paired difference is far smaller than the two rows' SEMs combined,
+//! because tiles differ much more from each other than models do on one tile.
 
 use crate::io::files::write_atomic;
 use crate::tasks::eval::mean_sem;

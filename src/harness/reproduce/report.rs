@@ -209,6 +209,12 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
         }
         if !cfg.claims.is_empty() {
             md.push_str("Claims of the paper, checked on these rows:\n\n");
+            let seeded_test_set = cfg
+                .base
+                .get("data")
+                .cloned()
+                .and_then(|d| d.try_into::<crate::train::config::DataConfig>().ok())
+                .is_some_and(|d| d.test_set_drawn_with_seed());
             for c in &cfg.claims {
                 let find = |id: &str| rows.iter().find(|r| r.row == id);
                 // an ensemble is compared with its own model on the same pixels
@@ -224,13 +230,15 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
                             }
                             _ => (w.bits_per_px, w.sem, w.label.clone()),
                         };
-                        // tile by tile where both rows kept their tiles, else the rows' SEMs
+                        // tile by tile where both rows kept their tiles of the same test
+                        // set, else the rows' SEMs
                         let tiles = |id: &str| super::tiles_file::read_tiles(&dir.join(id));
+                        let other_draws = seeded_test_set && b.seed != w.seed;
                         let pair = match (tiles(&b.row), tiles(&w.row)) {
                             (Some((eb, Some(single))), _) if of_worse => {
                                 super::tiles_file::paired(&eb, &single)
                             }
-                            (Some((tb, _)), Some((tw, _))) if !of_worse => {
+                            (Some((tb, _)), Some((tw, _))) if !of_worse && !other_draws => {
                                 super::tiles_file::paired(&tb, &tw)
                             }
                             _ => None,
@@ -244,7 +252,14 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
                             None => (
                                 b.bits_per_px - wb,
                                 (b.sem * b.sem + ws * ws).sqrt(),
-                                "the two rows' SEMs combined".to_string(),
+                                if other_draws && !of_worse {
+                                    format!(
+                                        "the two rows' SEMs combined: their test sets are different draws, seeds {} and {}",
+                                        b.seed, w.seed
+                                    )
+                                } else {
+                                    "the two rows' SEMs combined".to_string()
+                                },
                             ),
                         };
                         let verdict = verdict(d, se);

@@ -50,6 +50,17 @@ pub enum DataConfig {
 }
 
 impl DataConfig {
+    /// Whether the test images themselves are drawn with the row's seed (generated, or sampled
+    /// patches), so that rows of two seeds are scored on different test sets and cannot be
+    /// compared tile by tile. Elsewhere the test images are fixed files (the seed draws at most
+    /// their dequantisation noise).
+    pub fn test_set_drawn_with_seed(&self) -> bool {
+        match self {
+            Self::Deadleaves { .. } | Self::Bsds300Patches { .. } => true,
+            Self::Bsds300 { .. } | Self::Vanhateren { .. } | Self::Brodatz { .. } => false,
+        }
+    }
+
     /// Sizes and names within bounds, before anything is loaded or generated.
     pub fn validate(&self) -> Result<()> {
         use crate::limits as lim;

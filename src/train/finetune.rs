@@ -150,12 +150,13 @@ type St = IterState<Vec<f64>, Vec<f64>, (), (), (), f64>;
 
 /// Wraps a solver: shows progress (iteration, training cost, held-out cost, ETA) and, with
 /// held-out cells, every `every` iterations evaluates the held-out cost, remembers the best
-/// parameters and stops once the held-out cost got worse.
+/// parameters and stops once `patience` checks in a row (at least 1) did not improve on it.
 struct EarlyStopping<'a, S> {
     inner: S,
     template: Mcgsm<f64>,
     valid: Option<&'a Cells>,
     every: u64,
+    patience: u64,
     best: Option<(f64, Vec<f64>)>,
     stop: bool,
     checks: Vec<(u64, f64)>,
@@ -183,7 +184,10 @@ impl<'a, O, S: Solver<O, St>> Solver<O, St> for EarlyStopping<'a, S> {
                 let v = mean_nll(&unflatten(&self.template, p), valid, false).0;
                 self.checks.push((iter, v));
                 match &self.best {
-                    Some((b, _)) if v >= *b || !v.is_finite() => self.stop = true,
+                    Some((b, _)) if v >= *b || !v.is_finite() => {
+                        self.stop = self.patience <= 1
+                            || checks_without_gain(&self.checks, *b) >= self.patience
+                    }
                     _ => self.best = Some((v, p.clone())),
                 }
             }
@@ -203,6 +207,18 @@ impl<'a, O, S: Solver<O, St>> Solver<O, St> for EarlyStopping<'a, S> {
         }
         self.inner.terminate(state)
     }
+}
+
+/// How many of the latest held-out checks in a row are worse than `best` (the held-out cost is
+/// not monotone under L-BFGS: one check can be worse and the next better again); the check that
+/// set `best` ends the run. It follows from the checks alone, so a run resumed between segments
+/// counts on.
+fn checks_without_gain(checks: &[(u64, f64)], best: f64) -> u64 {
+    checks
+        .iter()
+        .rev()
+        .take_while(|(_, v)| *v > best || v.is_nan())
+        .count() as u64
 }
 
 fn termination(state: &St) -> String {
@@ -242,6 +258,7 @@ pub fn lbfgs(
     max_iter: u64,
     history: usize,
     every: usize,
+    patience: u64,
     segments: Option<&Segments>,
 ) -> Result<(Mcgsm<f64>, FinetuneReport)> {
     let t0 = Instant::now();
@@ -255,8 +272,14 @@ pub fn lbfgs(
         &p0,
         (train.rows(), valid.map_or(0, Cells::rows)),
         &format!(
-            "{max_iter}/{history}/{every}/{seg_len}/{}",
-            segments.map_or("", |s| &s.context)
+            "{max_iter}/{history}/{every}/{seg_len}/{}{}",
+            segments.map_or("", |s| &s.context),
+            // only when set, so the states of runs without it keep their keys
+            if patience > 1 {
+                format!("/patience {patience}")
+            } else {
+                String::new()
+            }
         ),
     );
     let fresh = SegmentState {
@@ -290,6 +313,7 @@ pub fn lbfgs(
             template: m.clone(),
             valid,
             every,
+            patience,
             best: st.best_valid.take(),
             stop: false,
             checks: std::mem::take(&mut st.checks),
@@ -443,6 +467,7 @@ pub(crate) fn run_finetune(
         f.max_iter,
         f.history,
         f.check_every,
+        f.patience,
         segments.as_ref(),
     )?;
     model.mcgsm = fitted.cast();
@@ -460,4 +485,21 @@ pub(crate) fn run_finetune(
         t0.elapsed().as_secs_f64()
     ));
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checks_without_gain;
+
+    #[test]
+    fn checks_without_gain_counts_the_latest_run_of_worse_checks() {
+        // best 1.0 reached at iteration 10; 20 was worse, 30 better than 20 but not than best
+        let checks = [(5, 1.2), (10, 1.0), (15, 0.9), (20, 1.1), (25, 0.95)];
+        assert_eq!(checks_without_gain(&checks, 0.9), 2);
+        assert_eq!(checks_without_gain(&checks[..4], 0.9), 1);
+        // the best came from before the first check (the starting point)
+        assert_eq!(checks_without_gain(&checks, 0.5), 5);
+        assert_eq!(checks_without_gain(&[(5, f64::NAN)], 1.0), 1);
+        assert_eq!(checks_without_gain(&[], 1.0), 0);
+    }
 }

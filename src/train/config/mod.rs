@@ -135,6 +135,7 @@ impl Experiment {
         )?;
         lim::check("finetune.history", f.history, 1, 1000)?;
         lim::check("finetune.check_every", f.check_every, 1, 1_000_000)?;
+        lim::check("finetune.patience", f.patience as usize, 0, 1_000_000)?;
         if f.max_iter > 10_000_000 {
             bail!(
                 "finetune.max_iter = {} is out of range (≤ 10000000)",

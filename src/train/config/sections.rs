@@ -113,6 +113,11 @@ pub struct FinetuneConfig {
     /// so the hashes of configs that do not use it are unchanged.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub segment: u64,
+    /// stop once this many held-out checks in a row did not improve on the best (0 or 1: at the
+    /// first one). Not serialized when 0, so the hashes of configs that do not use it are
+    /// unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub patience: u64,
 }
 
 fn is_zero(v: &u64) -> bool {

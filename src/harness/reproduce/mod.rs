@@ -7,6 +7,7 @@
 //! finished cells), so a killed run restarted with the same command only redoes what was lost.
 
 pub mod compute;
+mod cross_draw;
 mod inpainting_report;
 pub mod report;
 pub mod run_inpainting;

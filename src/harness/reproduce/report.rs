@@ -234,16 +234,32 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
                         // set, else the rows' SEMs
                         let tiles = |id: &str| super::tiles_file::read_tiles(&dir.join(id));
                         let other_draws = seeded_test_set && b.seed != w.seed;
-                        let pair = match (tiles(&b.row), tiles(&w.row)) {
+                        // on different draws: the better row scored again on the worse
+                        // row's draw (`cross_draw`)
+                        let b_tiles = if other_draws && !of_worse {
+                            let f = super::cross_draw::tiles_on_draw(&dir.join(&b.row), w.seed);
+                            super::tiles_file::read_tiles_file(&f)
+                        } else {
+                            tiles(&b.row)
+                        };
+                        let pair = match (b_tiles, tiles(&w.row)) {
                             (Some((eb, Some(single))), _) if of_worse => {
                                 super::tiles_file::paired(&eb, &single)
                             }
-                            (Some((tb, _)), Some((tw, _))) if !of_worse && !other_draws => {
+                            (Some((tb, _)), Some((tw, _))) if !of_worse => {
                                 super::tiles_file::paired(&tb, &tw)
                             }
                             _ => None,
                         };
                         let (d, se, how) = match pair {
+                            Some((d, se)) if other_draws && !of_worse => (
+                                d,
+                                se,
+                                format!(
+                                    "SEM of the {} paired tile differences on the test draw of seed {}, on which {} was scored again",
+                                    w.tiles, w.seed, b.label
+                                ),
+                            ),
                             Some((d, se)) => (
                                 d,
                                 se,

@@ -54,6 +54,7 @@ pub fn run_table(
         }
         write_csv(&out.join("table.csv"), &done)?;
     }
+    super::cross_draw::score_claims_on_one_draw(table, data_dir, out)?;
     learning_curves(table, out)?;
     if let Some(spec) = &table.samples {
         samples(table, spec, data_dir, out)?;
@@ -191,6 +192,7 @@ fn run_row(
             let m = crate::io::modelfile::load(&dir.join("model.safetensors"))?;
             // the model file keeps everything; the checkpoint is only for resuming
             let _ = std::fs::remove_file(dir.join("checkpoint.safetensors"));
+            super::cross_draw::remove_other_draws(&dir);
             write_tiles(&dir, &o.test.per_tile, None)?;
             TableRow {
                 experiment: table.config.name.clone(),
@@ -351,7 +353,7 @@ fn run_row(
 /// be the row's (else the row cannot be reproduced and nothing is written).
 /// A trained row's test score computed again from its model file, as training scored it: its
 /// test images' tiles, or, for a patch data set, its test patches (one "tile" per patch).
-fn score_again(cfg: &Experiment, data_dir: &Path, m: &Ride<f32>) -> Result<Score> {
+pub(super) fn score_again(cfg: &Experiment, data_dir: &Path, m: &Ride<f32>) -> Result<Score> {
     if crate::train::dataset::patch_canvas(cfg)?.is_none() {
         let imgs = test_images(cfg, data_dir, None)?;
         return score_images(m, &imgs, cfg.evaluation.tile);

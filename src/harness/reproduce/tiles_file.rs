@@ -13,6 +13,11 @@ const FILE: &str = "tiles.csv";
 /// Writes `dir/tiles.csv`: each tile's rate and, for an ensemble, its single model's rate on
 /// the same pixels.
 pub fn write_tiles(dir: &Path, bits: &[f64], single: Option<&[f64]>) -> Result<()> {
+    write_tiles_file(&dir.join(FILE), bits, single)
+}
+
+/// [`write_tiles`] to the file `path`.
+pub fn write_tiles_file(path: &Path, bits: &[f64], single: Option<&[f64]>) -> Result<()> {
     let mut w = csv::Writer::from_writer(vec![]);
     match single {
         Some(_) => w.write_record(["tile", "bits", "single_bits"])?,
@@ -25,12 +30,17 @@ pub fn write_tiles(dir: &Path, bits: &[f64], single: Option<&[f64]>) -> Result<(
         }
         w.write_record(&rec)?;
     }
-    write_atomic(&dir.join(FILE), &w.into_inner().context("writing CSV")?)
+    write_atomic(path, &w.into_inner().context("writing CSV")?)
 }
 
 /// A row's tiles: (rates, single-model rates of an ensemble), if the file is there and whole.
 pub fn read_tiles(dir: &Path) -> Option<(Vec<f64>, Option<Vec<f64>>)> {
-    let mut r = csv::Reader::from_path(dir.join(FILE)).ok()?;
+    read_tiles_file(&dir.join(FILE))
+}
+
+/// [`read_tiles`] from the file `path`.
+pub fn read_tiles_file(path: &Path) -> Option<(Vec<f64>, Option<Vec<f64>>)> {
+    let mut r = csv::Reader::from_path(path).ok()?;
     let (mut bits, mut single) = (vec![], vec![]);
     for rec in r.records() {
         let rec = rec.ok()?;

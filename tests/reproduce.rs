@@ -408,6 +408,12 @@ fn quick_reproduction_writes_every_table_figure_and_the_report() {
     claim("RIDE beats the MCGSM", dead, "paired tile differences");
     claim("2 layers beat 1", dead, other);
     claim("the ensemble beats", dead, "paired tile differences");
+    assert!(
+        dead.lines()
+            .any(|l| l.starts_with("| RIDE, 2 layers —")
+                && l.contains("on the test draw of seed 1: ")),
+        "{dead}"
+    );
     let large = report.split("## BSDS300, large").nth(1).expect("BSDS300");
     claim("2 layers beat 1", large, "paired tile differences");
 

@@ -30,6 +30,29 @@ pub fn remove_other_draws(row_dir: &Path) {
     }
 }
 
+/// A row's scores on other rows' test draws: (seed, mean, SEM over tiles), by seed.
+pub fn scores_on_other_draws(row_dir: &Path) -> Vec<(u64, f64, f64)> {
+    let Ok(entries) = std::fs::read_dir(row_dir) else {
+        return vec![];
+    };
+    let mut v: Vec<(u64, f64, f64)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let seed = name
+                .strip_prefix("tiles_seed")?
+                .strip_suffix(".csv")?
+                .parse()
+                .ok()?;
+            let (bits, _) = read_tiles_file(&e.path())?;
+            let (m, se) = crate::tasks::eval::mean_sem(&bits);
+            Some((seed, m, se))
+        })
+        .collect();
+    v.sort_by_key(|x| x.0);
+    v
+}
+
 /// The config of a trained row.
 fn trained<'a>(table: &'a Table, id: &str) -> Option<&'a Experiment> {
     table
@@ -84,6 +107,8 @@ mod tests {
         write_tiles_file(&other, &[1.0, 2.0], None).expect("write");
         std::fs::write(dir.path().join("tiles.csv"), "tile,bits\n0,1\n").expect("write");
         assert_eq!(read_tiles_file(&other).map(|t| t.0.len()), Some(2));
+        let on = scores_on_other_draws(dir.path());
+        assert_eq!(on, vec![(1, 1.5, 0.5)]);
         remove_other_draws(dir.path());
         assert!(!other.exists());
         assert!(dir.path().join("tiles.csv").exists());

@@ -36,7 +36,9 @@ fn secs(s: Option<f64>) -> String {
     s.map_or("–".into(), |s| format!("{s:.1}"))
 }
 
-fn rows_md(rows: &[TableRow]) -> String {
+/// A table's rows; with `dir` (the table's folder), a row scored again on another row's test
+/// draw (`cross_draw`) shows that score in its note too.
+fn rows_md(rows: &[TableRow], dir: Option<&Path>) -> String {
     let mut s = String::from(
         "| model | log-likelihood rate [bit/px] ± SEM | tiles | parameters | train [s] | eval [s] | seed | commit | note |\n|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -55,7 +57,16 @@ fn rows_md(rows: &[TableRow]) -> String {
             r.seed,
             r.git_commit,
             if r.numerics_version == crate::train::NUMERICS_VERSION {
-                r.note.clone()
+                let other = dir.map_or(vec![], |d| {
+                    super::cross_draw::scores_on_other_draws(&d.join(&r.row))
+                });
+                std::iter::once(r.note.clone())
+                    .chain(other.iter().map(|(seed, m, se)| {
+                        format!("on the test draw of seed {seed}: {m:.4} ± {se:.4} bit/px")
+                    }))
+                    .filter(|n| !n.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             } else {
                 format!(
                     "**stale: numerics version {} (current {}); rerun to refresh.** {}",
@@ -190,7 +201,7 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
         if !cfg.description.is_empty() {
             let _ = writeln!(md, "{}\n", cfg.description.trim());
         }
-        md.push_str(&rows_md(&rows));
+        md.push_str(&rows_md(&rows, Some(&dir)));
         md.push('\n');
         let these: Vec<&Reference> = refs
             .iter()
@@ -355,7 +366,7 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
                     rows.len()
                 );
             }
-            md.push_str(&rows_md(&rows));
+            md.push_str(&rows_md(&rows, None));
             md.push('\n');
             md.push_str(&provenance_md(&out.join(name)));
             md.push('\n');

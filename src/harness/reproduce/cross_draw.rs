@@ -16,41 +16,40 @@ pub fn tiles_on_draw(row_dir: &Path, seed: u64) -> PathBuf {
     row_dir.join(format!("tiles_seed{seed}.csv"))
 }
 
-/// Files of the rows' rates on other draws: stale once the row's model is trained again.
-pub fn remove_other_draws(row_dir: &Path) {
+/// The row's files of rates on other draws: (seed, path), by seed.
+fn other_draw_files(row_dir: &Path) -> Vec<(u64, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(row_dir) else {
-        return;
+        return vec![];
     };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("tiles_seed") && name.ends_with(".csv") {
-            let _ = std::fs::remove_file(e.path());
-        }
+    let mut v: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let seed = name.strip_prefix("tiles_seed")?.strip_suffix(".csv")?;
+            Some((seed.parse().ok()?, e.path()))
+        })
+        .collect();
+    v.sort_by_key(|x| x.0);
+    v
+}
+
+/// Removes the row's rates on other draws: stale once its model is trained again.
+pub fn remove_other_draws(row_dir: &Path) {
+    for (_, f) in other_draw_files(row_dir) {
+        let _ = std::fs::remove_file(f);
     }
 }
 
 /// A row's scores on other rows' test draws: (seed, mean, SEM over tiles), by seed.
 pub fn scores_on_other_draws(row_dir: &Path) -> Vec<(u64, f64, f64)> {
-    let Ok(entries) = std::fs::read_dir(row_dir) else {
-        return vec![];
-    };
-    let mut v: Vec<(u64, f64, f64)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let seed = name
-                .strip_prefix("tiles_seed")?
-                .strip_suffix(".csv")?
-                .parse()
-                .ok()?;
-            let (bits, _) = read_tiles_file(&e.path())?;
+    other_draw_files(row_dir)
+        .into_iter()
+        .filter_map(|(seed, f)| {
+            let (bits, _) = read_tiles_file(&f)?;
             let (m, se) = crate::tasks::eval::mean_sem(&bits);
             Some((seed, m, se))
         })
-        .collect();
-    v.sort_by_key(|x| x.0);
-    v
+        .collect()
 }
 
 /// The config of a trained row.
@@ -75,14 +74,16 @@ pub fn score_claims_on_one_draw(table: &Table, data_dir: &Path, out: &Path) -> R
         let (Some(b), Some(w)) = (trained(table, &c.better), trained(table, &c.worse)) else {
             continue;
         };
-        let (bdir, wdir) = (out.join(&c.better), out.join(&c.worse));
+        let bdir = out.join(&c.better);
         let model = bdir.join("model.safetensors");
-        let file = tiles_on_draw(&bdir, w.seed);
-        let Some((worse_tiles, _)) = super::tiles_file::read_tiles(&wdir) else {
+        if b.seed == w.seed || !model.exists() || !bdir.join("row.json").exists() {
+            continue;
+        }
+        let Some((worse_tiles, _)) = super::tiles_file::read_tiles(&out.join(&c.worse)) else {
             continue;
         };
-        let done = read_tiles_file(&file).is_some_and(|(t, _)| t.len() == worse_tiles.len());
-        if b.seed == w.seed || !model.exists() || !bdir.join("row.json").exists() || done {
+        let file = tiles_on_draw(&bdir, w.seed);
+        if read_tiles_file(&file).is_some_and(|(t, _)| t.len() == worse_tiles.len()) {
             continue;
         }
         let m = crate::io::modelfile::load(&model)?;

@@ -244,10 +244,10 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
                         // tile by tile where both rows kept their tiles of the same test
                         // set, else the rows' SEMs
                         let tiles = |id: &str| super::tiles_file::read_tiles(&dir.join(id));
-                        let other_draws = seeded_test_set && b.seed != w.seed;
-                        // on different draws: the better row scored again on the worse
-                        // row's draw (`cross_draw`)
-                        let b_tiles = if other_draws && !of_worse {
+                        // two trained rows on different draws: the better row scored again
+                        // on the worse row's draw (`cross_draw`)
+                        let other_draws = seeded_test_set && b.seed != w.seed && !of_worse;
+                        let b_tiles = if other_draws {
                             let f = super::cross_draw::tiles_on_draw(&dir.join(&b.row), w.seed);
                             super::tiles_file::read_tiles_file(&f)
                         } else {
@@ -263,7 +263,7 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
                             _ => None,
                         };
                         let (d, se, how) = match pair {
-                            Some((d, se)) if other_draws && !of_worse => (
+                            Some((d, se)) if other_draws => (
                                 d,
                                 se,
                                 format!(
@@ -279,7 +279,7 @@ pub fn write_report(experiments: &Path, out: &Path, suite: &Suite, scale: &str) 
                             None => (
                                 b.bits_per_px - wb,
                                 (b.sem * b.sem + ws * ws).sqrt(),
-                                if other_draws && !of_worse {
+                                if other_draws {
                                     format!(
                                         "the two rows' SEMs combined: their test sets are different draws, seeds {} and {}",
                                         b.seed, w.seed

@@ -349,8 +349,6 @@ fn run_row(
     Ok(Some(r))
 }
 
-/// Writes the tiles of a row reused from an earlier run, scored again now: the new score must
-/// be the row's (else the row cannot be reproduced and nothing is written).
 /// A trained row's test score computed again from its model file, as training scored it: its
 /// test images' tiles, or, for a patch data set, its test patches (one "tile" per patch).
 pub(super) fn score_again(cfg: &Experiment, data_dir: &Path, m: &Ride<f32>) -> Result<Score> {
@@ -365,6 +363,8 @@ pub(super) fn score_again(cfg: &Experiment, data_dir: &Path, m: &Ride<f32>) -> R
     Ok(crate::train::score_patches(m, &ds.test, &dc_train, &dc_test)?.score)
 }
 
+/// Writes the tiles of a row reused from an earlier run, scored again now: the new score must
+/// be the row's (else the row cannot be reproduced and nothing is written).
 fn backfill_tiles(dir: &Path, r: &TableRow, s: &Score, single: Option<&Score>) -> Result<()> {
     if s.tiles != r.tiles || s.bits_per_px != r.bits_per_px {
         anyhow::bail!(
